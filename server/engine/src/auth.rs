@@ -1,0 +1,68 @@
+//! Secrets: argon2id for passwords and PINs, random bearer tokens stored as SHA-256.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::Engine as _;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+/// Hashes a password or PIN into an argon2id PHC string.
+pub fn hash_secret(secret: &str) -> String {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).expect("BUG: 16 bytes is a valid salt");
+    Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .expect("BUG: argon2 hashing with default parameters cannot fail")
+        .to_string()
+}
+
+/// Whether `secret` matches the PHC string `hash`. A malformed hash never matches.
+pub fn verify_secret(secret: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .is_ok_and(|h| Argon2::default().verify_password(secret.as_bytes(), &h).is_ok())
+}
+
+/// A fresh bearer token for a phone: 256 random bits, URL-safe.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("mk_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// What the database keeps of a token.
+pub fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A PIN is four to eight digits.
+pub fn is_valid_pin(pin: &str) -> bool {
+    (4..=8).contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hashed_secret_verifies_and_others_do_not() {
+        let h = hash_secret("1234");
+        assert!(verify_secret("1234", &h));
+        assert!(!verify_secret("4321", &h));
+        assert!(!verify_secret("1234", "not a hash"));
+    }
+
+    #[test]
+    fn tokens_are_unique_and_hashed_to_hex() {
+        let (a, b) = (new_token(), new_token());
+        assert_ne!(a, b);
+        assert_eq!(token_hash(&a).len(), 64);
+        assert_ne!(token_hash(&a), token_hash(&b));
+    }
+
+    #[test]
+    fn pins_are_four_to_eight_digits() {
+        assert!(is_valid_pin("1234") && is_valid_pin("12345678"));
+        assert!(!is_valid_pin("123") && !is_valid_pin("12a4") && !is_valid_pin("123456789"));
+    }
+}

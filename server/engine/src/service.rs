@@ -1,0 +1,548 @@
+//! The services behind every API call and CLI command.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use makker_domain::geo::Position;
+use makker_domain::place::{Place, Warning, active_warnings};
+use makker_domain::policy::Policy;
+use makker_domain::risk::{Answers, assess};
+use makker_domain::text::Lang;
+use makker_domain::visit::{Effect, ParticipantRole, Pin, StartVisit, Visit, VisitKind};
+use makker_domain::{AlarmId, AssessmentId, PersonId, PlaceId, Refusal, Role, ShiftId, TeamId, VisitId};
+use makker_store::{
+    Alarm, AlarmKind, Assessment, Device, LoneApproval, NewEvent, Person, Shift, Stamp, Store, StoreError,
+    Versioned, constraint,
+};
+use uuid::Uuid;
+
+use crate::auth;
+use crate::clock::Clock;
+use crate::error::{EngineError, found};
+
+type Result<T> = std::result::Result<T, EngineError>;
+
+/// Tunables that are configuration, not policy.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub token_days: u32,
+    pub approval_minutes: u32,
+    pub max_nearby_m: f64,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings { token_days: 90, approval_minutes: 30, max_nearby_m: 5_000.0 }
+    }
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    pub store: Arc<dyn Store>,
+    pub policy: Arc<Policy>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: EngineSettings,
+}
+
+/// A worker's request to start a visit.
+#[derive(Debug, Clone)]
+pub struct StartCommand {
+    pub kind: VisitKind,
+    pub place: PlaceId,
+    pub planned_minutes: u32,
+    pub role: ParticipantRole,
+    pub partners: Vec<(PersonId, ParticipantRole)>,
+    /// `None` asks to reuse a colleague's recent assessment of the same place.
+    pub answers: Option<Answers>,
+    pub lone_reason: Option<String>,
+    pub lone_approval: Option<Uuid>,
+    pub tell_colleague: Option<PersonId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NearbyPlace {
+    pub place: Place,
+    pub distance_m: f64,
+    pub warnings: Vec<Warning>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Colleague {
+    pub person: Person,
+    pub shift: Shift,
+    pub visit: Option<VisitId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPersonInput {
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub teams: Vec<TeamId>,
+    pub phone: Option<String>,
+    pub lang: Lang,
+    pub password: Option<String>,
+    pub pin: Option<String>,
+    pub duress_pin: Option<String>,
+}
+
+impl Engine {
+    pub fn new(store: Arc<dyn Store>, policy: Arc<Policy>, clock: Arc<dyn Clock>) -> Self {
+        Engine { store, policy, clock, settings: EngineSettings::default() }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Stamps an incoming event with the server's time, and the phone's when it gave one within
+    /// the policy's bounds.
+    ///
+    /// # Errors
+    /// `ClockSkew` when the phone's time is too far behind or ahead.
+    pub fn stamp(&self, client_time: Option<DateTime<Utc>>, position: Option<Position>) -> Result<Stamp> {
+        let now = self.now();
+        if let Some(t) = client_time {
+            let bounds = &self.policy.clock;
+            let earliest = now - Duration::minutes(i64::from(bounds.max_client_lag_minutes));
+            let latest = now + Duration::minutes(i64::from(bounds.max_client_lead_minutes));
+            if t < earliest || t > latest {
+                return Err(EngineError::ClockSkew);
+            }
+        }
+        Ok(Stamp { received_at: now, client_time, position })
+    }
+
+    // --- people and devices -------------------------------------------------------------
+
+    /// # Errors
+    /// A taken username, an unknown team or a malformed PIN.
+    pub async fn create_person(&self, input: NewPersonInput) -> Result<Person> {
+        let username = input.username.trim().to_lowercase();
+        if username.is_empty() || username.len() > 64 {
+            return Err(EngineError::Invalid("a username is 1 to 64 characters".into()));
+        }
+        for pin in [&input.pin, &input.duress_pin].into_iter().flatten() {
+            if !auth::is_valid_pin(pin) {
+                return Err(EngineError::Invalid("a PIN is 4 to 8 digits".into()));
+            }
+        }
+        if input.pin.is_some() && input.pin == input.duress_pin {
+            return Err(EngineError::Invalid("the duress PIN must differ from the PIN".into()));
+        }
+        for team in &input.teams {
+            found(self.store.team(*team).await, "team")?;
+        }
+        let person = Person {
+            id: PersonId(Uuid::now_v7()),
+            username,
+            display_name: input.display_name.trim().to_owned(),
+            role: input.role,
+            phone: input.phone,
+            lang: input.lang,
+            teams: input.teams,
+            password_hash: input.password.as_deref().map(auth::hash_secret),
+            pin_hash: input.pin.as_deref().map(auth::hash_secret),
+            duress_pin_hash: input.duress_pin.as_deref().map(auth::hash_secret),
+            created_at: self.now(),
+        };
+        match self.store.create_person(&person).await {
+            Err(StoreError::Conflict { constraint: c }) if c == constraint::USERNAME => {
+                Err(EngineError::Invalid(format!("the username {:?} is taken", person.username)))
+            }
+            r => r.map(|()| person).map_err(EngineError::from),
+        }
+    }
+
+    /// Issues a new device token for `person`. The token is returned once and stored hashed.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn issue_token(&self, person: PersonId, device_name: &str) -> Result<(String, Device)> {
+        let now = self.now();
+        let token = auth::new_token();
+        let device = Device {
+            id: Uuid::now_v7(),
+            person,
+            token_hash: auth::token_hash(&token),
+            name: device_name.trim().chars().take(100).collect(),
+            created_at: now,
+            expires_at: now + Duration::days(i64::from(self.settings.token_days)),
+            revoked_at: None,
+        };
+        self.store.insert_device(&device).await?;
+        Ok((token, device))
+    }
+
+    /// Checks a username and password and issues a device token.
+    ///
+    /// # Errors
+    /// `Unauthorized` for an unknown user or a wrong password (the same answer for both).
+    pub async fn login(&self, username: &str, password: &str, device_name: &str) -> Result<(Person, String, Device)> {
+        let person = match self.store.person_by_username(&username.trim().to_lowercase()).await {
+            Ok(p) => Some(p),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let hash = person.as_ref().and_then(|p| p.password_hash.clone());
+        // Hash even for unknown users, so timing does not tell which usernames exist.
+        let ok = match &hash {
+            Some(h) => auth::verify_secret(password, h),
+            None => {
+                auth::hash_secret(password);
+                false
+            }
+        };
+        let person = person.filter(|_| ok).ok_or(EngineError::Unauthorized)?;
+        let (token, device) = self.issue_token(person.id, device_name).await?;
+        Ok((person, token, device))
+    }
+
+    /// Finds the person behind a bearer token.
+    ///
+    /// # Errors
+    /// `Unauthorized` for an unknown, expired or revoked token.
+    pub async fn authenticate(&self, token: &str) -> Result<(Person, Device)> {
+        let device = match self.store.device_by_token_hash(&auth::token_hash(token)).await {
+            Ok(d) => d,
+            Err(StoreError::NotFound) => return Err(EngineError::Unauthorized),
+            Err(e) => return Err(e.into()),
+        };
+        if !device.is_valid(self.now()) {
+            return Err(EngineError::Unauthorized);
+        }
+        let person = self.store.person(device.person).await?;
+        Ok((person, device))
+    }
+
+    /// Revokes a device: by its owner, or by an admin.
+    ///
+    /// # Errors
+    /// `NotFound` for someone else's device when not an admin.
+    pub async fn revoke_device(&self, by: &Person, device: Uuid) -> Result<()> {
+        if by.role != Role::Admin {
+            let own = self.store.devices(by.id).await?;
+            if !own.iter().any(|d| d.id == device) {
+                return Err(EngineError::NotFound("device"));
+            }
+        }
+        found(self.store.revoke_device(device, self.now()).await, "device")
+    }
+
+    // --- shifts -------------------------------------------------------------------------
+
+    /// # Errors
+    /// Not a member of the team, or already on shift.
+    pub async fn start_shift(&self, me: &Person, team: Option<TeamId>) -> Result<Shift> {
+        let team = self.my_team(me, team)?;
+        let shift = Shift { id: ShiftId(Uuid::now_v7()), person: me.id, team, started_at: self.now(), ended_at: None };
+        match self.store.start_shift(&shift).await {
+            Err(StoreError::Conflict { constraint: c }) if c == constraint::ONE_OPEN_SHIFT => {
+                Err(Refusal::AlreadyOnShift.into())
+            }
+            r => r.map(|()| shift).map_err(EngineError::from),
+        }
+    }
+
+    /// # Errors
+    /// Not on shift, or still in an active visit.
+    pub async fn end_shift(&self, me: &Person) -> Result<Shift> {
+        if self.store.active_visit_of(me.id).await?.is_some() {
+            return Err(Refusal::AlreadyInVisit.into());
+        }
+        match self.store.end_shift(me.id, self.now()).await {
+            Err(StoreError::NotFound) => Err(Refusal::NotOnShift.into()),
+            r => r.map_err(EngineError::from),
+        }
+    }
+
+    /// Everyone else on shift in my teams, with the visit they are in.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn colleagues(&self, me: &Person) -> Result<Vec<Colleague>> {
+        let mut out = Vec::new();
+        for team in &me.teams {
+            for (person, shift) in self.store.on_shift(*team).await? {
+                if person.id == me.id || out.iter().any(|c: &Colleague| c.person.id == person.id) {
+                    continue;
+                }
+                let visit = self.store.active_visit_of(person.id).await?.map(|v| v.value.id);
+                out.push(Colleague { person, shift, visit });
+            }
+        }
+        Ok(out)
+    }
+
+    fn my_team(&self, me: &Person, team: Option<TeamId>) -> Result<TeamId> {
+        match team {
+            Some(t) if me.teams.contains(&t) => Ok(t),
+            Some(_) => Err(EngineError::NotFound("team")),
+            None => me.teams.first().copied().ok_or(EngineError::Forbidden),
+        }
+    }
+
+    // --- places -------------------------------------------------------------------------
+
+    /// My teams' places within `radius_m` of `at`, nearest first, with their active warnings.
+    ///
+    /// # Errors
+    /// A radius out of range.
+    pub async fn places_near(&self, me: &Person, at: Position, radius_m: f64) -> Result<Vec<NearbyPlace>> {
+        if !(radius_m > 0.0 && radius_m <= self.settings.max_nearby_m) {
+            return Err(EngineError::Invalid(format!(
+                "the radius must be between 1 and {} metres",
+                self.settings.max_nearby_m
+            )));
+        }
+        let now = self.now();
+        let mut near = Vec::new();
+        for place in self.store.places(&me.teams).await? {
+            let distance_m = place.shape.distance_m(at);
+            if distance_m <= radius_m {
+                let all = self.store.warnings(place.id).await?;
+                let warnings = active_warnings(&all, now).into_iter().cloned().collect();
+                near.push(NearbyPlace { place, distance_m, warnings });
+            }
+        }
+        near.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m));
+        Ok(near)
+    }
+
+    async fn my_place(&self, me: &Person, id: PlaceId) -> Result<Place> {
+        let place = found(self.store.place(id).await, "place")?;
+        if me.teams.contains(&place.team) { Ok(place) } else { Err(EngineError::NotFound("place")) }
+    }
+
+    // --- visits -------------------------------------------------------------------------
+
+    /// A supervisor approves one lone visit by `worker` at `place`.
+    ///
+    /// # Errors
+    /// Not a supervisor or admin of the worker's team.
+    pub async fn approve_lone(&self, me: &Person, worker: PersonId, place: PlaceId) -> Result<LoneApproval> {
+        if !matches!(me.role, Role::Supervisor | Role::Admin) {
+            return Err(EngineError::Forbidden);
+        }
+        let worker = found(self.store.person(worker).await, "person")?;
+        if !worker.teams.iter().any(|t| me.teams.contains(t)) {
+            return Err(EngineError::NotFound("person"));
+        }
+        self.my_place(me, place).await?;
+        let now = self.now();
+        let approval = LoneApproval {
+            id: Uuid::now_v7(),
+            worker: worker.id,
+            supervisor: me.id,
+            place,
+            created_at: now,
+            expires_at: now + Duration::minutes(i64::from(self.settings.approval_minutes)),
+            used_at: None,
+        };
+        self.store.insert_lone_approval(&approval).await?;
+        Ok(approval)
+    }
+
+    /// Starts a visit, if the policy allows it.
+    ///
+    /// # Errors
+    /// The policy's refusal, not on shift, already in a visit, or unknown place or partner.
+    pub async fn start_visit(&self, me: &Person, cmd: StartCommand, stamp: Stamp) -> Result<Versioned<Visit>> {
+        let now = stamp.received_at;
+        let place = self.my_place(me, cmd.place).await?;
+        self.store.open_shift(me.id).await?.ok_or(Refusal::NotOnShift)?;
+        for (partner, _) in &cmd.partners {
+            let p = found(self.store.person(*partner).await, "partner")?;
+            if !p.teams.contains(&place.team) {
+                return Err(EngineError::NotFound("partner"));
+            }
+        }
+        if let Some(c) = cmd.tell_colleague {
+            let colleague = found(self.store.person(c).await, "colleague")?;
+            if !colleague.teams.contains(&place.team) {
+                return Err(EngineError::NotFound("colleague"));
+            }
+        }
+        if self.store.active_visit_of(me.id).await?.is_some() {
+            return Err(Refusal::AlreadyInVisit.into());
+        }
+        let warnings = self.store.warnings(place.id).await?;
+        let active = active_warnings(&warnings, now).len();
+        let (assessment, reused) = match cmd.answers {
+            Some(answers) => {
+                let result = assess(&self.policy, &answers, active)?;
+                let a = Assessment {
+                    id: AssessmentId(Uuid::now_v7()),
+                    place: place.id,
+                    team: place.team,
+                    by: me.id,
+                    answers,
+                    result,
+                    assessed_at: now,
+                };
+                (Some(a), false)
+            }
+            None => {
+                let since = now - Duration::minutes(i64::from(self.policy.assessment.reuse_minutes));
+                let recent = self.store.recent_assessment(place.team, place.id, since).await?;
+                // A reused assessment is scored again: warnings added since then still count.
+                let rescored = match recent {
+                    Some(mut a) => {
+                        a.result = assess(&self.policy, &a.answers, active)?;
+                        Some(a)
+                    }
+                    None => None,
+                };
+                (rescored, true)
+            }
+        };
+        let approved_by = match cmd.lone_approval {
+            Some(id) => Some(self.check_approval(me, id, place.id, now).await?),
+            None => None,
+        };
+        let mut participants = vec![(me.id, cmd.role)];
+        participants.extend(cmd.partners.iter().copied());
+        let req = StartVisit {
+            id: VisitId(Uuid::now_v7()),
+            team: place.team,
+            kind: cmd.kind,
+            place: place.id,
+            risk: assessment.as_ref().map(|a| a.result),
+            participants,
+            planned_minutes: cmd.planned_minutes,
+            lone_reason: cmd.lone_reason,
+            approved_by,
+            tell_colleague: cmd.tell_colleague,
+        };
+        let (visit, effects) = Visit::start(&self.policy, req, now)?;
+        let assessment = assessment.expect("BUG: Visit::start refuses a visit without an assessment");
+        let events = self.events(me.id, effects, stamp);
+        let approval_used = cmd.lone_approval.filter(|_| visit.approved_by.is_some());
+        match self.store.insert_visit(&visit, &assessment, reused, approval_used, &events).await {
+            Err(StoreError::Conflict { constraint: c }) if c == constraint::ONE_ACTIVE_VISIT => {
+                Err(Refusal::AlreadyInVisit.into())
+            }
+            Err(StoreError::Conflict { .. }) => Err(Refusal::LoneApprovalRequired.into()),
+            r => r.map(|()| Versioned { value: visit, version: 1 }).map_err(EngineError::from),
+        }
+    }
+
+    async fn check_approval(&self, me: &Person, id: Uuid, place: PlaceId, now: DateTime<Utc>) -> Result<PersonId> {
+        let approval = match self.store.lone_approval(id).await {
+            Ok(a) => a,
+            Err(StoreError::NotFound) => return Err(Refusal::LoneApprovalRequired.into()),
+            Err(e) => return Err(e.into()),
+        };
+        let valid = approval.worker == me.id && approval.place == place && approval.used_at.is_none() && now < approval.expires_at;
+        if valid { Ok(approval.supervisor) } else { Err(Refusal::LoneApprovalRequired.into()) }
+    }
+
+    /// # Errors
+    /// See [`Visit::join`]; a visit of another team is not found.
+    pub async fn join(&self, me: &Person, visit: VisitId, role: ParticipantRole, stamp: Stamp) -> Result<Visit> {
+        if self.store.active_visit_of(me.id).await?.is_some_and(|v| v.value.id != visit) {
+            return Err(Refusal::AlreadyInVisit.into());
+        }
+        self.change(me, visit, stamp, |v, now| v.join(me.id, role, now)).await
+    }
+
+    /// # Errors
+    /// See [`Visit::check_in`].
+    pub async fn check_in(&self, me: &Person, visit: VisitId, stamp: Stamp) -> Result<Visit> {
+        self.change(me, visit, stamp, |v, now| v.check_in(me.id, now)).await
+    }
+
+    /// # Errors
+    /// See [`Visit::extend`].
+    pub async fn extend(&self, me: &Person, visit: VisitId, minutes: u32, stamp: Stamp) -> Result<Visit> {
+        self.change(me, visit, stamp, |v, now| v.extend(me.id, minutes, now)).await
+    }
+
+    /// Checks out with the PIN; the duress PIN is accepted exactly like the normal one.
+    ///
+    /// # Errors
+    /// A wrong or missing PIN (when the person has one), or see [`Visit::check_out`].
+    pub async fn check_out(&self, me: &Person, visit: VisitId, pin: Option<&str>, stamp: Stamp) -> Result<Visit> {
+        let pin = match (&me.pin_hash, pin) {
+            (None, _) => Pin::Normal,
+            (Some(_), None) => return Err(Refusal::WrongPin.into()),
+            (Some(normal), Some(given)) => {
+                if auth::verify_secret(given, normal) {
+                    Pin::Normal
+                } else if me.duress_pin_hash.as_deref().is_some_and(|d| auth::verify_secret(given, d)) {
+                    Pin::Duress
+                } else {
+                    return Err(Refusal::WrongPin.into());
+                }
+            }
+        };
+        self.change(me, visit, stamp, |v, now| v.check_out(me.id, pin, now)).await
+    }
+
+    /// # Errors
+    /// See [`Visit::withdraw`].
+    pub async fn withdraw(&self, me: &Person, visit: VisitId, stamp: Stamp) -> Result<Visit> {
+        self.change(me, visit, stamp, |v, now| v.withdraw(me.id, now)).await
+    }
+
+    /// # Errors
+    /// Storage failures.
+    pub async fn active_visit(&self, me: &Person) -> Result<Option<Visit>> {
+        Ok(self.store.active_visit_of(me.id).await?.map(|v| v.value))
+    }
+
+    /// A visit I may see: one of my teams'.
+    ///
+    /// # Errors
+    /// `NotFound` for unknown visits and other teams' visits alike.
+    pub async fn visit(&self, me: &Person, id: VisitId) -> Result<Versioned<Visit>> {
+        let v = found(self.store.visit(id).await, "visit")?;
+        if me.teams.contains(&v.value.team) { Ok(v) } else { Err(EngineError::NotFound("visit")) }
+    }
+
+    /// Records an SOS now. Escalation comes with the deadline engine.
+    ///
+    /// # Errors
+    /// Storage failures, or a person in no team.
+    pub async fn sos(&self, me: &Person, stamp: Stamp) -> Result<Alarm> {
+        let visit = self.store.active_visit_of(me.id).await?.map(|v| v.value);
+        let team = match &visit {
+            Some(v) => v.team,
+            None => self.my_team(me, None)?,
+        };
+        let alarm = Alarm {
+            id: AlarmId(Uuid::now_v7()),
+            team,
+            person: me.id,
+            visit: visit.map(|v| v.id),
+            kind: AlarmKind::Sos,
+            state: "open".into(),
+            raised_at: stamp.received_at,
+            position: stamp.position,
+        };
+        self.store.insert_alarm(&alarm).await?;
+        Ok(alarm)
+    }
+
+    /// Read, transition, save; again from the read when someone else saved in between.
+    async fn change<F>(&self, me: &Person, id: VisitId, stamp: Stamp, transition: F) -> Result<Visit>
+    where
+        F: Fn(&mut Visit, DateTime<Utc>) -> std::result::Result<Vec<Effect>, Refusal> + Send + Sync,
+    {
+        for _ in 0..8 {
+            let Versioned { value: mut visit, version } = self.visit(me, id).await?;
+            let effects = transition(&mut visit, stamp.received_at)?;
+            let events = self.events(me.id, effects, stamp);
+            match self.store.save_visit(&visit, version, &events).await {
+                Ok(()) => return Ok(visit),
+                Err(StoreError::Conflict { constraint: c }) if c == constraint::VISIT_VERSION => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(EngineError::Busy)
+    }
+
+    fn events(&self, person: PersonId, effects: Vec<Effect>, stamp: Stamp) -> Vec<NewEvent> {
+        effects.into_iter().map(|effect| NewEvent { person: Some(person), effect, stamp }).collect()
+    }
+}

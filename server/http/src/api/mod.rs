@@ -1,0 +1,34 @@
+//! The mobile API v1 handlers. Each is annotated for the OpenAPI document; the router and
+//! the document are built from the same list, so neither can drift from the other.
+
+pub mod account;
+pub mod team;
+pub mod visits;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(account::login))
+        .routes(routes!(account::logout))
+        .routes(routes!(account::me))
+        .routes(routes!(account::revoke_device))
+        .routes(routes!(team::start_shift))
+        .routes(routes!(team::end_shift))
+        .routes(routes!(team::colleagues))
+        .routes(routes!(team::places_near))
+        .routes(routes!(team::questions))
+        .routes(routes!(team::approve_lone))
+        .routes(routes!(team::sos))
+        .routes(routes!(visits::start))
+        .routes(routes!(visits::active))
+        .routes(routes!(visits::get))
+        .routes(routes!(visits::join))
+        .routes(routes!(visits::check_in))
+        .routes(routes!(visits::extend))
+        .routes(routes!(visits::check_out))
+        .routes(routes!(visits::withdraw))
+}

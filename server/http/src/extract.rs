@@ -1,0 +1,121 @@
+//! Extractors that turn bad input into problems instead of axum's plain-text rejections.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{ACCEPT_LANGUAGE, AUTHORIZATION};
+use axum::http::request::Parts;
+use makker_domain::geo::Position;
+use makker_domain::text::Lang;
+use makker_engine::EngineError;
+use makker_mobile_api::LatLon;
+use makker_store::{Device, Person};
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The signed-in person, from `Authorization: Bearer <device token>`.
+pub struct Caller {
+    pub person: Person,
+    pub device: Device,
+    /// `Accept-Language` when it names a language we speak, else the person's own.
+    pub lang: Lang,
+}
+
+impl Caller {
+    /// Wraps a service error with this caller's language.
+    pub fn err(&self) -> impl Fn(EngineError) -> ApiError + '_ {
+        |e| ApiError::Engine(e, self.lang)
+    }
+}
+
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        let (person, device) = state.engine.authenticate(token).await?;
+        let lang = parts
+            .headers
+            .get(ACCEPT_LANGUAGE)
+            .and_then(|h| h.to_str().ok())
+            .and_then(Lang::from_accept_language)
+            .unwrap_or(person.lang);
+        Ok(Caller { person, device, lang })
+    }
+}
+
+/// `Json<T>` with problem+json rejections.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::MalformedJson(e.body_text())),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::InvalidBody(e.body_text())),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
+            Err(JsonRejection::BytesRejection(_)) => Err(ApiError::BodyTooLarge),
+            Err(e) => Err(ApiError::InvalidBody(e.body_text())),
+        }
+    }
+}
+
+/// `Query<T>` with problem+json rejections.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e: QueryRejection| ApiError::InvalidQuery(e.body_text()))
+    }
+}
+
+/// A path id that is not a UUID is simply not found.
+pub struct PathId(pub uuid::Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<uuid::Uuid>::from_request_parts(parts, state)
+            .await
+            .map(|p| PathId(p.0))
+            .map_err(|_| ApiError::NotFound)
+    }
+}
+
+/// # Errors
+/// Coordinates out of range.
+pub fn position(p: Option<LatLon>) -> Result<Option<Position>, ApiError> {
+    p.map(|p| Position::parse(p.lat, p.lon))
+        .transpose()
+        .map_err(|e| ApiError::Invalid(e.to_string()))
+}
+
+/// Trims free text and bounds its length in characters (any script is welcome).
+///
+/// # Errors
+/// Empty (when required) or longer than `max`.
+pub fn text(field: &str, value: &str, max: usize, required: bool) -> Result<String, ApiError> {
+    let v = value.trim();
+    if required && v.is_empty() {
+        return Err(ApiError::Invalid(format!("{field} must not be empty")));
+    }
+    if v.chars().count() > max {
+        return Err(ApiError::Invalid(format!("{field} is longer than {max} characters")));
+    }
+    Ok(v.to_owned())
+}

@@ -1,0 +1,90 @@
+//! `Idempotency-Key` for mutating calls: a phone replaying its offline queue, or retrying
+//! after a lost answer, gets the first answer again and changes nothing.
+//!
+//! Protocol: claim (person, key) with a hash of method, path and body → run the handler →
+//! store its answer. The same key again with the same request replays the stored answer; with
+//! a different request it is refused; while the first is still running it is a conflict.
+//! 5xx answers are not stored, so a retry after a server failure runs again.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use makker_engine::EngineError;
+use makker_mobile_api::IDEMPOTENCY_KEY;
+use makker_store::Idempotency;
+use sha2::{Digest, Sha256};
+
+use crate::error::{ApiError, PROBLEM_JSON};
+use crate::extract::bearer;
+use crate::{AppState, BODY_LIMIT};
+
+pub const REPLAYED: &str = "idempotent-replayed";
+
+fn valid_key(key: &str) -> bool {
+    (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
+pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mutating = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    let Some(key) = req.headers().get(IDEMPOTENCY_KEY).filter(|_| mutating) else {
+        return next.run(req).await;
+    };
+    let Some(key) = key.to_str().ok().filter(|k| valid_key(k)).map(str::to_owned) else {
+        return ApiError::IdempotencyKeyInvalid.into_response();
+    };
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = to_bytes(body, BODY_LIMIT).await else {
+        return ApiError::BodyTooLarge.into_response();
+    };
+    // Keys belong to a person; without a valid token the handler answers 401 itself.
+    let person = match bearer(&parts) {
+        Some(token) => state.engine.authenticate(token).await.ok().map(|(p, _)| p.id),
+        None => None,
+    };
+    let Some(person) = person else {
+        return next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(parts.method.as_str());
+    hasher.update(b" ");
+    hasher.update(parts.uri.path());
+    hasher.update(b"\n");
+    hasher.update(&bytes);
+    let hash: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let store = &state.engine.store;
+    match store.idempotency_begin(person, &key, &hash, state.engine.now()).await {
+        Err(e) => ApiError::from(EngineError::Store(e)).into_response(),
+        Ok(Idempotency::Mismatch) => ApiError::IdempotencyKeyReused.into_response(),
+        Ok(Idempotency::InProgress) => ApiError::IdempotencyInProgress.into_response(),
+        Ok(Idempotency::Done { status, body }) => replay(status, body),
+        Ok(Idempotency::Started) => {
+            let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+            let (mut head, body) = response.into_parts();
+            let Ok(body) = to_bytes(body, usize::MAX).await else {
+                let _ = store.idempotency_abandon(person, &key).await;
+                return ApiError::Internal("unreadable response body".into()).into_response();
+            };
+            let saved = if head.status.is_server_error() {
+                store.idempotency_abandon(person, &key).await
+            } else {
+                store.idempotency_finish(person, &key, head.status.as_u16(), &String::from_utf8_lossy(&body)).await
+            };
+            if let Err(e) = saved {
+                tracing::error!(error = %e, "could not record an idempotent answer");
+            }
+            head.headers.remove(REPLAYED);
+            Response::from_parts(head, Body::from(body))
+        }
+    }
+}
+
+fn replay(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let content_type = if status.is_success() { "application/json" } else { PROBLEM_JSON };
+    let mut response = (status, [(CONTENT_TYPE, content_type)], body).into_response();
+    response.headers_mut().insert(REPLAYED, HeaderValue::from_static("true"));
+    response
+}

@@ -1,0 +1,112 @@
+//! Makker's HTTP API: the mobile API v1 under `/api/v1`, problem+json errors, the OpenAPI
+//! document (served at `/api/v1/openapi.json` and kept in `schemas/openapi.json`).
+//!
+//! Invariants: every error is `application/problem+json` with a stable type; bodies are
+//! bounded; a 5xx is logged once (in `ApiError`) and never explained to the client.
+
+pub mod api;
+pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod views;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Request};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use makker_engine::Engine;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::ApiError;
+
+/// The largest request body we read.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Makker mobile API", version = "1", description = "The API that outreach workers' phones use. Errors are RFC 9457 problems."),
+    modifiers(&DeviceToken),
+    components(schemas(makker_mobile_api::Problem))
+)]
+struct ApiDoc;
+
+struct DeviceToken;
+
+impl Modify for DeviceToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("device_token", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(api::router())
+}
+
+/// The OpenAPI document, generated from the handlers.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = api().split_for_parts();
+    let doc = serde_json::to_string_pretty(&doc).expect("BUG: the OpenAPI document serializes");
+    let request_id = HeaderName::from_static("x-request-id");
+    api.route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
+        .route("/api/v1/openapi.json", get(move || async move { ([("content-type", "application/json")], doc) }))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal("panic".into()).into_response()))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("x-content-type-options"),
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("cache-control"),
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let path = req
+                .extensions()
+                .get::<axum::extract::MatchedPath>()
+                .map_or("unmatched", axum::extract::MatchedPath::as_str);
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("request", method = %req.method(), path, request_id = id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Serves `router` on `listener` until `shutdown` completes (graceful: in-flight requests finish).
+///
+/// # Errors
+/// The listener fails.
+pub async fn launch(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,37 @@
+//! Makker's storage on PostgreSQL: for production and for several server replicas.
+//! Times are `timestamptz`, JSON is `jsonb`; constraint names come from the server.
+
+use std::time::Duration;
+
+use sqlx::error::DatabaseError;
+use sqlx::postgres::PgPoolOptions;
+
+#[path = "../../store/sql/shared.rs"]
+mod shared;
+
+pub use shared::SqlStore as PgStore;
+
+type Db = sqlx::Postgres;
+const BEGIN_WRITE: &str = "begin";
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+const SCHEMA_QUERY: &str = "select table_name::text, column_name::text from information_schema.columns \
+     where table_schema = current_schema() and table_name not like '\\_sqlx%' order by table_name";
+
+fn constraint_of(e: &dyn DatabaseError) -> String {
+    e.constraint().map_or_else(|| e.message().to_owned(), str::to_owned)
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://…`).
+    ///
+    /// # Errors
+    /// The server is unreachable or refuses the connection.
+    pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        Ok(shared::SqlStore { pool })
+    }
+}

@@ -1,0 +1,56 @@
+//! Makker's storage on SQLite: the embedded default. One file, WAL, created on first run.
+//!
+//! SQLite allows one writer at a time; write transactions begin `IMMEDIATE` so that two of
+//! them never deadlock upgrading a read lock, and a busy timeout makes writers queue.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::error::DatabaseError;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+#[path = "../../store/sql/shared.rs"]
+mod shared;
+
+pub use shared::SqlStore as SqliteStore;
+
+type Db = sqlx::Sqlite;
+const BEGIN_WRITE: &str = "begin immediate";
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+const SCHEMA_QUERY: &str = "select m.name, c.name from sqlite_master m join pragma_table_info(m.name) c \
+     where m.type = 'table' and m.name not like 'sqlite_%' and m.name not like '\\_sqlx%' escape '\\' \
+     order by m.name";
+
+/// SQLite names the columns, not the index: map them back to our constraint names.
+fn constraint_of(e: &dyn DatabaseError) -> String {
+    let msg = e.message();
+    let known = [
+        ("visit_participant.person_id", makker_store::constraint::ONE_ACTIVE_VISIT),
+        ("shift.person_id", makker_store::constraint::ONE_OPEN_SHIFT),
+        ("person.username", makker_store::constraint::USERNAME),
+        ("idempotency.person_id", makker_store::constraint::IDEMPOTENCY),
+    ];
+    known
+        .iter()
+        .find(|(cols, _)| msg.contains(cols))
+        .map_or_else(|| msg.to_owned(), |(_, name)| (*name).to_owned())
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite://path` or `sqlite::memory:`).
+    ///
+    /// # Errors
+    /// The file cannot be created or opened.
+    pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        // An in-memory database lives in one connection.
+        let max = if url.contains(":memory:") { 1 } else { 8 };
+        let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await?;
+        Ok(shared::SqlStore { pool })
+    }
+}

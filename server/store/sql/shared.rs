@@ -1,0 +1,1079 @@
+//! The SQL both dialects share. Each store crate includes this file with `#[path]`, after
+//! defining `Db` (its sqlx database), `BEGIN_WRITE` (how to open a write transaction) and
+//! `constraint_of` (the named constraint a unique violation broke). Queries use `$n`
+//! placeholders, which SQLite and PostgreSQL both accept.
+//!
+//! INVARIANT: every write that belongs to one domain transition happens inside one
+//! transaction opened with `BEGIN_WRITE`; nothing is written outside a transaction.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use makker_domain::geo::{Position, Shape};
+use makker_domain::place::{Place, PlaceKind, Warning, WarningKind};
+use makker_domain::risk::{Answers, Assessed, RiskLevel};
+use makker_domain::text::Lang;
+use makker_domain::visit::{Effect, Participant, ParticipantRole, Terms, Visit, VisitKind, VisitState};
+use makker_domain::{AlarmId, AssessmentId, PersonId, PlaceId, Role, ShiftId, TeamId, VisitId, WarningId};
+use makker_store::{
+    Alarm, AlarmKind, Assessment, Device, Idempotency, LoneApproval, NewEvent, Person, Shift, Stamp, Store,
+    StoreError, StoreResult, Team, Versioned, VisitEvent, constraint,
+};
+use sqlx::types::Json;
+use sqlx::{FromRow, Pool, Transaction};
+use uuid::Uuid;
+
+use super::{BEGIN_WRITE, Db, constraint_of};
+
+/// A store on one database pool.
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    pub(crate) pool: Pool<Db>,
+}
+
+type Tx = Transaction<'static, Db>;
+
+fn db_err(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict { constraint: constraint_of(d.as_ref()) }
+        }
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound,
+        e @ (sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
+            StoreError::Transient(e.to_string())
+        }
+        e => StoreError::Other(e.to_string()),
+    }
+}
+
+fn parse<T, E: std::fmt::Display>(r: Result<T, E>) -> StoreResult<T> {
+    r.map_err(|e| StoreError::Other(format!("unreadable row: {e}")))
+}
+
+fn enum_str<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .expect("BUG: enums stored as text serialize to strings")
+}
+
+fn enum_parse<T: serde::de::DeserializeOwned>(s: &str) -> StoreResult<T> {
+    parse(serde_json::from_value(serde_json::Value::String(s.to_owned())))
+}
+
+fn position(lat: Option<f64>, lon: Option<f64>) -> Option<Position> {
+    Position::parse(lat?, lon?).ok()
+}
+
+#[derive(FromRow)]
+struct TeamRow {
+    team_id: Uuid,
+    name: String,
+    time_zone: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<TeamRow> for Team {
+    fn from(r: TeamRow) -> Self {
+        Team { id: TeamId(r.team_id), name: r.name, time_zone: r.time_zone, created_at: r.created_at }
+    }
+}
+
+#[derive(FromRow)]
+struct PersonRow {
+    person_id: Uuid,
+    username: String,
+    display_name: String,
+    role: String,
+    phone: Option<String>,
+    lang: String,
+    password_hash: Option<String>,
+    pin_hash: Option<String>,
+    duress_pin_hash: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+const PERSON_COLUMNS: &str = "p.person_id, p.username, p.display_name, p.role, p.phone, p.lang, \
+     p.password_hash, p.pin_hash, p.duress_pin_hash, p.created_at";
+
+#[derive(FromRow)]
+struct DeviceRow {
+    device_id: Uuid,
+    person_id: Uuid,
+    token_hash: String,
+    name: String,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<DeviceRow> for Device {
+    fn from(r: DeviceRow) -> Self {
+        Device {
+            id: r.device_id,
+            person: PersonId(r.person_id),
+            token_hash: r.token_hash,
+            name: r.name,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct ShiftRow {
+    shift_id: Uuid,
+    person_id: Uuid,
+    team_id: Uuid,
+    started_at: DateTime<Utc>,
+    ended_at: Option<DateTime<Utc>>,
+}
+
+impl From<ShiftRow> for Shift {
+    fn from(r: ShiftRow) -> Self {
+        Shift {
+            id: ShiftId(r.shift_id),
+            person: PersonId(r.person_id),
+            team: TeamId(r.team_id),
+            started_at: r.started_at,
+            ended_at: r.ended_at,
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct PlaceRow {
+    place_id: Uuid,
+    team_id: Uuid,
+    name: String,
+    kind: String,
+    shape: Json<Shape>,
+}
+
+impl PlaceRow {
+    fn into_place(self) -> StoreResult<Place> {
+        Ok(Place {
+            id: PlaceId(self.place_id),
+            team: TeamId(self.team_id),
+            name: self.name,
+            kind: enum_parse::<PlaceKind>(&self.kind)?,
+            shape: self.shape.0,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct WarningRow {
+    place_warning_id: Uuid,
+    place_id: Uuid,
+    kind: String,
+    text: String,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+#[derive(FromRow)]
+struct AssessmentRow {
+    assessment_id: Uuid,
+    place_id: Uuid,
+    team_id: Uuid,
+    person_id: Uuid,
+    answers: Json<Answers>,
+    points: i32,
+    level: String,
+    assessed_at: DateTime<Utc>,
+}
+
+#[derive(FromRow)]
+struct ApprovalRow {
+    lone_approval_id: Uuid,
+    worker_id: Uuid,
+    supervisor_id: Uuid,
+    place_id: Uuid,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    used_at: Option<DateTime<Utc>>,
+}
+
+#[derive(FromRow)]
+struct VisitRow {
+    visit_id: Uuid,
+    team_id: Uuid,
+    place_id: Uuid,
+    kind: String,
+    state: String,
+    points: i32,
+    level: String,
+    started_at: DateTime<Utc>,
+    planned_end: DateTime<Utc>,
+    last_check_in_at: DateTime<Utc>,
+    ended_at: Option<DateTime<Utc>>,
+    min_participants: i32,
+    check_in_minutes: i32,
+    max_minutes: i32,
+    grace_minutes: i32,
+    tell_colleague_on_exit: bool,
+    chain: String,
+    lone_reason: Option<String>,
+    approved_by: Option<Uuid>,
+    tell_colleague: Option<Uuid>,
+    version: i64,
+}
+
+#[derive(FromRow)]
+struct ParticipantRow {
+    person_id: Uuid,
+    role: String,
+    joined_at: DateTime<Utc>,
+    left_at: Option<DateTime<Utc>>,
+}
+
+#[derive(FromRow)]
+struct EventRow {
+    visit_event_id: i64,
+    visit_id: Uuid,
+    person_id: Option<Uuid>,
+    payload: Json<Effect>,
+    occurred_at: DateTime<Utc>,
+    received_at: DateTime<Utc>,
+    client_time: Option<DateTime<Utc>>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+}
+
+#[derive(FromRow)]
+struct AlarmRow {
+    alarm_id: Uuid,
+    team_id: Uuid,
+    person_id: Uuid,
+    visit_id: Option<Uuid>,
+    kind: String,
+    state: String,
+    raised_at: DateTime<Utc>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+}
+
+fn to_i32(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+fn to_u32(n: i32) -> StoreResult<u32> {
+    parse(u32::try_from(n))
+}
+
+impl SqlStore {
+    async fn begin(&self) -> StoreResult<Tx> {
+        self.pool.begin_with(BEGIN_WRITE).await.map_err(db_err)
+    }
+
+    async fn person_teams(&self, person: Uuid) -> StoreResult<Vec<TeamId>> {
+        let rows: Vec<(Uuid,)> =
+            sqlx::query_as("select team_id from team_member where person_id = $1 order by team_id")
+                .bind(person)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(rows.into_iter().map(|r| TeamId(r.0)).collect())
+    }
+
+    async fn person_from(&self, r: PersonRow) -> StoreResult<Person> {
+        let teams = self.person_teams(r.person_id).await?;
+        Ok(Person {
+            id: PersonId(r.person_id),
+            username: r.username,
+            display_name: r.display_name,
+            role: parse(Role::parse(&r.role))?,
+            phone: r.phone,
+            lang: enum_parse::<Lang>(&r.lang)?,
+            teams,
+            password_hash: r.password_hash,
+            pin_hash: r.pin_hash,
+            duress_pin_hash: r.duress_pin_hash,
+            created_at: r.created_at,
+        })
+    }
+
+    async fn people_where(&self, condition: &'static str, id: Uuid) -> StoreResult<Vec<Person>> {
+        let sql = format!("select {PERSON_COLUMNS} from person p {condition} order by p.display_name");
+        let rows: Vec<PersonRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let mut people = Vec::with_capacity(rows.len());
+        for r in rows {
+            people.push(self.person_from(r).await?);
+        }
+        Ok(people)
+    }
+
+    async fn load_visit(&self, r: VisitRow) -> StoreResult<Versioned<Visit>> {
+        let parts: Vec<ParticipantRow> = sqlx::query_as(
+            "select person_id, role, joined_at, left_at from visit_participant \
+             where visit_id = $1 order by joined_at, created_at, person_id",
+        )
+        .bind(r.visit_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let mut participants = Vec::with_capacity(parts.len());
+        for p in parts {
+            participants.push(Participant {
+                person: PersonId(p.person_id),
+                role: enum_parse::<ParticipantRole>(&p.role)?,
+                joined_at: p.joined_at,
+                left_at: p.left_at,
+            });
+        }
+        let visit = Visit {
+            id: VisitId(r.visit_id),
+            team: TeamId(r.team_id),
+            kind: parse(VisitKind::parse(&r.kind))?,
+            place: PlaceId(r.place_id),
+            state: enum_parse::<VisitState>(&r.state)?,
+            risk: Assessed { points: to_u32(r.points)?, level: parse(RiskLevel::parse(&r.level))? },
+            participants,
+            started_at: r.started_at,
+            planned_end: r.planned_end,
+            last_check_in_at: r.last_check_in_at,
+            ended_at: r.ended_at,
+            terms: Terms {
+                min_participants: parse(u8::try_from(r.min_participants))?,
+                check_in_minutes: to_u32(r.check_in_minutes)?,
+                max_minutes: to_u32(r.max_minutes)?,
+                grace_minutes: to_u32(r.grace_minutes)?,
+                tell_colleague_on_exit: r.tell_colleague_on_exit,
+                chain: r.chain,
+            },
+            lone_reason: r.lone_reason,
+            approved_by: r.approved_by.map(PersonId),
+            tell_colleague: r.tell_colleague.map(PersonId),
+        };
+        Ok(Versioned { value: visit, version: r.version })
+    }
+}
+
+const VISIT_COLUMNS: &str = "v.visit_id, v.team_id, v.place_id, v.kind, v.state, v.points, v.level, \
+     v.started_at, v.planned_end, v.last_check_in_at, v.ended_at, v.min_participants, v.check_in_minutes, \
+     v.max_minutes, v.grace_minutes, v.tell_colleague_on_exit, v.chain, v.lone_reason, v.approved_by, \
+     v.tell_colleague, v.version";
+
+/// Writes participants' presence: new ones are inserted, known ones get their `left_at`.
+async fn write_participants(tx: &mut Tx, visit: &Visit, now: DateTime<Utc>) -> StoreResult<()> {
+    for p in &visit.participants {
+        sqlx::query(
+            "insert into visit_participant (visit_id, person_id, role, joined_at, left_at, created_at) \
+             values ($1, $2, $3, $4, $5, $6) \
+             on conflict (visit_id, person_id) do update set left_at = excluded.left_at",
+        )
+        .bind(visit.id.0)
+        .bind(p.person.0)
+        .bind(enum_str(&p.role))
+        .bind(p.joined_at)
+        .bind(p.left_at)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// Appends the events, and raises the alarms some of them stand for.
+async fn write_events(tx: &mut Tx, visit: &Visit, events: &[NewEvent]) -> StoreResult<()> {
+    for e in events {
+        let Stamp { received_at, client_time, position } = e.stamp;
+        sqlx::query(
+            "insert into visit_event (visit_id, person_id, kind, payload, occurred_at, received_at, \
+             client_time, lat, lon, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $6)",
+        )
+        .bind(visit.id.0)
+        .bind(e.person.map(|p| p.0))
+        .bind(e.effect.kind())
+        .bind(Json(&e.effect))
+        .bind(e.stamp.occurred_at())
+        .bind(received_at)
+        .bind(client_time)
+        .bind(position.map(|p| p.lat))
+        .bind(position.map(|p| p.lon))
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        if let Effect::DuressAlarm { person } = e.effect {
+            // INVARIANT: the duress alarm commits with the check-out that raised it.
+            let alarm = Alarm {
+                id: AlarmId(Uuid::now_v7()),
+                team: visit.team,
+                person,
+                visit: Some(visit.id),
+                kind: AlarmKind::Duress,
+                state: "open".into(),
+                raised_at: received_at,
+                position,
+            };
+            insert_alarm(&mut **tx, &alarm).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn insert_alarm<'e, E: sqlx::Executor<'e, Database = Db>>(exec: E, a: &Alarm) -> StoreResult<()> {
+    sqlx::query(
+        "insert into alarm (alarm_id, team_id, person_id, visit_id, kind, state, raised_at, lat, lon, created_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $7)",
+    )
+    .bind(a.id.0)
+    .bind(a.team.0)
+    .bind(a.person.0)
+    .bind(a.visit.map(|v| v.0))
+    .bind(a.kind.as_str())
+    .bind(&a.state)
+    .bind(a.raised_at)
+    .bind(a.position.map(|p| p.lat))
+    .bind(a.position.map(|p| p.lon))
+    .execute(exec)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn migrate(&self) -> StoreResult<()> {
+        super::MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Other(e.to_string()))
+    }
+
+    async fn schema(&self) -> StoreResult<Vec<(String, Vec<String>)>> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as(super::SCHEMA_QUERY).fetch_all(&self.pool).await.map_err(db_err)?;
+        let mut tables: Vec<(String, Vec<String>)> = Vec::new();
+        for (table, column) in rows {
+            match tables.last_mut() {
+                Some((t, cols)) if *t == table => cols.push(column),
+                _ => tables.push((table, vec![column])),
+            }
+        }
+        for (_, cols) in &mut tables {
+            cols.sort();
+        }
+        Ok(tables)
+    }
+
+    async fn create_team(&self, t: &Team) -> StoreResult<()> {
+        sqlx::query("insert into team (team_id, name, time_zone, created_at) values ($1, $2, $3, $4)")
+            .bind(t.id.0)
+            .bind(&t.name)
+            .bind(&t.time_zone)
+            .bind(t.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn teams(&self) -> StoreResult<Vec<Team>> {
+        let rows: Vec<TeamRow> = sqlx::query_as("select * from team order by name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().map(Team::from).collect())
+    }
+
+    async fn team(&self, id: TeamId) -> StoreResult<Team> {
+        let row: TeamRow = sqlx::query_as("select * from team where team_id = $1")
+            .bind(id.0)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(row.into())
+    }
+
+    async fn create_person(&self, p: &Person) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "insert into person (person_id, username, display_name, role, phone, lang, password_hash, \
+             pin_hash, duress_pin_hash, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(p.id.0)
+        .bind(&p.username)
+        .bind(&p.display_name)
+        .bind(p.role.as_str())
+        .bind(&p.phone)
+        .bind(p.lang.as_str())
+        .bind(&p.password_hash)
+        .bind(&p.pin_hash)
+        .bind(&p.duress_pin_hash)
+        .bind(p.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        for team in &p.teams {
+            sqlx::query("insert into team_member (team_id, person_id, created_at) values ($1, $2, $3)")
+                .bind(team.0)
+                .bind(p.id.0)
+                .bind(p.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn person(&self, id: PersonId) -> StoreResult<Person> {
+        let mut people = self.people_where("where p.person_id = $1", id.0).await?;
+        people.pop().ok_or(StoreError::NotFound)
+    }
+
+    async fn person_by_username(&self, username: &str) -> StoreResult<Person> {
+        let sql = format!("select {PERSON_COLUMNS} from person p where p.username = $1");
+        let row: PersonRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(username)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        self.person_from(row).await
+    }
+
+    async fn team_members(&self, team: TeamId) -> StoreResult<Vec<Person>> {
+        self.people_where("join team_member m on m.person_id = p.person_id where m.team_id = $1", team.0)
+            .await
+    }
+
+    async fn set_password_hash(&self, id: PersonId, hash: &str) -> StoreResult<()> {
+        let done = sqlx::query("update person set password_hash = $2 where person_id = $1")
+            .bind(id.0)
+            .bind(hash)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    async fn set_pin_hashes(&self, id: PersonId, pin: Option<&str>, duress: Option<&str>) -> StoreResult<()> {
+        let done = sqlx::query("update person set pin_hash = $2, duress_pin_hash = $3 where person_id = $1")
+            .bind(id.0)
+            .bind(pin)
+            .bind(duress)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    async fn insert_device(&self, d: &Device) -> StoreResult<()> {
+        sqlx::query(
+            "insert into device (device_id, person_id, token_hash, name, created_at, expires_at, revoked_at) \
+             values ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(d.id)
+        .bind(d.person.0)
+        .bind(&d.token_hash)
+        .bind(&d.name)
+        .bind(d.created_at)
+        .bind(d.expires_at)
+        .bind(d.revoked_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn device_by_token_hash(&self, token_hash: &str) -> StoreResult<Device> {
+        let row: DeviceRow = sqlx::query_as("select * from device where token_hash = $1")
+            .bind(token_hash)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(row.into())
+    }
+
+    async fn devices(&self, person: PersonId) -> StoreResult<Vec<Device>> {
+        let rows: Vec<DeviceRow> = sqlx::query_as("select * from device where person_id = $1 order by created_at")
+            .bind(person.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().map(Device::from).collect())
+    }
+
+    async fn revoke_device(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
+        let done = sqlx::query("update device set revoked_at = coalesce(revoked_at, $2) where device_id = $1")
+            .bind(id)
+            .bind(at)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    async fn start_shift(&self, s: &Shift) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        // A clear conflict in both dialects; the unique index still guards PostgreSQL races.
+        let open: Option<(Uuid,)> = sqlx::query_as("select shift_id from shift where person_id = $1 and ended_at is null")
+            .bind(s.person.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if open.is_some() {
+            return Err(StoreError::Conflict { constraint: constraint::ONE_OPEN_SHIFT.into() });
+        }
+        sqlx::query(
+            "insert into shift (shift_id, person_id, team_id, started_at, ended_at, created_at) \
+             values ($1, $2, $3, $4, $5, $4)",
+        )
+        .bind(s.id.0)
+        .bind(s.person.0)
+        .bind(s.team.0)
+        .bind(s.started_at)
+        .bind(s.ended_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn end_shift(&self, person: PersonId, at: DateTime<Utc>) -> StoreResult<Shift> {
+        let row: ShiftRow = sqlx::query_as(
+            "update shift set ended_at = $2 where person_id = $1 and ended_at is null \
+             returning shift_id, person_id, team_id, started_at, ended_at",
+        )
+        .bind(person.0)
+        .bind(at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(row.into())
+    }
+
+    async fn open_shift(&self, person: PersonId) -> StoreResult<Option<Shift>> {
+        let row: Option<ShiftRow> = sqlx::query_as(
+            "select shift_id, person_id, team_id, started_at, ended_at from shift \
+             where person_id = $1 and ended_at is null",
+        )
+        .bind(person.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(row.map(Shift::from))
+    }
+
+    async fn on_shift(&self, team: TeamId) -> StoreResult<Vec<(Person, Shift)>> {
+        let rows: Vec<ShiftRow> = sqlx::query_as(
+            "select shift_id, person_id, team_id, started_at, ended_at from shift \
+             where team_id = $1 and ended_at is null order by started_at",
+        )
+        .bind(team.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let shift = Shift::from(r);
+            out.push((self.person(shift.person).await?, shift));
+        }
+        Ok(out)
+    }
+
+    async fn create_place(&self, p: &Place, now: DateTime<Utc>) -> StoreResult<()> {
+        let center = p.shape.center();
+        sqlx::query(
+            "insert into place (place_id, team_id, name, kind, shape, center_lat, center_lon, created_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(p.id.0)
+        .bind(p.team.0)
+        .bind(&p.name)
+        .bind(enum_str(&p.kind))
+        .bind(Json(&p.shape))
+        .bind(center.lat)
+        .bind(center.lon)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn place(&self, id: PlaceId) -> StoreResult<Place> {
+        let row: PlaceRow = sqlx::query_as("select place_id, team_id, name, kind, shape from place where place_id = $1")
+            .bind(id.0)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.into_place()
+    }
+
+    async fn places(&self, teams: &[TeamId]) -> StoreResult<Vec<Place>> {
+        let mut out = Vec::new();
+        for team in teams {
+            let rows: Vec<PlaceRow> =
+                sqlx::query_as("select place_id, team_id, name, kind, shape from place where team_id = $1 order by name")
+                    .bind(team.0)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+            for r in rows {
+                out.push(r.into_place()?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn add_warning(&self, w: &Warning) -> StoreResult<()> {
+        sqlx::query(
+            "insert into place_warning (place_warning_id, place_id, kind, text, created_at, expires_at) \
+             values ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(w.id.0)
+        .bind(w.place.0)
+        .bind(enum_str(&w.kind))
+        .bind(&w.text)
+        .bind(w.created_at)
+        .bind(w.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn warnings(&self, place: PlaceId) -> StoreResult<Vec<Warning>> {
+        let rows: Vec<WarningRow> =
+            sqlx::query_as("select * from place_warning where place_id = $1 order by created_at")
+                .bind(place.0)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Warning {
+                    id: WarningId(r.place_warning_id),
+                    place: PlaceId(r.place_id),
+                    kind: enum_parse::<WarningKind>(&r.kind)?,
+                    text: r.text,
+                    created_at: r.created_at,
+                    expires_at: r.expires_at,
+                })
+            })
+            .collect()
+    }
+
+    async fn recent_assessment(
+        &self,
+        team: TeamId,
+        place: PlaceId,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Option<Assessment>> {
+        let row: Option<AssessmentRow> = sqlx::query_as(
+            "select assessment_id, place_id, team_id, person_id, answers, points, level, assessed_at \
+             from assessment where team_id = $1 and place_id = $2 and assessed_at >= $3 \
+             order by assessed_at desc limit 1",
+        )
+        .bind(team.0)
+        .bind(place.0)
+        .bind(since)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(Assessment {
+            id: AssessmentId(r.assessment_id),
+            place: PlaceId(r.place_id),
+            team: TeamId(r.team_id),
+            by: PersonId(r.person_id),
+            answers: r.answers.0,
+            result: Assessed { points: to_u32(r.points)?, level: parse(RiskLevel::parse(&r.level))? },
+            assessed_at: r.assessed_at,
+        }))
+    }
+
+    async fn insert_lone_approval(&self, a: &LoneApproval) -> StoreResult<()> {
+        sqlx::query(
+            "insert into lone_approval (lone_approval_id, worker_id, supervisor_id, place_id, created_at, \
+             expires_at, used_at) values ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(a.id)
+        .bind(a.worker.0)
+        .bind(a.supervisor.0)
+        .bind(a.place.0)
+        .bind(a.created_at)
+        .bind(a.expires_at)
+        .bind(a.used_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn lone_approval(&self, id: Uuid) -> StoreResult<LoneApproval> {
+        let r: ApprovalRow = sqlx::query_as("select * from lone_approval where lone_approval_id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(LoneApproval {
+            id: r.lone_approval_id,
+            worker: PersonId(r.worker_id),
+            supervisor: PersonId(r.supervisor_id),
+            place: PlaceId(r.place_id),
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            used_at: r.used_at,
+        })
+    }
+
+    async fn insert_visit(
+        &self,
+        v: &Visit,
+        a: &Assessment,
+        reused: bool,
+        approval_used: Option<Uuid>,
+        events: &[NewEvent],
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        for p in v.present() {
+            let busy: Option<(Uuid,)> =
+                sqlx::query_as("select visit_id from visit_participant where person_id = $1 and left_at is null")
+                    .bind(p.person.0)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            if busy.is_some() {
+                return Err(StoreError::Conflict { constraint: constraint::ONE_ACTIVE_VISIT.into() });
+            }
+        }
+        if !reused {
+            sqlx::query(
+                "insert into assessment (assessment_id, place_id, team_id, person_id, answers, points, \
+                 level, assessed_at, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+            )
+            .bind(a.id.0)
+            .bind(a.place.0)
+            .bind(a.team.0)
+            .bind(a.by.0)
+            .bind(Json(&a.answers))
+            .bind(to_i32(a.result.points))
+            .bind(a.result.level.as_str())
+            .bind(a.assessed_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        if let Some(id) = approval_used {
+            // INVARIANT: an approval is used once; a second use finds no unused row.
+            let used = sqlx::query("update lone_approval set used_at = $2 where lone_approval_id = $1 and used_at is null")
+                .bind(id)
+                .bind(v.started_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if used.rows_affected() == 0 {
+                return Err(StoreError::Conflict { constraint: "lone_approval_used".into() });
+            }
+        }
+        sqlx::query(
+            "insert into visit (visit_id, team_id, place_id, assessment_id, kind, state, points, level, \
+             started_at, planned_end, last_check_in_at, ended_at, min_participants, check_in_minutes, \
+             max_minutes, grace_minutes, tell_colleague_on_exit, chain, lone_reason, approved_by, \
+             tell_colleague, version, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+             $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, 1, $9)",
+        )
+        .bind(v.id.0)
+        .bind(v.team.0)
+        .bind(v.place.0)
+        .bind(a.id.0)
+        .bind(v.kind.as_str())
+        .bind(enum_str(&v.state))
+        .bind(to_i32(v.risk.points))
+        .bind(v.risk.level.as_str())
+        .bind(v.started_at)
+        .bind(v.planned_end)
+        .bind(v.last_check_in_at)
+        .bind(v.ended_at)
+        .bind(i32::from(v.terms.min_participants))
+        .bind(to_i32(v.terms.check_in_minutes))
+        .bind(to_i32(v.terms.max_minutes))
+        .bind(to_i32(v.terms.grace_minutes))
+        .bind(v.terms.tell_colleague_on_exit)
+        .bind(&v.terms.chain)
+        .bind(&v.lone_reason)
+        .bind(v.approved_by.map(|p| p.0))
+        .bind(v.tell_colleague.map(|p| p.0))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        write_participants(&mut tx, v, v.started_at).await?;
+        write_events(&mut tx, v, events).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn visit(&self, id: VisitId) -> StoreResult<Versioned<Visit>> {
+        let sql = format!("select {VISIT_COLUMNS} from visit v where v.visit_id = $1");
+        let row: VisitRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id.0)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        self.load_visit(row).await
+    }
+
+    async fn active_visit_of(&self, person: PersonId) -> StoreResult<Option<Versioned<Visit>>> {
+        let sql = format!(
+            "select {VISIT_COLUMNS} from visit v join visit_participant p on p.visit_id = v.visit_id \
+             where p.person_id = $1 and p.left_at is null"
+        );
+        let row: Option<VisitRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(person.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        match row {
+            Some(r) => Ok(Some(self.load_visit(r).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn save_visit(&self, v: &Visit, version: i64, events: &[NewEvent]) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        // INVARIANT: the version check and the write are one statement, so of two concurrent
+        // saves of the same read only the first succeeds.
+        let done = sqlx::query(
+            "update visit set state = $3, planned_end = $4, last_check_in_at = $5, ended_at = $6, \
+             version = version + 1 where visit_id = $1 and version = $2",
+        )
+        .bind(v.id.0)
+        .bind(version)
+        .bind(enum_str(&v.state))
+        .bind(v.planned_end)
+        .bind(v.last_check_in_at)
+        .bind(v.ended_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict { constraint: constraint::VISIT_VERSION.into() });
+        }
+        let now = events.first().map_or(v.last_check_in_at, |e| e.stamp.received_at);
+        write_participants(&mut tx, v, now).await?;
+        write_events(&mut tx, v, events).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn visit_events(&self, id: VisitId) -> StoreResult<Vec<VisitEvent>> {
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "select visit_event_id, visit_id, person_id, payload, occurred_at, received_at, client_time, lat, lon \
+             from visit_event where visit_id = $1 order by occurred_at, visit_event_id",
+        )
+        .bind(id.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| VisitEvent {
+                seq: r.visit_event_id,
+                visit: VisitId(r.visit_id),
+                person: r.person_id.map(PersonId),
+                effect: r.payload.0,
+                occurred_at: r.occurred_at,
+                received_at: r.received_at,
+                client_time: r.client_time,
+                position: position(r.lat, r.lon),
+            })
+            .collect())
+    }
+
+    async fn insert_alarm(&self, a: &Alarm) -> StoreResult<()> {
+        insert_alarm(&self.pool, a).await
+    }
+
+    async fn alarms_of(&self, person: PersonId) -> StoreResult<Vec<Alarm>> {
+        let rows: Vec<AlarmRow> = sqlx::query_as(
+            "select alarm_id, team_id, person_id, visit_id, kind, state, raised_at, lat, lon from alarm \
+             where person_id = $1 order by raised_at",
+        )
+        .bind(person.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Alarm {
+                    id: AlarmId(r.alarm_id),
+                    team: TeamId(r.team_id),
+                    person: PersonId(r.person_id),
+                    visit: r.visit_id.map(VisitId),
+                    kind: enum_parse::<AlarmKind>(&r.kind)?,
+                    state: r.state,
+                    raised_at: r.raised_at,
+                    position: position(r.lat, r.lon),
+                })
+            })
+            .collect()
+    }
+
+    async fn idempotency_begin(
+        &self,
+        person: PersonId,
+        key: &str,
+        request_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Idempotency> {
+        let claimed = sqlx::query(
+            "insert into idempotency (person_id, idempotency_key, request_hash, created_at) \
+             values ($1, $2, $3, $4) on conflict (person_id, idempotency_key) do nothing",
+        )
+        .bind(person.0)
+        .bind(key)
+        .bind(request_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if claimed.rows_affected() == 1 {
+            return Ok(Idempotency::Started);
+        }
+        let (hash, status, body): (String, Option<i32>, Option<String>) = sqlx::query_as(
+            "select request_hash, status_code, response_body from idempotency \
+             where person_id = $1 and idempotency_key = $2",
+        )
+        .bind(person.0)
+        .bind(key)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(match (hash == request_hash, status, body) {
+            (false, _, _) => Idempotency::Mismatch,
+            (true, Some(status), Some(body)) => Idempotency::Done { status: parse(u16::try_from(status))?, body },
+            (true, _, _) => Idempotency::InProgress,
+        })
+    }
+
+    async fn idempotency_finish(&self, person: PersonId, key: &str, status: u16, body: &str) -> StoreResult<()> {
+        sqlx::query(
+            "update idempotency set status_code = $3, response_body = $4 \
+             where person_id = $1 and idempotency_key = $2",
+        )
+        .bind(person.0)
+        .bind(key)
+        .bind(i32::from(status))
+        .bind(body)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn idempotency_abandon(&self, person: PersonId, key: &str) -> StoreResult<()> {
+        sqlx::query(
+            "delete from idempotency where person_id = $1 and idempotency_key = $2 and status_code is null",
+        )
+        .bind(person.0)
+        .bind(key)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+}

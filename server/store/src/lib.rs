@@ -1,0 +1,288 @@
+//! Makker's storage interface: narrow traits, record types and [`StoreError`].
+//!
+//! Invariants every implementation upholds (shown by the shared suite in `tests/`):
+//! - A visit and the events its transition produced are written in one transaction; a
+//!   duress check-out writes its alarm in that same transaction.
+//! - Saving a visit is optimistic: it succeeds only if nobody saved it since it was read
+//!   (`Conflict { constraint: VISIT_VERSION }`), so a lost update is impossible.
+//! - A person is present in at most one active visit and has at most one open shift.
+//! - Only the store crates name SQL. The two dialects share their query code in `sql/`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use makker_domain::geo::Position;
+use makker_domain::place::{Place, Warning};
+use makker_domain::risk::{Answers, Assessed};
+use makker_domain::text::Lang;
+use makker_domain::visit::{Effect, Visit};
+use makker_domain::{AlarmId, AssessmentId, PersonId, PlaceId, Role, ShiftId, TeamId, VisitId};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Named constraints callers may expect in [`StoreError::Conflict`].
+pub mod constraint {
+    pub const VISIT_VERSION: &str = "visit_version";
+    pub const ONE_ACTIVE_VISIT: &str = "visit_participant_one_active_key";
+    pub const ONE_OPEN_SHIFT: &str = "shift_one_open_key";
+    pub const USERNAME: &str = "person_username_key";
+    pub const IDEMPOTENCY: &str = "idempotency_pkey";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict on {constraint}")]
+    Conflict { constraint: String },
+    #[error("the database is unavailable: {0}")]
+    Transient(String),
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Team {
+    pub id: TeamId,
+    pub name: String,
+    /// IANA zone the team's times are shown in.
+    pub time_zone: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Hashes are argon2id PHC strings, never the secret itself.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Person {
+    pub id: PersonId,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub phone: Option<String>,
+    pub lang: Lang,
+    pub teams: Vec<TeamId>,
+    pub password_hash: Option<String>,
+    pub pin_hash: Option<String>,
+    pub duress_pin_hash: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Person {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Person")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("teams", &self.teams)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A phone's bearer token, stored as its SHA-256 (hex); the token itself is shown once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Device {
+    pub id: Uuid,
+    pub person: PersonId,
+    pub token_hash: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Device {
+    pub fn is_valid(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shift {
+    pub id: ShiftId,
+    pub person: PersonId,
+    pub team: TeamId,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Assessment {
+    pub id: AssessmentId,
+    pub place: PlaceId,
+    pub team: TeamId,
+    pub by: PersonId,
+    pub answers: Answers,
+    pub result: Assessed,
+    pub assessed_at: DateTime<Utc>,
+}
+
+/// A visit as read, with the version to save it against.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: i64,
+}
+
+/// When and where something happened, as the server and the phone saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Stamp {
+    pub received_at: DateTime<Utc>,
+    /// The phone's own time, when the event was queued offline.
+    pub client_time: Option<DateTime<Utc>>,
+    pub position: Option<Position>,
+}
+
+impl Stamp {
+    /// The time to order events by: the phone's, when it sent one (already bounded by policy).
+    pub fn occurred_at(&self) -> DateTime<Utc> {
+        self.client_time.unwrap_or(self.received_at)
+    }
+}
+
+/// One effect of a visit transition, to be written to the visit's event log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub person: Option<PersonId>,
+    pub effect: Effect,
+    pub stamp: Stamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VisitEvent {
+    pub seq: i64,
+    pub visit: VisitId,
+    pub person: Option<PersonId>,
+    pub effect: Effect,
+    pub occurred_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub client_time: Option<DateTime<Utc>>,
+    pub position: Option<Position>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlarmKind {
+    Sos,
+    Duress,
+}
+
+impl AlarmKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmKind::Sos => "sos",
+            AlarmKind::Duress => "duress",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alarm {
+    pub id: AlarmId,
+    pub team: TeamId,
+    pub person: PersonId,
+    pub visit: Option<VisitId>,
+    pub kind: AlarmKind,
+    pub state: String,
+    pub raised_at: DateTime<Utc>,
+    pub position: Option<Position>,
+}
+
+/// A supervisor's approval for one worker to make one lone visit at one place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoneApproval {
+    pub id: Uuid,
+    pub worker: PersonId,
+    pub supervisor: PersonId,
+    pub place: PlaceId,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+/// What the store knows about an idempotency key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Idempotency {
+    /// First use: the caller goes ahead and then calls `idempotency_finish`.
+    Started,
+    /// A finished request with the same body: replay its answer.
+    Done { status: u16, body: String },
+    /// The same key is being handled right now.
+    InProgress,
+    /// The same key came with a different request.
+    Mismatch,
+}
+
+/// Storage for everything the mobile API needs. Implemented once per SQL dialect.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Tables and their columns, sorted; used to compare the two dialects' schemas.
+    async fn schema(&self) -> StoreResult<Vec<(String, Vec<String>)>>;
+
+    async fn create_team(&self, team: &Team) -> StoreResult<()>;
+    async fn teams(&self) -> StoreResult<Vec<Team>>;
+    async fn team(&self, id: TeamId) -> StoreResult<Team>;
+
+    async fn create_person(&self, person: &Person) -> StoreResult<()>;
+    async fn person(&self, id: PersonId) -> StoreResult<Person>;
+    async fn person_by_username(&self, username: &str) -> StoreResult<Person>;
+    async fn team_members(&self, team: TeamId) -> StoreResult<Vec<Person>>;
+    async fn set_password_hash(&self, id: PersonId, hash: &str) -> StoreResult<()>;
+    async fn set_pin_hashes(&self, id: PersonId, pin: Option<&str>, duress: Option<&str>) -> StoreResult<()>;
+
+    async fn insert_device(&self, device: &Device) -> StoreResult<()>;
+    async fn device_by_token_hash(&self, token_hash: &str) -> StoreResult<Device>;
+    async fn devices(&self, person: PersonId) -> StoreResult<Vec<Device>>;
+    /// Revokes a device; revoking twice keeps the first time.
+    async fn revoke_device(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()>;
+
+    async fn start_shift(&self, shift: &Shift) -> StoreResult<()>;
+    async fn end_shift(&self, person: PersonId, at: DateTime<Utc>) -> StoreResult<Shift>;
+    async fn open_shift(&self, person: PersonId) -> StoreResult<Option<Shift>>;
+    /// Open shifts in a team, with their people.
+    async fn on_shift(&self, team: TeamId) -> StoreResult<Vec<(Person, Shift)>>;
+
+    async fn create_place(&self, place: &Place, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn place(&self, id: PlaceId) -> StoreResult<Place>;
+    async fn places(&self, teams: &[TeamId]) -> StoreResult<Vec<Place>>;
+    async fn add_warning(&self, warning: &Warning) -> StoreResult<()>;
+    async fn warnings(&self, place: PlaceId) -> StoreResult<Vec<Warning>>;
+
+    /// The latest assessment of a place by anyone in `team` made at or after `since`.
+    async fn recent_assessment(&self, team: TeamId, place: PlaceId, since: DateTime<Utc>) -> StoreResult<Option<Assessment>>;
+
+    async fn insert_lone_approval(&self, approval: &LoneApproval) -> StoreResult<()>;
+    async fn lone_approval(&self, id: Uuid) -> StoreResult<LoneApproval>;
+
+    /// Writes a new visit, its assessment (unless `reused`), the approval it used, and its events.
+    ///
+    /// # Errors
+    /// `Conflict { constraint: ONE_ACTIVE_VISIT }` when a participant is already in an active visit.
+    async fn insert_visit(
+        &self,
+        visit: &Visit,
+        assessment: &Assessment,
+        reused: bool,
+        approval_used: Option<Uuid>,
+        events: &[NewEvent],
+    ) -> StoreResult<()>;
+    async fn visit(&self, id: VisitId) -> StoreResult<Versioned<Visit>>;
+    async fn active_visit_of(&self, person: PersonId) -> StoreResult<Option<Versioned<Visit>>>;
+    /// Saves a changed visit read at `version`, with its events (and a duress alarm if any).
+    ///
+    /// # Errors
+    /// `Conflict { constraint: VISIT_VERSION }` when someone saved it in between.
+    async fn save_visit(&self, visit: &Visit, version: i64, events: &[NewEvent]) -> StoreResult<()>;
+    /// The event log, in the order things happened (the phone's time where it gave one).
+    async fn visit_events(&self, id: VisitId) -> StoreResult<Vec<VisitEvent>>;
+
+    async fn insert_alarm(&self, alarm: &Alarm) -> StoreResult<()>;
+    async fn alarms_of(&self, person: PersonId) -> StoreResult<Vec<Alarm>>;
+
+    /// Claims an idempotency key for `person`, or tells what became of it.
+    async fn idempotency_begin(&self, person: PersonId, key: &str, request_hash: &str, now: DateTime<Utc>) -> StoreResult<Idempotency>;
+    async fn idempotency_finish(&self, person: PersonId, key: &str, status: u16, body: &str) -> StoreResult<()>;
+    /// Forgets a claimed key whose request failed before changing anything.
+    async fn idempotency_abandon(&self, person: PersonId, key: &str) -> StoreResult<()>;
+}
