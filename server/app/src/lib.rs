@@ -1,1 +1,78 @@
-//! placeholder
+//! The `makker` binary's library half: configuration, wiring, the demo, the admin commands.
+//! Only this crate names a concrete storage backend.
+
+pub mod admin;
+pub mod config;
+pub mod demo;
+pub mod telemetry;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use makker_engine::clock::{Clock, SystemClock};
+use makker_engine::{Engine, EngineSettings};
+use makker_http::AppState;
+use makker_store::Store;
+use makker_store_pg::PgStore;
+use makker_store_sqlite::SqliteStore;
+
+use crate::config::Config;
+
+/// Opens the database named by `url` (the scheme picks the backend) and migrates it.
+///
+/// # Errors
+/// The database cannot be opened or migrated.
+pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
+        Arc::new(SqliteStore::connect(url).await.context("cannot open the SQLite database")?)
+    } else {
+        Arc::new(PgStore::connect(url).await.context("cannot connect to PostgreSQL")?)
+    };
+    store.migrate().await.context("cannot migrate the database")?;
+    Ok(store)
+}
+
+/// The engine for a configuration, on the system clock.
+///
+/// # Errors
+/// The database or the policy cannot be loaded.
+pub async fn engine(config: &Config) -> anyhow::Result<Engine> {
+    let store = open_store(&config.database_url).await?;
+    let policy = Arc::new(config.load_policy()?);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mut engine = Engine::new(store, policy, clock);
+    engine.settings = EngineSettings { token_days: config.token_days, ..EngineSettings::default() };
+    Ok(engine)
+}
+
+/// Serves the API until Ctrl-C or SIGTERM.
+///
+/// # Errors
+/// The address cannot be bound or the server fails.
+pub async fn serve(config: &Config, engine: Engine) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(address = %listener.local_addr()?, "makker is listening");
+    makker_http::launch(listener, AppState { engine }, shutdown_signal()).await?;
+    tracing::info!("makker stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -17,4 +17,4 @@ macro_rules! id {
     )*};
 }
 
-id!(TeamId, PersonId, PlaceId, VisitId, ShiftId, AssessmentId, AlarmId, WarningId);
+id!(TeamId, PersonId, PlaceId, VisitId, ShiftId, AssessmentId, AlarmId, WarningId, RouteId);

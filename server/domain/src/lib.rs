@@ -13,6 +13,7 @@ pub mod place;
 pub mod policy;
 pub mod refusal;
 pub mod risk;
+pub mod route;
 pub mod text;
 pub mod visit;
 

@@ -7,13 +7,14 @@
 //! transaction opened with `BEGIN_WRITE`; nothing is written outside a transaction.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Timelike, Utc, Weekday};
 use makker_domain::geo::{Position, Shape};
 use makker_domain::place::{Place, PlaceKind, Warning, WarningKind};
 use makker_domain::risk::{Answers, Assessed, RiskLevel};
+use makker_domain::route::{Route, Stop};
 use makker_domain::text::Lang;
 use makker_domain::visit::{Effect, Participant, ParticipantRole, Terms, Visit, VisitKind, VisitState};
-use makker_domain::{AlarmId, AssessmentId, PersonId, PlaceId, Role, ShiftId, TeamId, VisitId, WarningId};
+use makker_domain::{AlarmId, AssessmentId, PersonId, PlaceId, Role, RouteId, ShiftId, TeamId, VisitId, WarningId};
 use makker_store::{
     Alarm, AlarmKind, Assessment, Device, Idempotency, LoneApproval, NewEvent, Person, Shift, Stamp, Store,
     StoreError, StoreResult, Team, Versioned, VisitEvent, constraint,
@@ -171,6 +172,37 @@ struct WarningRow {
     text: String,
     created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
+}
+
+#[derive(FromRow)]
+struct RouteRow {
+    route_id: Uuid,
+    team_id: Uuid,
+    name: String,
+    valid_from: NaiveDate,
+    valid_until: Option<NaiveDate>,
+}
+
+#[derive(FromRow)]
+struct StopRow {
+    place_id: Uuid,
+    weekday: i32,
+    opens_minute: i32,
+    closes_minute: i32,
+}
+
+fn minute_of_day(t: NaiveTime) -> i32 {
+    i32::try_from(t.hour() * 60 + t.minute()).expect("BUG: minutes of a day fit in i32")
+}
+
+fn time_of_minute(m: i32) -> StoreResult<NaiveTime> {
+    let m = to_u32(m)?;
+    NaiveTime::from_hms_opt(m / 60, m % 60, 0).ok_or_else(|| StoreError::Other(format!("bad minute {m}")))
+}
+
+fn weekday(n: i32) -> StoreResult<Weekday> {
+    let n = parse(u8::try_from(n))?;
+    Weekday::try_from(n.wrapping_sub(1)).map_err(|_| StoreError::Other(format!("bad weekday {n}")))
 }
 
 #[derive(FromRow)]
@@ -757,6 +789,81 @@ impl Store for SqlStore {
                 })
             })
             .collect()
+    }
+
+    async fn create_route(&self, r: &Route, now: DateTime<Utc>) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "insert into route (route_id, team_id, name, valid_from, valid_until, created_at) \
+             values ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(r.id.0)
+        .bind(r.team.0)
+        .bind(&r.name)
+        .bind(r.valid_from)
+        .bind(r.valid_until)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        for (position, stop) in r.stops.iter().enumerate() {
+            sqlx::query(
+                "insert into route_stop (route_id, position, place_id, weekday, opens_minute, closes_minute, \
+                 created_at) values ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(r.id.0)
+            .bind(i32::try_from(position).unwrap_or(i32::MAX))
+            .bind(stop.place.0)
+            .bind(i32::try_from(stop.weekday.number_from_monday()).expect("BUG: 1..=7 fits"))
+            .bind(minute_of_day(stop.opens))
+            .bind(minute_of_day(stop.closes))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn routes(&self, team: TeamId) -> StoreResult<Vec<Route>> {
+        let rows: Vec<RouteRow> = sqlx::query_as(
+            "select route_id, team_id, name, valid_from, valid_until from route where team_id = $1 order by name",
+        )
+        .bind(team.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let mut routes = Vec::with_capacity(rows.len());
+        for r in rows {
+            let stops: Vec<StopRow> = sqlx::query_as(
+                "select place_id, weekday, opens_minute, closes_minute from route_stop \
+                 where route_id = $1 order by position",
+            )
+            .bind(r.route_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+            let stops = stops
+                .into_iter()
+                .map(|s| {
+                    Ok(Stop {
+                        place: PlaceId(s.place_id),
+                        weekday: weekday(s.weekday)?,
+                        opens: time_of_minute(s.opens_minute)?,
+                        closes: time_of_minute(s.closes_minute)?,
+                    })
+                })
+                .collect::<StoreResult<Vec<Stop>>>()?;
+            routes.push(Route {
+                id: RouteId(r.route_id),
+                team: TeamId(r.team_id),
+                name: r.name,
+                valid_from: r.valid_from,
+                valid_until: r.valid_until,
+                stops,
+            });
+        }
+        Ok(routes)
     }
 
     async fn recent_assessment(

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use makker_domain::geo::Position;
 use makker_domain::place::{Place, Warning};
 use makker_domain::risk::{Answers, Assessed};
+use makker_domain::route::Route;
 use makker_domain::text::Lang;
 use makker_domain::visit::{Effect, Visit};
 use makker_domain::{AlarmId, AssessmentId, PersonId, PlaceId, Role, ShiftId, TeamId, VisitId};
@@ -248,6 +249,9 @@ pub trait Store: Send + Sync + 'static {
     async fn places(&self, teams: &[TeamId]) -> StoreResult<Vec<Place>>;
     async fn add_warning(&self, warning: &Warning) -> StoreResult<()>;
     async fn warnings(&self, place: PlaceId) -> StoreResult<Vec<Warning>>;
+
+    async fn create_route(&self, route: &Route, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn routes(&self, team: TeamId) -> StoreResult<Vec<Route>>;
 
     /// The latest assessment of a place by anyone in `team` made at or after `since`.
     async fn recent_assessment(&self, team: TeamId, place: PlaceId, since: DateTime<Utc>) -> StoreResult<Option<Assessment>>;

@@ -1,0 +1,212 @@
+//! Configuration: defaults compiled in, then `makker.toml` (or `--config`), then `MAKKER_*`
+//! environment variables. Loaded once, validated at start; a bad value stops the start with
+//! a message that names the setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use makker_domain::policy::Policy;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `sqlite://makker.db` (embedded, created on first run) or `postgres://user:pw@host/db`.
+    pub database_url: String,
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// A municipality's own policy file; the compiled-in default policy when left out.
+    pub policy: Option<PathBuf>,
+    /// `pretty` for a terminal, `json` for production log collection.
+    pub log_format: LogFormat,
+    /// How long a phone's device token lives, in days.
+    pub token_days: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: "sqlite://makker.db".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            policy: None,
+            log_format: LogFormat::Pretty,
+            token_days: 90,
+        }
+    }
+}
+
+/// Hides the password of a database URL.
+fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((credentials, host)) => {
+                let user = credentials.split(':').next().unwrap_or("");
+                let hidden = if credentials.contains(':') { ":***" } else { "" };
+                format!("{scheme}://{user}{hidden}@{host}")
+            }
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("listen", &self.listen)
+            .field("policy", &self.policy)
+            .field("log_format", &self.log_format)
+            .field("token_days", &self.token_days)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Load(Box<figment::Error>),
+    #[error("invalid configuration: database_url must start with sqlite:// or postgres:// (got {0:?})")]
+    DatabaseUrl(String),
+    #[error("invalid configuration: token_days must be between 1 and 365 (got {0})")]
+    TokenDays(u32),
+    #[error("invalid configuration: cannot read the policy file {path}: {source}")]
+    PolicyFile { path: PathBuf, source: std::io::Error },
+    #[error("invalid configuration: the policy file {path} is not valid: {source}")]
+    Policy { path: PathBuf, source: makker_domain::policy::PolicyError },
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then the TOML file if it exists, then the environment.
+    ///
+    /// # Errors
+    /// A value of the wrong type, an unknown setting, or a value out of range.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        Self::from_figment(
+            Figment::from(Serialized::defaults(Config::default()))
+                .merge(Toml::file(file))
+                .merge(Env::prefixed("MAKKER_")),
+        )
+    }
+
+    /// # Errors
+    /// See [`Config::load`].
+    pub fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
+        let config: Config = figment.extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let url = &self.database_url;
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConfigError::DatabaseUrl(redact_url(url)));
+        }
+        if !(1..=365).contains(&self.token_days) {
+            return Err(ConfigError::TokenDays(self.token_days));
+        }
+        self.load_policy()?;
+        Ok(())
+    }
+
+    /// The policy in force: the configured file, or the compiled-in default.
+    ///
+    /// # Errors
+    /// The file cannot be read or is not a valid policy.
+    pub fn load_policy(&self) -> Result<Policy, ConfigError> {
+        let Some(path) = &self.policy else { return Ok(Policy::default()) };
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::PolicyFile { path: path.clone(), source })?;
+        Policy::from_toml(&text).map_err(|source| ConfigError::Policy { path: path.clone(), source })
+    }
+
+    /// The effective configuration as TOML, secrets redacted (`makker config check`).
+    pub fn redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database_url = redact_url(&self.database_url);
+        toml::to_string(&shown).expect("BUG: the configuration serializes to TOML")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_then_file_then_environment() {
+        Jail::expect_with(|jail| {
+            jail.create_file("makker.toml", "listen = \"0.0.0.0:9000\"\ntoken_days = 30\n")?;
+            jail.set_env("MAKKER_TOKEN_DAYS", "7");
+            let c = Config::load(Path::new("makker.toml")).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen, "0.0.0.0:9000".parse().unwrap(), "the file overrides the default");
+            assert_eq!(c.token_days, 7, "the environment overrides the file");
+            assert_eq!(c.database_url, "sqlite://makker.db", "the default stays where nothing overrides it");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_file_means_defaults() {
+        Jail::expect_with(|_| {
+            assert_eq!(Config::load(Path::new("nowhere.toml")).unwrap(), Config::default());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn invalid_values_stop_the_start_with_the_setting_named() {
+        Jail::expect_with(|jail| {
+            jail.set_env("MAKKER_DATABASE_URL", "mysql://x");
+            let e = Config::load(Path::new("makker.toml")).unwrap_err().to_string();
+            assert!(e.contains("database_url"), "{e}");
+            jail.set_env("MAKKER_DATABASE_URL", "sqlite://x.db");
+            jail.set_env("MAKKER_TOKEN_DAYS", "ninety");
+            let e = Config::load(Path::new("makker.toml")).unwrap_err().to_string();
+            assert!(e.contains("token_days"), "{e}");
+            jail.set_env("MAKKER_TOKEN_DAYS", "0");
+            let e = Config::load(Path::new("makker.toml")).unwrap_err().to_string();
+            assert!(e.contains("token_days must be between 1 and 365"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_setting_is_refused() {
+        Jail::expect_with(|jail| {
+            jail.create_file("makker.toml", "listne = \"0.0.0.0:9000\"\n")?;
+            let e = Config::load(Path::new("makker.toml")).unwrap_err().to_string();
+            assert!(e.contains("listne"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_broken_policy_file_is_named() {
+        Jail::expect_with(|jail| {
+            jail.create_file("policy.toml", "[clock]\nmax_client_lag_minutes = 1\n")?;
+            jail.set_env("MAKKER_POLICY", "policy.toml");
+            let e = Config::load(Path::new("makker.toml")).unwrap_err().to_string();
+            assert!(e.contains("policy.toml is not valid"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn config_check_hides_the_database_password() {
+        let c = Config { database_url: "postgres://makker:s3cret@db:5432/makker".into(), ..Config::default() };
+        let shown = c.redacted_toml();
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("postgres://makker:***@db:5432/makker"), "{shown}");
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+}
