@@ -7,6 +7,8 @@
 //!   fails too, with a message that says how to run it — unless `MAKKER_TEST_SKIP_PG=1` is
 //!   set explicitly, which is only for a quick local loop.
 
+pub mod app;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -99,6 +101,9 @@ pub async fn pg_store() -> Arc<dyn Store> {
 macro_rules! both {
     ($($name:ident => $body:path),* $(,)?) => {$(
         mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
             #[tokio::test]
             async fn on_sqlite() {
                 let (store, _dir) = $crate::sqlite_store().await;

@@ -1,0 +1,170 @@
+//! `spawn_app`: the real router on port 0, on a real database, with a manual clock.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use makker_domain::geo::{Position, Shape};
+use makker_domain::place::{Place, PlaceKind, Warning, WarningKind};
+use makker_domain::policy::Policy;
+use makker_domain::text::Lang;
+use makker_domain::{PlaceId, Role, TeamId, WarningId};
+use makker_engine::clock::ManualClock;
+use makker_engine::{Engine, NewPersonInput};
+use makker_http::AppState;
+use makker_mobile_api::client::Client;
+use makker_store::{Person, Store, Team};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+pub const PIN: &str = "1234";
+pub const DURESS_PIN: &str = "9876";
+
+/// A running server. Dropping it stops the server.
+pub struct TestApp {
+    pub base: String,
+    pub engine: Engine,
+    pub clock: Arc<ManualClock>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The time every test starts at: a Monday afternoon in Copenhagen.
+pub fn start_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 13, 0, 0).unwrap()
+}
+
+/// Serves the real router on 127.0.0.1:0 over `store`.
+pub async fn spawn_app(store: Arc<dyn Store>) -> TestApp {
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let engine = Engine::new(store, Arc::new(Policy::default()), clock.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let base = format!("http://{}", listener.local_addr().expect("a local address"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let state = AppState { engine: engine.clone() };
+    tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        makker_http::launch(listener, state, shutdown).await.expect("the server runs");
+    });
+    TestApp { base, engine, clock, stop: Some(stop) }
+}
+
+/// A person in the fixture with a signed-in phone.
+pub struct Member {
+    pub person: Person,
+    pub phone: Client,
+}
+
+impl Member {
+    pub fn id(&self) -> Uuid {
+        self.person.id.0
+    }
+}
+
+/// A team in Aarhus with workers, a supervisor, places — and a second team to stay out of.
+pub struct Fixture {
+    pub team: Team,
+    pub anna: Member,
+    pub bo: Member,
+    pub carl: Member,
+    pub sofie: Member,
+    pub olga: Member,
+    pub park: Place,
+    pub home: Place,
+    pub drop_in: Place,
+    pub dog_home: Place,
+    pub other_place: Place,
+}
+
+impl TestApp {
+    pub fn client(&self) -> Client {
+        Client::new(&self.base)
+    }
+
+    pub async fn team(&self, name: &str) -> Team {
+        let team = Team { id: TeamId(Uuid::now_v7()), name: name.into(), time_zone: "Europe/Copenhagen".into(), created_at: self.engine.now() };
+        self.engine.store.create_team(&team).await.expect("create a team");
+        team
+    }
+
+    /// A person with password "pw", PIN 1234, duress PIN 9876, signed in on a phone.
+    pub async fn member(&self, username: &str, role: Role, team: &Team) -> Member {
+        let input = NewPersonInput {
+            username: username.into(),
+            display_name: username.into(),
+            role,
+            teams: vec![team.id],
+            phone: Some("+4520000000".into()),
+            lang: Lang::Da,
+            password: Some("pw".into()),
+            pin: Some(PIN.into()),
+            duress_pin: Some(DURESS_PIN.into()),
+        };
+        let person = self.engine.create_person(input).await.expect("create a person");
+        let (token, _) = self.engine.issue_token(person.id, "test phone").await.expect("issue a token");
+        Member { person, phone: self.client().with_token(token) }
+    }
+
+    pub async fn place(&self, team: &Team, name: &str, kind: PlaceKind, lat: f64, lon: f64) -> Place {
+        let place = Place {
+            id: PlaceId(Uuid::now_v7()),
+            team: team.id,
+            name: name.into(),
+            kind,
+            shape: Shape::Circle { center: Position::parse(lat, lon).unwrap(), radius_m: 50.0 },
+        };
+        self.engine.store.create_place(&place, self.engine.now()).await.expect("create a place");
+        place
+    }
+
+    pub async fn warn(&self, place: &Place, kind: WarningKind, days: i64) {
+        let now = self.engine.now();
+        let w = Warning {
+            id: WarningId(Uuid::now_v7()),
+            place: place.id,
+            kind,
+            text: "Hund".into(),
+            created_at: now,
+            expires_at: now + chrono::Duration::days(days),
+        };
+        self.engine.store.add_warning(&w).await.expect("add a warning");
+    }
+
+    pub async fn fixture(&self) -> Fixture {
+        let team = self.team("Gadeteam Aarhus").await;
+        let other = self.team("Gadeteam Odense").await;
+        let dog_home = self.place(&team, "Hjem T-04", PlaceKind::Home, 56.1719, 10.2110).await;
+        self.warn(&dog_home, WarningKind::Dog, 180).await;
+        Fixture {
+            anna: self.member("anna", Role::Worker, &team).await,
+            bo: self.member("bo", Role::Worker, &team).await,
+            carl: self.member("carl", Role::Worker, &team).await,
+            sofie: self.member("sofie", Role::Supervisor, &team).await,
+            olga: self.member("olga", Role::Worker, &other).await,
+            park: self.place(&team, "Mølleparken", PlaceKind::Park, 56.1563, 10.2038).await,
+            home: self.place(&team, "Hjem G-17", PlaceKind::Home, 56.1592, 10.1405).await,
+            drop_in: self.place(&team, "Værestedet", PlaceKind::DropIn, 56.1478, 10.2045).await,
+            other_place: self.place(&other, "Kongens Have", PlaceKind::Park, 55.4000, 10.3900).await,
+            dog_home,
+            team,
+        }
+    }
+}
+
+/// Answers to every question of the default policy: "yes" to the ids given.
+pub fn answers(yes: &[&str]) -> std::collections::BTreeMap<String, bool> {
+    Policy::default()
+        .assessment
+        .questions
+        .iter()
+        .map(|q| (q.id.clone(), yes.contains(&q.id.as_str())))
+        .collect()
+}
