@@ -91,11 +91,20 @@ impl Config {
     /// # Errors
     /// A value of the wrong type, an unknown setting, or a value out of range.
     pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let keys = Self::keys();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         Self::from_figment(
             Figment::from(Serialized::defaults(Config::default()))
                 .merge(Toml::file(file))
-                .merge(Env::prefixed("MAKKER_")),
+                .merge(Env::prefixed("MAKKER_").only(&keys)),
         )
+    }
+
+    /// The settings' names. Other `MAKKER_*` variables (the log filter, test settings) are not
+    /// configuration and are left alone.
+    fn keys() -> Vec<String> {
+        let defaults = serde_json::to_value(Config::default()).expect("BUG: the configuration serializes");
+        defaults.as_object().expect("BUG: the configuration is a table").keys().cloned().collect()
     }
 
     /// # Errors
@@ -171,7 +180,7 @@ mod tests {
             assert!(e.contains("database_url"), "{e}");
             jail.set_env("MAKKER_DATABASE_URL", "sqlite://x.db");
             jail.set_env("MAKKER_TOKEN_DAYS", "ninety");
-            let e = Config::load(Path::new("makker.toml")).unwrap_err().to_string();
+            let e = Config::load(Path::new("makker.toml")).unwrap_err().to_string().to_lowercase();
             assert!(e.contains("token_days"), "{e}");
             jail.set_env("MAKKER_TOKEN_DAYS", "0");
             let e = Config::load(Path::new("makker.toml")).unwrap_err().to_string();

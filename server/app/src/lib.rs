@@ -45,14 +45,21 @@ pub async fn engine(config: &Config) -> anyhow::Result<Engine> {
     Ok(engine)
 }
 
+/// Binds the configured address.
+///
+/// # Errors
+/// The address is taken or not ours.
+pub async fn bind(config: &Config) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))
+}
+
 /// Serves the API until Ctrl-C or SIGTERM.
 ///
 /// # Errors
-/// The address cannot be bound or the server fails.
-pub async fn serve(config: &Config, engine: Engine) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+/// The server fails.
+pub async fn serve(listener: tokio::net::TcpListener, engine: Engine) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "makker is listening");
     makker_http::launch(listener, AppState { engine }, shutdown_signal()).await?;
     tracing::info!("makker stopped");

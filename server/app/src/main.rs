@@ -128,15 +128,16 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Serve => {
             let engine = makker::engine(&config).await?;
-            makker::serve(&config, engine).await
+            makker::serve(makker::bind(&config).await?, engine).await
         }
         Command::Demo => {
             let engine = makker::engine(&config).await?;
             if demo::seed(&engine).await? {
                 eprintln!("seeded the demo team into {}", config.database_url);
             }
-            println!("{}", demo::welcome(&config.listen.to_string()));
-            makker::serve(&config, engine).await
+            let listener = makker::bind(&config).await?;
+            println!("{}", demo::welcome(&listener.local_addr()?.to_string()));
+            makker::serve(listener, engine).await
         }
         Command::Admin(cmd) => {
             let engine = makker::engine(&config).await?;

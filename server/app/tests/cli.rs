@@ -1,0 +1,146 @@
+//! The `makker` command as an administrator and a first-time user run it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use makker_store::Store;
+use makker_store_sqlite::SqliteStore;
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("makker-cli-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn db_url(&self) -> String {
+        format!("sqlite://{}", self.0.join("makker.db").display())
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn makker(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_makker"));
+    cmd.args(args).current_dir(dir).env_remove("MAKKER_DATABASE_URL").env("MAKKER_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run makker");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "makker failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout.clone()).unwrap().trim().to_owned()
+}
+
+#[test]
+fn config_check_prints_the_effective_configuration_without_secrets() {
+    let s = Scratch::new();
+    std::fs::write(s.0.join("makker.toml"), "token_days = 30\n").unwrap();
+    let env = [("MAKKER_DATABASE_URL", "postgres://makker:hemmeligt@db/makker")];
+    let out = ok(&makker(&s.0, &["config", "check"], &env, None));
+    assert!(out.contains("token_days = 30"), "{out}");
+    assert!(out.contains("postgres://makker:***@db/makker"), "{out}");
+    assert!(!out.contains("hemmeligt"));
+}
+
+#[test]
+fn an_invalid_configuration_stops_the_start_with_a_clear_message() {
+    let s = Scratch::new();
+    let out = makker(&s.0, &["serve"], &[("MAKKER_TOKEN_DAYS", "0")], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("token_days must be between 1 and 365"), "{err}");
+}
+
+#[tokio::test]
+async fn an_administrator_sets_up_a_team_and_a_phone() {
+    let s = Scratch::new();
+    let url = s.db_url();
+    let db = [("MAKKER_DATABASE_URL", url.as_str())];
+    ok(&makker(&s.0, &["migrate"], &db, None));
+    let team = ok(&makker(&s.0, &["admin", "create-team", "--name", "Gadeteam Malmö", "--time-zone", "Europe/Stockholm"], &db, None));
+    let args = ["admin", "create-person", "--username", "Ebba", "--name", "Ebba Lind", "--role", "worker", "--team", "Gadeteam Malmö", "--lang", "sv"];
+    let person = ok(&makker(&s.0, &args, &[db[0], ("MAKKER_NEW_PIN", "2468")], None));
+    ok(&makker(&s.0, &["admin", "set-password", "--username", "ebba"], &db, Some("ett långt lösenord\n")));
+    let token = ok(&makker(&s.0, &["admin", "issue-token", "--username", "ebba", "--device-name", "Ebbas telefon"], &db, None));
+    assert!(token.starts_with("mk_"), "{token}");
+
+    let store = SqliteStore::connect(&url).await.unwrap();
+    let ebba = store.person_by_username("ebba").await.unwrap();
+    assert_eq!((ebba.id.0.to_string(), ebba.teams[0].0.to_string()), (person, team));
+    assert!(makker_engine::auth::verify_secret("ett långt lösenord", ebba.password_hash.as_deref().unwrap()));
+    assert!(makker_engine::auth::verify_secret("2468", ebba.pin_hash.as_deref().unwrap()));
+    let device = store.device_by_token_hash(&makker_engine::auth::token_hash(&token)).await.unwrap();
+    assert!(device.revoked_at.is_none());
+    ok(&makker(&s.0, &["admin", "revoke-token", "--device", &device.id.to_string()], &db, None));
+    assert!(store.devices(ebba.id).await.unwrap()[0].revoked_at.is_some());
+
+    let bad = makker(&s.0, &["admin", "create-person", "--username", "x", "--name", "X", "--role", "boss"], &db, None);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("role must be"));
+}
+
+#[tokio::test]
+async fn the_demo_creates_its_database_and_serves_the_demo_team() {
+    let s = Scratch::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_makker"))
+        .arg("demo")
+        .current_dir(&s.0)
+        .env_remove("MAKKER_DATABASE_URL")
+        .env("MAKKER_LISTEN", "127.0.0.1:0")
+        .env("MAKKER_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut api = None;
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("API:") {
+            api = rest.split_whitespace().next().map(str::to_owned);
+            break;
+        }
+    }
+    let api = api.expect("the demo prints where the API is");
+    assert!(s.0.join("makker-demo.db").exists(), "the demo made its SQLite file");
+    let http = reqwest::Client::new();
+    let login: serde_json::Value = http
+        .post(format!("{api}/auth/login"))
+        .json(&serde_json::json!({"username": "anna", "password": "makker-demo", "device_name": "test"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().expect("anna signs in with the printed password");
+    let near: serde_json::Value = http
+        .get(format!("{api}/places/near?lat=56.1563&lon=10.2038&radius_m=300"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    let names: Vec<&str> = near.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names.first(), Some(&"Mølleparken"), "{names:?}");
+    assert_eq!(near[0]["warnings"].as_array().unwrap().len(), 1, "the park carries the demo's threat warning");
+}
