@@ -42,17 +42,28 @@ pub struct Client {
 impl Client {
     /// A client for the server at `base` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base: impl Into<String>) -> Self {
-        Client { base: base.into().trim_end_matches('/').to_owned(), http: reqwest::Client::new(), token: None, lang: None }
+        Client {
+            base: base.into().trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+            token: None,
+            lang: None,
+        }
     }
 
     /// The same client, signed in with a device token.
     pub fn with_token(&self, token: impl Into<String>) -> Self {
-        Client { token: Some(token.into()), ..self.clone() }
+        Client {
+            token: Some(token.into()),
+            ..self.clone()
+        }
     }
 
     /// The same client, asking for answers in a language (`Accept-Language`).
     pub fn with_lang(&self, lang: &str) -> Self {
-        Client { lang: Some(lang.to_owned()), ..self.clone() }
+        Client {
+            lang: Some(lang.to_owned()),
+            ..self.clone()
+        }
     }
 
     pub fn base(&self) -> &str {
@@ -101,14 +112,28 @@ impl Client {
     ///
     /// # Errors
     /// The server's problem or a transport failure.
-    pub async fn post_idempotent<B: Serialize, T: DeserializeOwned>(&self, path: &str, key: &str, body: &B) -> Result<T> {
-        self.send(self.request(Method::POST, path).header(IDEMPOTENCY_KEY, key).json(body)).await
+    pub async fn post_idempotent<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        key: &str,
+        body: &B,
+    ) -> Result<T> {
+        self.send(
+            self.request(Method::POST, path)
+                .header(IDEMPOTENCY_KEY, key)
+                .json(body),
+        )
+        .await
     }
 
     /// # Errors
     /// 401 for a wrong username or password.
     pub async fn login(&self, username: &str, password: &str, device_name: &str) -> Result<LoginResponse> {
-        let req = LoginRequest { username: username.into(), password: password.into(), device_name: device_name.into() };
+        let req = LoginRequest {
+            username: username.into(),
+            password: password.into(),
+            device_name: device_name.into(),
+        };
         self.post("/api/v1/auth/login", &req).await
     }
 
@@ -127,7 +152,8 @@ impl Client {
     /// # Errors
     /// 404 for someone else's device (unless admin).
     pub async fn revoke_device(&self, id: Uuid) -> Result<()> {
-        self.send(self.request(Method::DELETE, &format!("/api/v1/devices/{id}"))).await
+        self.send(self.request(Method::DELETE, &format!("/api/v1/devices/{id}")))
+            .await
     }
 
     /// # Errors
@@ -151,7 +177,10 @@ impl Client {
     /// # Errors
     /// 422 for a position or radius out of range.
     pub async fn places_near(&self, lat: f64, lon: f64, radius_m: f64) -> Result<Vec<NearbyPlaceView>> {
-        self.get(&format!("/api/v1/places/near?lat={lat}&lon={lon}&radius_m={radius_m}")).await
+        self.get(&format!(
+            "/api/v1/places/near?lat={lat}&lon={lon}&radius_m={radius_m}"
+        ))
+        .await
     }
 
     /// # Errors
@@ -163,7 +192,11 @@ impl Client {
     /// # Errors
     /// 403 unless a supervisor or admin.
     pub async fn approve_lone(&self, worker_id: Uuid, place_id: Uuid) -> Result<LoneApprovalView> {
-        self.post("/api/v1/lone-approvals", &LoneApprovalRequest { worker_id, place_id }).await
+        self.post(
+            "/api/v1/lone-approvals",
+            &LoneApprovalRequest { worker_id, place_id },
+        )
+        .await
     }
 
     /// # Errors
@@ -181,7 +214,9 @@ impl Client {
     /// # Errors
     /// 401 when not signed in.
     pub async fn active_visit(&self) -> Result<Option<VisitView>> {
-        self.get::<ActiveVisitResponse>("/api/v1/visits/active").await.map(|r| r.visit)
+        self.get::<ActiveVisitResponse>("/api/v1/visits/active")
+            .await
+            .map(|r| r.visit)
     }
 
     /// # Errors

@@ -44,17 +44,28 @@ pub fn start_time() -> DateTime<Utc> {
 pub async fn spawn_app(store: Arc<dyn Store>) -> TestApp {
     let clock = Arc::new(ManualClock::new(start_time()));
     let engine = Engine::new(store, Arc::new(Policy::default()), clock.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind port 0");
     let base = format!("http://{}", listener.local_addr().expect("a local address"));
     let (stop, stopped) = oneshot::channel::<()>();
-    let state = AppState { engine: engine.clone() };
+    let state = AppState {
+        engine: engine.clone(),
+    };
     tokio::spawn(async move {
         let shutdown = async {
             let _ = stopped.await;
         };
-        makker_http::launch(listener, state, shutdown).await.expect("the server runs");
+        makker_http::launch(listener, state, shutdown)
+            .await
+            .expect("the server runs");
     });
-    TestApp { base, engine, clock, stop: Some(stop) }
+    TestApp {
+        base,
+        engine,
+        clock,
+        stop: Some(stop),
+    }
 }
 
 /// A person in the fixture with a signed-in phone.
@@ -90,7 +101,12 @@ impl TestApp {
     }
 
     pub async fn team(&self, name: &str) -> Team {
-        let team = Team { id: TeamId(Uuid::now_v7()), name: name.into(), time_zone: "Europe/Copenhagen".into(), created_at: self.engine.now() };
+        let team = Team {
+            id: TeamId(Uuid::now_v7()),
+            name: name.into(),
+            time_zone: "Europe/Copenhagen".into(),
+            created_at: self.engine.now(),
+        };
         self.engine.store.create_team(&team).await.expect("create a team");
         team
     }
@@ -109,8 +125,15 @@ impl TestApp {
             duress_pin: Some(DURESS_PIN.into()),
         };
         let person = self.engine.create_person(input).await.expect("create a person");
-        let (token, _) = self.engine.issue_token(person.id, "test phone").await.expect("issue a token");
-        Member { person, phone: self.client().with_token(token) }
+        let (token, _) = self
+            .engine
+            .issue_token(person.id, "test phone")
+            .await
+            .expect("issue a token");
+        Member {
+            person,
+            phone: self.client().with_token(token),
+        }
     }
 
     pub async fn place(&self, team: &Team, name: &str, kind: PlaceKind, lat: f64, lon: f64) -> Place {
@@ -119,9 +142,16 @@ impl TestApp {
             team: team.id,
             name: name.into(),
             kind,
-            shape: Shape::Circle { center: Position::parse(lat, lon).unwrap(), radius_m: 50.0 },
+            shape: Shape::Circle {
+                center: Position::parse(lat, lon).unwrap(),
+                radius_m: 50.0,
+            },
         };
-        self.engine.store.create_place(&place, self.engine.now()).await.expect("create a place");
+        self.engine
+            .store
+            .create_place(&place, self.engine.now())
+            .await
+            .expect("create a place");
         place
     }
 
@@ -141,7 +171,9 @@ impl TestApp {
     pub async fn fixture(&self) -> Fixture {
         let team = self.team("Gadeteam Aarhus").await;
         let other = self.team("Gadeteam Odense").await;
-        let dog_home = self.place(&team, "Hjem T-04", PlaceKind::Home, 56.1719, 10.2110).await;
+        let dog_home = self
+            .place(&team, "Hjem T-04", PlaceKind::Home, 56.1719, 10.2110)
+            .await;
         self.warn(&dog_home, WarningKind::Dog, 180).await;
         Fixture {
             anna: self.member("anna", Role::Worker, &team).await,
@@ -149,10 +181,18 @@ impl TestApp {
             carl: self.member("carl", Role::Worker, &team).await,
             sofie: self.member("sofie", Role::Supervisor, &team).await,
             olga: self.member("olga", Role::Worker, &other).await,
-            park: self.place(&team, "Mølleparken", PlaceKind::Park, 56.1563, 10.2038).await,
-            home: self.place(&team, "Hjem G-17", PlaceKind::Home, 56.1592, 10.1405).await,
-            drop_in: self.place(&team, "Værestedet", PlaceKind::DropIn, 56.1478, 10.2045).await,
-            other_place: self.place(&other, "Kongens Have", PlaceKind::Park, 55.4000, 10.3900).await,
+            park: self
+                .place(&team, "Mølleparken", PlaceKind::Park, 56.1563, 10.2038)
+                .await,
+            home: self
+                .place(&team, "Hjem G-17", PlaceKind::Home, 56.1592, 10.1405)
+                .await,
+            drop_in: self
+                .place(&team, "Værestedet", PlaceKind::DropIn, 56.1478, 10.2045)
+                .await,
+            other_place: self
+                .place(&other, "Kongens Have", PlaceKind::Park, 55.4000, 10.3900)
+                .await,
             dog_home,
             team,
         }

@@ -78,7 +78,10 @@ pub async fn pg_database_url() -> String {
 
 fn replace_database(url: &str, name: &str) -> String {
     let (before_query, query) = url.split_once('?').map_or((url, None), |(a, q)| (a, Some(q)));
-    let cut = before_query.rfind('/').filter(|i| *i > "postgres://".len()).unwrap_or(before_query.len());
+    let cut = before_query
+        .rfind('/')
+        .filter(|i| *i > "postgres://".len())
+        .unwrap_or(before_query.len());
     let mut out = format!("{}/{name}", &before_query[..cut]);
     if let Some(q) = query {
         out.push('?');
@@ -90,7 +93,9 @@ fn replace_database(url: &str, name: &str) -> String {
 /// A migrated store on a fresh PostgreSQL database.
 pub async fn pg_store() -> Arc<dyn Store> {
     let url = pg_database_url().await;
-    let store = PgStore::connect(&url).await.expect("connect to the test database");
+    let store = PgStore::connect(&url)
+        .await
+        .expect("connect to the test database");
     store.migrate().await.expect("migrate PostgreSQL");
     Arc::new(store)
 }
@@ -131,6 +136,9 @@ mod tests {
             super::replace_database("postgres://root@127.0.0.1:5432/test?sslmode=disable", "x"),
             "postgres://root@127.0.0.1:5432/x?sslmode=disable"
         );
-        assert_eq!(super::replace_database("postgres://h/test", "y"), "postgres://h/y");
+        assert_eq!(
+            super::replace_database("postgres://h/test", "y"),
+            "postgres://h/y"
+        );
     }
 }

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use makker_domain::policy::Policy;
 
 fn schema_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../schemas")
+        .join(name)
 }
 
 fn check(name: &str, generated: String) {

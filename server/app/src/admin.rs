@@ -55,7 +55,8 @@ pub struct PersonArgs {
 /// # Errors
 /// Unknown role, language or team, or a taken username.
 pub async fn create_person(engine: &Engine, args: PersonArgs) -> anyhow::Result<Person> {
-    let role = Role::parse(&args.role).map_err(|_| anyhow::anyhow!("role must be worker, supervisor, manager or admin"))?;
+    let role = Role::parse(&args.role)
+        .map_err(|_| anyhow::anyhow!("role must be worker, supervisor, manager or admin"))?;
     let lang = match args.lang.as_str() {
         "da" => Lang::Da,
         "sv" => Lang::Sv,
@@ -83,7 +84,11 @@ pub async fn create_person(engine: &Engine, args: PersonArgs) -> anyhow::Result<
 /// # Errors
 /// Unknown username.
 pub async fn person(engine: &Engine, username: &str) -> anyhow::Result<Person> {
-    engine.store.person_by_username(&username.trim().to_lowercase()).await.with_context(|| format!("no person {username:?}"))
+    engine
+        .store
+        .person_by_username(&username.trim().to_lowercase())
+        .await
+        .with_context(|| format!("no person {username:?}"))
 }
 
 /// # Errors
@@ -93,7 +98,10 @@ pub async fn set_password(engine: &Engine, username: &str, password: &str) -> an
         bail!("the password must not be empty");
     }
     let p = person(engine, username).await?;
-    engine.store.set_password_hash(p.id, &auth::hash_secret(password)).await?;
+    engine
+        .store
+        .set_password_hash(p.id, &auth::hash_secret(password))
+        .await?;
     Ok(p.id)
 }
 
@@ -101,7 +109,11 @@ pub async fn set_password(engine: &Engine, username: &str, password: &str) -> an
 ///
 /// # Errors
 /// Unknown username.
-pub async fn issue_token(engine: &Engine, username: &str, device_name: &str) -> anyhow::Result<(String, Uuid)> {
+pub async fn issue_token(
+    engine: &Engine,
+    username: &str,
+    device_name: &str,
+) -> anyhow::Result<(String, Uuid)> {
     let p = person(engine, username).await?;
     let (token, device) = engine.issue_token(p.id, device_name).await?;
     Ok((token, device.id))
@@ -110,5 +122,9 @@ pub async fn issue_token(engine: &Engine, username: &str, device_name: &str) -> 
 /// # Errors
 /// Unknown device.
 pub async fn revoke_token(engine: &Engine, device: Uuid) -> anyhow::Result<()> {
-    engine.store.revoke_device(device, engine.now()).await.context("no such device")
+    engine
+        .store
+        .revoke_device(device, engine.now())
+        .await
+        .context("no such device")
 }

@@ -82,7 +82,10 @@ pub enum ConfigError {
     #[error("invalid configuration: cannot read the policy file {path}: {source}")]
     PolicyFile { path: PathBuf, source: std::io::Error },
     #[error("invalid configuration: the policy file {path} is not valid: {source}")]
-    Policy { path: PathBuf, source: makker_domain::policy::PolicyError },
+    Policy {
+        path: PathBuf,
+        source: makker_domain::policy::PolicyError,
+    },
 }
 
 impl Config {
@@ -104,7 +107,12 @@ impl Config {
     /// configuration and are left alone.
     fn keys() -> Vec<String> {
         let defaults = serde_json::to_value(Config::default()).expect("BUG: the configuration serializes");
-        defaults.as_object().expect("BUG: the configuration is a table").keys().cloned().collect()
+        defaults
+            .as_object()
+            .expect("BUG: the configuration is a table")
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// # Errors
@@ -117,7 +125,8 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let url = &self.database_url;
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
             return Err(ConfigError::DatabaseUrl(redact_url(url)));
         }
         if !(1..=365).contains(&self.token_days) {
@@ -132,10 +141,17 @@ impl Config {
     /// # Errors
     /// The file cannot be read or is not a valid policy.
     pub fn load_policy(&self) -> Result<Policy, ConfigError> {
-        let Some(path) = &self.policy else { return Ok(Policy::default()) };
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::PolicyFile { path: path.clone(), source })?;
-        Policy::from_toml(&text).map_err(|source| ConfigError::Policy { path: path.clone(), source })
+        let Some(path) = &self.policy else {
+            return Ok(Policy::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::PolicyFile {
+            path: path.clone(),
+            source,
+        })?;
+        Policy::from_toml(&text).map_err(|source| ConfigError::Policy {
+            path: path.clone(),
+            source,
+        })
     }
 
     /// The effective configuration as TOML, secrets redacted (`makker config check`).
@@ -147,6 +163,10 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::result_large_err,
+    reason = "figment's Jail closures return figment::Error"
+)]
 mod tests {
     use super::*;
     use figment::Jail;
@@ -157,9 +177,16 @@ mod tests {
             jail.create_file("makker.toml", "listen = \"0.0.0.0:9000\"\ntoken_days = 30\n")?;
             jail.set_env("MAKKER_TOKEN_DAYS", "7");
             let c = Config::load(Path::new("makker.toml")).map_err(|e| e.to_string())?;
-            assert_eq!(c.listen, "0.0.0.0:9000".parse().unwrap(), "the file overrides the default");
+            assert_eq!(
+                c.listen,
+                "0.0.0.0:9000".parse().unwrap(),
+                "the file overrides the default"
+            );
             assert_eq!(c.token_days, 7, "the environment overrides the file");
-            assert_eq!(c.database_url, "sqlite://makker.db", "the default stays where nothing overrides it");
+            assert_eq!(
+                c.database_url, "sqlite://makker.db",
+                "the default stays where nothing overrides it"
+            );
             Ok(())
         });
     }
@@ -167,7 +194,10 @@ mod tests {
     #[test]
     fn a_missing_file_means_defaults() {
         Jail::expect_with(|_| {
-            assert_eq!(Config::load(Path::new("nowhere.toml")).unwrap(), Config::default());
+            assert_eq!(
+                Config::load(Path::new("nowhere.toml")).unwrap(),
+                Config::default()
+            );
             Ok(())
         });
     }
@@ -180,7 +210,10 @@ mod tests {
             assert!(e.contains("database_url"), "{e}");
             jail.set_env("MAKKER_DATABASE_URL", "sqlite://x.db");
             jail.set_env("MAKKER_TOKEN_DAYS", "ninety");
-            let e = Config::load(Path::new("makker.toml")).unwrap_err().to_string().to_lowercase();
+            let e = Config::load(Path::new("makker.toml"))
+                .unwrap_err()
+                .to_string()
+                .to_lowercase();
             assert!(e.contains("token_days"), "{e}");
             jail.set_env("MAKKER_TOKEN_DAYS", "0");
             let e = Config::load(Path::new("makker.toml")).unwrap_err().to_string();
@@ -212,7 +245,10 @@ mod tests {
 
     #[test]
     fn config_check_hides_the_database_password() {
-        let c = Config { database_url: "postgres://makker:s3cret@db:5432/makker".into(), ..Config::default() };
+        let c = Config {
+            database_url: "postgres://makker:s3cret@db:5432/makker".into(),
+            ..Config::default()
+        };
         let shown = c.redacted_toml();
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("postgres://makker:***@db:5432/makker"), "{shown}");

@@ -31,26 +31,60 @@ fn pos(lat: f64, lon: f64) -> Position {
 }
 
 fn circle(lat: f64, lon: f64, radius_m: f64) -> Shape {
-    Shape::Circle { center: pos(lat, lon), radius_m }
+    Shape::Circle {
+        center: pos(lat, lon),
+        radius_m,
+    }
 }
 
 /// Places in central Aarhus. Homes are pseudonymous placeholders, never a citizen's name.
 fn places(team: TeamId) -> Vec<Place> {
     let botanisk_have = Shape::Polygon {
-        ring: vec![pos(56.1611, 10.1940), pos(56.1614, 10.2003), pos(56.1578, 10.2012), pos(56.1574, 10.1948)],
+        ring: vec![
+            pos(56.1611, 10.1940),
+            pos(56.1614, 10.2003),
+            pos(56.1578, 10.2012),
+            pos(56.1574, 10.1948),
+        ],
     };
     let list = [
         ("Mølleparken", PlaceKind::Park, circle(56.1563, 10.2038, 120.0)),
         ("Rådhusparken", PlaceKind::Park, circle(56.1511, 10.2018, 150.0)),
         ("Botanisk Have", PlaceKind::Park, botanisk_have),
-        ("Banegårdspladsen", PlaceKind::Street, circle(56.1505, 10.2046, 80.0)),
-        ("Værestedet Jægergårdsgade", PlaceKind::DropIn, circle(56.1478, 10.2045, 40.0)),
-        ("Herberget Sydhavnen", PlaceKind::Shelter, circle(56.1452, 10.2110, 40.0)),
-        ("Hjem G-17 (Gellerup)", PlaceKind::Home, circle(56.1592, 10.1405, 30.0)),
-        ("Hjem T-04 (Trøjborg)", PlaceKind::Home, circle(56.1719, 10.2110, 30.0)),
+        (
+            "Banegårdspladsen",
+            PlaceKind::Street,
+            circle(56.1505, 10.2046, 80.0),
+        ),
+        (
+            "Værestedet Jægergårdsgade",
+            PlaceKind::DropIn,
+            circle(56.1478, 10.2045, 40.0),
+        ),
+        (
+            "Herberget Sydhavnen",
+            PlaceKind::Shelter,
+            circle(56.1452, 10.2110, 40.0),
+        ),
+        (
+            "Hjem G-17 (Gellerup)",
+            PlaceKind::Home,
+            circle(56.1592, 10.1405, 30.0),
+        ),
+        (
+            "Hjem T-04 (Trøjborg)",
+            PlaceKind::Home,
+            circle(56.1719, 10.2110, 30.0),
+        ),
     ];
     list.into_iter()
-        .map(|(name, kind, shape)| Place { id: PlaceId(Uuid::now_v7()), team, name: name.into(), kind, shape })
+        .map(|(name, kind, shape)| Place {
+            id: PlaceId(Uuid::now_v7()),
+            team,
+            name: name.into(),
+            kind,
+            shape,
+        })
         .collect()
 }
 
@@ -94,26 +128,73 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<bool> {
         created_at: now,
         expires_at: now + Duration::days(days),
     };
-    engine.store.add_warning(&warn(&places[7], WarningKind::Dog, "Stor hund i lejligheden", 180)).await?;
-    engine.store.add_warning(&warn(&places[0], WarningKind::Threat, "Trusler mod personale i sidste uge", 30)).await?;
+    engine
+        .store
+        .add_warning(&warn(
+            &places[7],
+            WarningKind::Dog,
+            "Stor hund i lejligheden",
+            180,
+        ))
+        .await?;
+    engine
+        .store
+        .add_warning(&warn(
+            &places[0],
+            WarningKind::Threat,
+            "Trusler mod personale i sidste uge",
+            30,
+        ))
+        .await?;
     let route = Route {
         id: RouteId(Uuid::now_v7()),
         team: team.id,
         name: "Midtbyen, hverdage".into(),
         valid_from: now.date_naive(),
         valid_until: None,
-        stops: [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri]
-            .into_iter()
-            .flat_map(|weekday| {
-                [
-                    Stop { place: places[4].id, weekday, opens: at(9, 0), closes: at(10, 30) },
-                    Stop { place: places[0].id, weekday, opens: at(11, 0), closes: at(12, 0) },
-                    Stop { place: places[3].id, weekday, opens: at(13, 0), closes: at(14, 0) },
-                    Stop { place: places[1].id, weekday, opens: at(14, 30), closes: at(15, 30) },
-                    Stop { place: places[5].id, weekday, opens: at(20, 0), closes: at(21, 30) },
-                ]
-            })
-            .collect(),
+        stops: [
+            Weekday::Mon,
+            Weekday::Tue,
+            Weekday::Wed,
+            Weekday::Thu,
+            Weekday::Fri,
+        ]
+        .into_iter()
+        .flat_map(|weekday| {
+            [
+                Stop {
+                    place: places[4].id,
+                    weekday,
+                    opens: at(9, 0),
+                    closes: at(10, 30),
+                },
+                Stop {
+                    place: places[0].id,
+                    weekday,
+                    opens: at(11, 0),
+                    closes: at(12, 0),
+                },
+                Stop {
+                    place: places[3].id,
+                    weekday,
+                    opens: at(13, 0),
+                    closes: at(14, 0),
+                },
+                Stop {
+                    place: places[1].id,
+                    weekday,
+                    opens: at(14, 30),
+                    closes: at(15, 30),
+                },
+                Stop {
+                    place: places[5].id,
+                    weekday,
+                    opens: at(20, 0),
+                    closes: at(21, 30),
+                },
+            ]
+        })
+        .collect(),
     };
     route.validate()?;
     engine.store.create_route(&route, now).await?;
@@ -122,7 +203,10 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<bool> {
 
 /// What a first-time user reads on the terminal.
 pub fn welcome(address: &str) -> String {
-    let users: Vec<String> = PEOPLE.iter().map(|(u, n, r)| format!("  {u:<8} {n} ({r})")).collect();
+    let users: Vec<String> = PEOPLE
+        .iter()
+        .map(|(u, n, r)| format!("  {u:<8} {n} ({r})"))
+        .collect();
     format!(
         "Makker demo: Gadeteam Aarhus Midt\n\
          Users (password {PASSWORD:?}, check-out PIN {PIN}, duress PIN {DURESS_PIN}):\n{}\n\n\

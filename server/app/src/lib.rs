@@ -24,9 +24,17 @@ use crate::config::Config;
 /// The database cannot be opened or migrated.
 pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
-        Arc::new(SqliteStore::connect(url).await.context("cannot open the SQLite database")?)
+        Arc::new(
+            SqliteStore::connect(url)
+                .await
+                .context("cannot open the SQLite database")?,
+        )
     } else {
-        Arc::new(PgStore::connect(url).await.context("cannot connect to PostgreSQL")?)
+        Arc::new(
+            PgStore::connect(url)
+                .await
+                .context("cannot connect to PostgreSQL")?,
+        )
     };
     store.migrate().await.context("cannot migrate the database")?;
     Ok(store)
@@ -41,7 +49,10 @@ pub async fn engine(config: &Config) -> anyhow::Result<Engine> {
     let policy = Arc::new(config.load_policy()?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut engine = Engine::new(store, policy, clock);
-    engine.settings = EngineSettings { token_days: config.token_days, ..EngineSettings::default() };
+    engine.settings = EngineSettings {
+        token_days: config.token_days,
+        ..EngineSettings::default()
+    };
     Ok(engine)
 }
 

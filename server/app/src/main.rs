@@ -9,7 +9,11 @@ use makker::config::Config;
 use makker::{admin, demo};
 
 #[derive(Parser)]
-#[command(name = "makker", version, about = "Makker: a safety system for street-outreach workers")]
+#[command(
+    name = "makker",
+    version,
+    about = "Makker: a safety system for street-outreach workers"
+)]
 struct Cli {
     /// The configuration file (settings from MAKKER_* environment variables win).
     #[arg(long, global = true, default_value = "makker.toml")]
@@ -19,6 +23,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once per process")]
 enum Command {
     /// Serve the API.
     Serve,
@@ -152,8 +157,28 @@ async fn run_admin(engine: &makker_engine::Engine, cmd: Admin) -> anyhow::Result
             let team = admin::create_team(engine, &name, &time_zone).await?;
             println!("{}", team.id);
         }
-        Admin::CreatePerson { username, name, role, teams, phone, lang, password, pin, duress_pin } => {
-            let args = admin::PersonArgs { username, name, role, teams, phone, lang, password, pin, duress_pin };
+        Admin::CreatePerson {
+            username,
+            name,
+            role,
+            teams,
+            phone,
+            lang,
+            password,
+            pin,
+            duress_pin,
+        } => {
+            let args = admin::PersonArgs {
+                username,
+                name,
+                role,
+                teams,
+                phone,
+                lang,
+                password,
+                pin,
+                duress_pin,
+            };
             let person = admin::create_person(engine, args).await?;
             println!("{}", person.id);
         }
@@ -163,7 +188,10 @@ async fn run_admin(engine: &makker_engine::Engine, cmd: Admin) -> anyhow::Result
             admin::set_password(engine, &username, line.trim_end_matches(['\r', '\n'])).await?;
             eprintln!("password set");
         }
-        Admin::IssueToken { username, device_name } => {
+        Admin::IssueToken {
+            username,
+            device_name,
+        } => {
             let (token, device) = admin::issue_token(engine, &username, &device_name).await?;
             println!("{token}");
             eprintln!("device {device}: the token is shown only this once");

@@ -29,11 +29,16 @@ impl Drop for Scratch {
 
 fn makker(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_makker"));
-    cmd.args(args).current_dir(dir).env_remove("MAKKER_DATABASE_URL").env("MAKKER_LOG", "warn");
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("MAKKER_DATABASE_URL")
+        .env("MAKKER_LOG", "warn");
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("run makker");
     if let Some(input) = stdin {
         child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
@@ -42,7 +47,11 @@ fn makker(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) 
 }
 
 fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "makker failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "makker failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout.clone()).unwrap().trim().to_owned()
 }
 
@@ -72,24 +81,97 @@ async fn an_administrator_sets_up_a_team_and_a_phone() {
     let url = s.db_url();
     let db = [("MAKKER_DATABASE_URL", url.as_str())];
     ok(&makker(&s.0, &["migrate"], &db, None));
-    let team = ok(&makker(&s.0, &["admin", "create-team", "--name", "Gadeteam Malmö", "--time-zone", "Europe/Stockholm"], &db, None));
-    let args = ["admin", "create-person", "--username", "Ebba", "--name", "Ebba Lind", "--role", "worker", "--team", "Gadeteam Malmö", "--lang", "sv"];
+    let team = ok(&makker(
+        &s.0,
+        &[
+            "admin",
+            "create-team",
+            "--name",
+            "Gadeteam Malmö",
+            "--time-zone",
+            "Europe/Stockholm",
+        ],
+        &db,
+        None,
+    ));
+    let args = [
+        "admin",
+        "create-person",
+        "--username",
+        "Ebba",
+        "--name",
+        "Ebba Lind",
+        "--role",
+        "worker",
+        "--team",
+        "Gadeteam Malmö",
+        "--lang",
+        "sv",
+    ];
     let person = ok(&makker(&s.0, &args, &[db[0], ("MAKKER_NEW_PIN", "2468")], None));
-    ok(&makker(&s.0, &["admin", "set-password", "--username", "ebba"], &db, Some("ett långt lösenord\n")));
-    let token = ok(&makker(&s.0, &["admin", "issue-token", "--username", "ebba", "--device-name", "Ebbas telefon"], &db, None));
+    ok(&makker(
+        &s.0,
+        &["admin", "set-password", "--username", "ebba"],
+        &db,
+        Some("ett långt lösenord\n"),
+    ));
+    let token = ok(&makker(
+        &s.0,
+        &[
+            "admin",
+            "issue-token",
+            "--username",
+            "ebba",
+            "--device-name",
+            "Ebbas telefon",
+        ],
+        &db,
+        None,
+    ));
     assert!(token.starts_with("mk_"), "{token}");
 
     let store = SqliteStore::connect(&url).await.unwrap();
     let ebba = store.person_by_username("ebba").await.unwrap();
-    assert_eq!((ebba.id.0.to_string(), ebba.teams[0].0.to_string()), (person, team));
-    assert!(makker_engine::auth::verify_secret("ett långt lösenord", ebba.password_hash.as_deref().unwrap()));
-    assert!(makker_engine::auth::verify_secret("2468", ebba.pin_hash.as_deref().unwrap()));
-    let device = store.device_by_token_hash(&makker_engine::auth::token_hash(&token)).await.unwrap();
+    assert_eq!(
+        (ebba.id.0.to_string(), ebba.teams[0].0.to_string()),
+        (person, team)
+    );
+    assert!(makker_engine::auth::verify_secret(
+        "ett långt lösenord",
+        ebba.password_hash.as_deref().unwrap()
+    ));
+    assert!(makker_engine::auth::verify_secret(
+        "2468",
+        ebba.pin_hash.as_deref().unwrap()
+    ));
+    let device = store
+        .device_by_token_hash(&makker_engine::auth::token_hash(&token))
+        .await
+        .unwrap();
     assert!(device.revoked_at.is_none());
-    ok(&makker(&s.0, &["admin", "revoke-token", "--device", &device.id.to_string()], &db, None));
+    ok(&makker(
+        &s.0,
+        &["admin", "revoke-token", "--device", &device.id.to_string()],
+        &db,
+        None,
+    ));
     assert!(store.devices(ebba.id).await.unwrap()[0].revoked_at.is_some());
 
-    let bad = makker(&s.0, &["admin", "create-person", "--username", "x", "--name", "X", "--role", "boss"], &db, None);
+    let bad = makker(
+        &s.0,
+        &[
+            "admin",
+            "create-person",
+            "--username",
+            "x",
+            "--name",
+            "X",
+            "--role",
+            "boss",
+        ],
+        &db,
+        None,
+    );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("role must be"));
 }
@@ -117,7 +199,10 @@ async fn the_demo_creates_its_database_and_serves_the_demo_team() {
         }
     }
     let api = api.expect("the demo prints where the API is");
-    assert!(s.0.join("makker-demo.db").exists(), "the demo made its SQLite file");
+    assert!(
+        s.0.join("makker-demo.db").exists(),
+        "the demo made its SQLite file"
+    );
     let http = reqwest::Client::new();
     let login: serde_json::Value = http
         .post(format!("{api}/auth/login"))
@@ -128,7 +213,9 @@ async fn the_demo_creates_its_database_and_serves_the_demo_team() {
         .json()
         .await
         .unwrap();
-    let token = login["token"].as_str().expect("anna signs in with the printed password");
+    let token = login["token"]
+        .as_str()
+        .expect("anna signs in with the printed password");
     let near: serde_json::Value = http
         .get(format!("{api}/places/near?lat=56.1563&lon=10.2038&radius_m=300"))
         .bearer_auth(token)
@@ -140,7 +227,16 @@ async fn the_demo_creates_its_database_and_serves_the_demo_team() {
         .unwrap();
     child.kill().unwrap();
     let _ = child.wait();
-    let names: Vec<&str> = near.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = near
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names.first(), Some(&"Mølleparken"), "{names:?}");
-    assert_eq!(near[0]["warnings"].as_array().unwrap().len(), 1, "the park carries the demo's threat warning");
+    assert_eq!(
+        near[0]["warnings"].as_array().unwrap().len(),
+        1,
+        "the park carries the demo's threat warning"
+    );
 }

@@ -24,7 +24,11 @@ impl Position {
             && lon.is_finite()
             && (-90.0..=90.0).contains(&lat)
             && (-180.0..=180.0).contains(&lon);
-        if ok { Ok(Position { lat, lon }) } else { Err(BadPosition) }
+        if ok {
+            Ok(Position { lat, lon })
+        } else {
+            Err(BadPosition)
+        }
     }
 
     /// Great-circle distance in metres (haversine).
@@ -58,9 +62,7 @@ impl Shape {
     /// A radius out of range or a polygon with fewer than three corners.
     pub fn validate(&self) -> Result<(), BadShape> {
         match self {
-            Shape::Circle { radius_m, .. } if !(1.0..=5000.0).contains(radius_m) => {
-                Err(BadShape::Radius)
-            }
+            Shape::Circle { radius_m, .. } if !(1.0..=5000.0).contains(radius_m) => Err(BadShape::Radius),
             Shape::Polygon { ring } if ring.len() < 3 => Err(BadShape::TooFewCorners),
             _ => Ok(()),
         }

@@ -17,4 +17,14 @@ macro_rules! id {
     )*};
 }
 
-id!(TeamId, PersonId, PlaceId, VisitId, ShiftId, AssessmentId, AlarmId, WarningId, RouteId);
+id!(
+    TeamId,
+    PersonId,
+    PlaceId,
+    VisitId,
+    ShiftId,
+    AssessmentId,
+    AlarmId,
+    WarningId,
+    RouteId
+);

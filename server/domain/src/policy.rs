@@ -197,17 +197,29 @@ impl Policy {
         let invalid = |m: &str| Err(PolicyError::Invalid(m.to_owned()));
         for kind in VisitKind::ALL {
             for level in RiskLevel::ALL {
-                if !self.rules.iter().any(|r| r.kinds.contains(&kind) && r.levels.contains(&level)) {
-                    return Err(PolicyError::Uncovered { kind: kind.as_str(), level: level.as_str() });
+                if !self
+                    .rules
+                    .iter()
+                    .any(|r| r.kinds.contains(&kind) && r.levels.contains(&level))
+                {
+                    return Err(PolicyError::Uncovered {
+                        kind: kind.as_str(),
+                        level: level.as_str(),
+                    });
                 }
             }
         }
         for (index, rule) in self.rules.iter().enumerate() {
             if !self.chains.contains_key(&rule.chain) {
-                return Err(PolicyError::UnknownChain { index, chain: rule.chain.clone() });
+                return Err(PolicyError::UnknownChain {
+                    index,
+                    chain: rule.chain.clone(),
+                });
             }
             if rule.min_participants == 0 || rule.check_in_minutes == 0 || rule.max_minutes == 0 {
-                return invalid("a rule needs at least one participant, a check-in interval and a maximum duration");
+                return invalid(
+                    "a rule needs at least one participant, a check-in interval and a maximum duration",
+                );
             }
         }
         let mut seen = std::collections::BTreeSet::new();
@@ -229,10 +241,20 @@ impl Policy {
                     "the escalation chain {name:?} needs steps and a repeat interval"
                 )));
             }
-            if chain.steps.windows(2).any(|w| w[0].after_minutes > w[1].after_minutes) {
-                return Err(PolicyError::Invalid(format!("the steps of chain {name:?} must be in time order")));
+            if chain
+                .steps
+                .windows(2)
+                .any(|w| w[0].after_minutes > w[1].after_minutes)
+            {
+                return Err(PolicyError::Invalid(format!(
+                    "the steps of chain {name:?} must be in time order"
+                )));
             }
-            if chain.steps.iter().any(|s| s.notify.is_empty() || s.channels.is_empty()) {
+            if chain
+                .steps
+                .iter()
+                .any(|s| s.notify.is_empty() || s.channels.is_empty())
+            {
                 return Err(PolicyError::Invalid(format!(
                     "every step of chain {name:?} needs recipients and channels"
                 )));
@@ -258,14 +280,20 @@ mod tests {
         let text = DEFAULT_POLICY_TOML.replacen("kinds = [\"home_visit_unannounced\"]", "kinds = []", 1);
         assert_eq!(
             Policy::from_toml(&text),
-            Err(PolicyError::Uncovered { kind: "home_visit_unannounced", level: "low" })
+            Err(PolicyError::Uncovered {
+                kind: "home_visit_unannounced",
+                level: "low"
+            })
         );
     }
 
     #[test]
     fn a_rule_naming_a_missing_chain_is_refused() {
         let text = DEFAULT_POLICY_TOML.replacen("chain = \"urgent\"", "chain = \"nobody\"", 1);
-        assert!(matches!(Policy::from_toml(&text), Err(PolicyError::UnknownChain { .. })));
+        assert!(matches!(
+            Policy::from_toml(&text),
+            Err(PolicyError::UnknownChain { .. })
+        ));
     }
 
     #[test]
@@ -276,9 +304,16 @@ mod tests {
 
     #[test]
     fn levels_begin_at_their_thresholds() {
-        let l = Levels { medium: 3, high: 6, very_high: 9 };
+        let l = Levels {
+            medium: 3,
+            high: 6,
+            very_high: 9,
+        };
         let got: Vec<_> = [0, 2, 3, 5, 6, 8, 9, 100].map(|p| l.level(p)).to_vec();
         use RiskLevel::*;
-        assert_eq!(got, vec![Low, Low, Medium, Medium, High, High, VeryHigh, VeryHigh]);
+        assert_eq!(
+            got,
+            vec![Low, Low, Medium, Medium, High, High, VeryHigh, VeryHigh]
+        );
     }
 }

@@ -96,9 +96,15 @@ impl Refusal {
             TooFewParticipants { min, level } => {
                 let level = level_name(*level, lang);
                 match lang {
-                    Lang::Da => format!("Dette besøg kræver mindst {min} medarbejdere (risiko {level}). Tag en makker med."),
-                    Lang::Sv => format!("Detta besök kräver minst {min} medarbetare (risk {level}). Ta med en kollega."),
-                    Lang::En => format!("This visit needs at least {min} workers (risk {level}). Bring a partner."),
+                    Lang::Da => format!(
+                        "Dette besøg kræver mindst {min} medarbejdere (risiko {level}). Tag en makker med."
+                    ),
+                    Lang::Sv => format!(
+                        "Detta besök kräver minst {min} medarbetare (risk {level}). Ta med en kollega."
+                    ),
+                    Lang::En => {
+                        format!("This visit needs at least {min} workers (risk {level}). Bring a partner.")
+                    }
                 }
             }
             LoneReasonRequired => t(
@@ -133,13 +139,33 @@ impl Refusal {
             },
             TooLong { max_minutes } => match lang {
                 Lang::Da => format!("Besøget må højst vare {max_minutes} minutter. Tjek ud og start et nyt."),
-                Lang::Sv => format!("Besöket får vara högst {max_minutes} minuter. Checka ut och starta ett nytt."),
-                Lang::En => format!("The visit may last at most {max_minutes} minutes. Check out and start a new one."),
+                Lang::Sv => {
+                    format!("Besöket får vara högst {max_minutes} minuter. Checka ut och starta ett nytt.")
+                }
+                Lang::En => format!(
+                    "The visit may last at most {max_minutes} minutes. Check out and start a new one."
+                ),
             },
-            NotParticipant => t("Du er ikke med i dette besøg.", "Du är inte med i detta besök.", "You are not in this visit."),
-            AlreadyParticipant => t("Du er allerede med i besøget.", "Du är redan med i besöket.", "You are already in this visit."),
-            AlreadyCheckedOut => t("Du er allerede tjekket ud.", "Du har redan checkat ut.", "You have already checked out."),
-            VisitEnded => t("Besøget er afsluttet.", "Besöket är avslutat.", "The visit has ended."),
+            NotParticipant => t(
+                "Du er ikke med i dette besøg.",
+                "Du är inte med i detta besök.",
+                "You are not in this visit.",
+            ),
+            AlreadyParticipant => t(
+                "Du er allerede med i besøget.",
+                "Du är redan med i besöket.",
+                "You are already in this visit.",
+            ),
+            AlreadyCheckedOut => t(
+                "Du er allerede tjekket ud.",
+                "Du har redan checkat ut.",
+                "You have already checked out.",
+            ),
+            VisitEnded => t(
+                "Besøget er afsluttet.",
+                "Besöket är avslutat.",
+                "The visit has ended.",
+            ),
             OnlyObserverWithdraws => t(
                 "Kun observatøren beslutter, at I går.",
                 "Bara observatören bestämmer att ni går.",
@@ -150,8 +176,16 @@ impl Refusal {
                 "Du är redan i ett aktivt besök. Checka ut först.",
                 "You are already in an active visit. Check out first.",
             ),
-            NotOnShift => t("Start din vagt først.", "Starta ditt pass först.", "Start your shift first."),
-            AlreadyOnShift => t("Din vagt er allerede startet.", "Ditt pass är redan startat.", "Your shift has already started."),
+            NotOnShift => t(
+                "Start din vagt først.",
+                "Starta ditt pass först.",
+                "Start your shift first.",
+            ),
+            AlreadyOnShift => t(
+                "Din vagt er allerede startet.",
+                "Ditt pass är redan startat.",
+                "Your shift has already started.",
+            ),
             WrongPin => t("Forkert PIN.", "Fel PIN.", "Wrong PIN."),
         }
     }

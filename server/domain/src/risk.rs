@@ -21,7 +21,12 @@ pub enum RiskLevel {
 }
 
 impl RiskLevel {
-    pub const ALL: [RiskLevel; 4] = [RiskLevel::Low, RiskLevel::Medium, RiskLevel::High, RiskLevel::VeryHigh];
+    pub const ALL: [RiskLevel; 4] = [
+        RiskLevel::Low,
+        RiskLevel::Medium,
+        RiskLevel::High,
+        RiskLevel::VeryHigh,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -73,7 +78,9 @@ pub fn assess(policy: &Policy, answers: &Answers, active_warnings: usize) -> Res
     let mut points = 0u32;
     for q in yes {
         if let Some(reason) = &q.refuse {
-            return Err(Refusal::Declined { reason: reason.clone() });
+            return Err(Refusal::Declined {
+                reason: reason.clone(),
+            });
         }
         points = points.saturating_add(q.points);
     }
@@ -81,7 +88,10 @@ pub fn assess(policy: &Policy, answers: &Answers, active_warnings: usize) -> Res
         .unwrap_or(u32::MAX)
         .saturating_mul(policy.assessment.warning_points);
     let points = points.saturating_add(warning_points);
-    Ok(Assessed { points, level: policy.assessment.levels.level(points) })
+    Ok(Assessed {
+        points,
+        level: policy.assessment.levels.level(points),
+    })
 }
 
 #[cfg(test)]
@@ -90,14 +100,25 @@ mod tests {
     use proptest::prelude::*;
 
     fn all_no(policy: &Policy) -> Answers {
-        policy.assessment.questions.iter().map(|q| (q.id.clone(), false)).collect()
+        policy
+            .assessment
+            .questions
+            .iter()
+            .map(|q| (q.id.clone(), false))
+            .collect()
     }
 
     #[test]
     fn no_risk_factors_is_low() {
         let p = Policy::default();
         let a = assess(&p, &all_no(&p), 0).unwrap();
-        assert_eq!(a, Assessed { points: 0, level: RiskLevel::Low });
+        assert_eq!(
+            a,
+            Assessed {
+                points: 0,
+                level: RiskLevel::Low
+            }
+        );
     }
 
     #[test]
@@ -107,7 +128,9 @@ mod tests {
         answers.remove("intoxicated");
         assert_eq!(
             assess(&p, &answers, 0),
-            Err(Refusal::AssessmentIncomplete { missing: vec!["intoxicated".into()] })
+            Err(Refusal::AssessmentIncomplete {
+                missing: vec!["intoxicated".into()]
+            })
         );
     }
 
@@ -116,7 +139,10 @@ mod tests {
         let p = Policy::default();
         let mut answers = all_no(&p);
         answers.insert("moon_phase".into(), true);
-        assert!(matches!(assess(&p, &answers, 0), Err(Refusal::UnknownQuestion { .. })));
+        assert!(matches!(
+            assess(&p, &answers, 0),
+            Err(Refusal::UnknownQuestion { .. })
+        ));
     }
 
     #[test]

@@ -2,9 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Lang {
@@ -64,7 +62,10 @@ mod tests {
 
     #[test]
     fn accept_language_picks_the_first_supported_language() {
-        assert_eq!(Lang::from_accept_language("de-DE, sv-SE;q=0.8, en"), Some(Lang::Sv));
+        assert_eq!(
+            Lang::from_accept_language("de-DE, sv-SE;q=0.8, en"),
+            Some(Lang::Sv)
+        );
         assert_eq!(Lang::from_accept_language("EN-gb"), Some(Lang::En));
         assert_eq!(Lang::from_accept_language("fr"), None);
     }

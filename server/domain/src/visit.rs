@@ -142,19 +142,41 @@ pub struct Visit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Effect {
-    Started { by: PersonId },
-    Joined { person: PersonId, role: ParticipantRole },
-    CheckedIn { person: PersonId },
-    Extended { person: PersonId, planned_end: DateTime<Utc> },
-    CheckedOut { person: PersonId },
+    Started {
+        by: PersonId,
+    },
+    Joined {
+        person: PersonId,
+        role: ParticipantRole,
+    },
+    CheckedIn {
+        person: PersonId,
+    },
+    Extended {
+        person: PersonId,
+        planned_end: DateTime<Utc>,
+    },
+    CheckedOut {
+        person: PersonId,
+    },
     /// Recorded for the alarm engine; never shown to the phone.
-    DuressAlarm { person: PersonId },
+    DuressAlarm {
+        person: PersonId,
+    },
     /// A partner left a visit that needs more people; the others are now below the minimum.
-    TwoPersonBreak { left: PersonId, remaining: Vec<PersonId> },
+    TwoPersonBreak {
+        left: PersonId,
+        remaining: Vec<PersonId>,
+    },
     /// Rule 6: a worker alone has left the home; the named colleague is told.
-    TellColleague { colleague: PersonId, worker: PersonId },
+    TellColleague {
+        colleague: PersonId,
+        worker: PersonId,
+    },
     /// Rule 4: the observer decided that they leave.
-    Withdrawn { by: PersonId },
+    Withdrawn {
+        by: PersonId,
+    },
     Ended,
 }
 
@@ -198,16 +220,26 @@ impl Visit {
     ///
     /// # Errors
     /// The policy's reason, in the order a worker would fix them: people, then timing.
-    pub fn start(policy: &Policy, req: StartVisit, now: DateTime<Utc>) -> Result<(Visit, Vec<Effect>), Refusal> {
+    pub fn start(
+        policy: &Policy,
+        req: StartVisit,
+        now: DateTime<Utc>,
+    ) -> Result<(Visit, Vec<Effect>), Refusal> {
         let risk = req.risk.ok_or(Refusal::AssessmentMissing)?;
         let rule = policy.rule_for(req.kind, risk.level);
         check_participants(&req.participants)?;
         let count = req.participants.len();
-        let lone_reason = req.lone_reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
+        let lone_reason = req
+            .lone_reason
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty());
         if count < usize::from(rule.min_participants) {
             match rule.lone {
                 Lone::Refused => {
-                    return Err(Refusal::TooFewParticipants { min: rule.min_participants, level: risk.level });
+                    return Err(Refusal::TooFewParticipants {
+                        min: rule.min_participants,
+                        level: risk.level,
+                    });
                 }
                 Lone::Reason if lone_reason.is_none() => return Err(Refusal::LoneReasonRequired),
                 Lone::Approval if req.approved_by.is_none() => return Err(Refusal::LoneApprovalRequired),
@@ -220,12 +252,19 @@ impl Visit {
             return Err(Refusal::ColleagueToTellRequired);
         }
         if req.planned_minutes == 0 || req.planned_minutes > rule.max_minutes {
-            return Err(Refusal::BadDuration { max_minutes: rule.max_minutes });
+            return Err(Refusal::BadDuration {
+                max_minutes: rule.max_minutes,
+            });
         }
         let participants = req
             .participants
             .iter()
-            .map(|&(person, role)| Participant { person, role, joined_at: now, left_at: None })
+            .map(|&(person, role)| Participant {
+                person,
+                role,
+                joined_at: now,
+                left_at: None,
+            })
             .collect();
         let visit = Visit {
             id: req.id,
@@ -249,15 +288,29 @@ impl Visit {
 
     /// # Errors
     /// The visit has ended, the person is already in it, or a second talker.
-    pub fn join(&mut self, person: PersonId, role: ParticipantRole, now: DateTime<Utc>) -> Result<Vec<Effect>, Refusal> {
+    pub fn join(
+        &mut self,
+        person: PersonId,
+        role: ParticipantRole,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Effect>, Refusal> {
         self.ensure_active()?;
         if let Some(p) = self.participants.iter().find(|p| p.person == person) {
-            return Err(if p.is_present() { Refusal::AlreadyParticipant } else { Refusal::AlreadyCheckedOut });
+            return Err(if p.is_present() {
+                Refusal::AlreadyParticipant
+            } else {
+                Refusal::AlreadyCheckedOut
+            });
         }
         if role == ParticipantRole::Talker && self.present().any(|p| p.role == ParticipantRole::Talker) {
             return Err(Refusal::OneTalker);
         }
-        self.participants.push(Participant { person, role, joined_at: now, left_at: None });
+        self.participants.push(Participant {
+            person,
+            role,
+            joined_at: now,
+            left_at: None,
+        });
         Ok(vec![Effect::Joined { person, role }])
     }
 
@@ -274,12 +327,19 @@ impl Visit {
     ///
     /// # Errors
     /// Not a present participant, or the maximum duration would be exceeded.
-    pub fn extend(&mut self, person: PersonId, by_minutes: u32, now: DateTime<Utc>) -> Result<Vec<Effect>, Refusal> {
+    pub fn extend(
+        &mut self,
+        person: PersonId,
+        by_minutes: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Effect>, Refusal> {
         self.present_participant(person)?;
         let max_end = self.started_at + minutes(self.terms.max_minutes);
         let planned_end = self.planned_end.max(now) + minutes(by_minutes);
         if by_minutes == 0 || planned_end > max_end {
-            return Err(Refusal::TooLong { max_minutes: self.terms.max_minutes });
+            return Err(Refusal::TooLong {
+                max_minutes: self.terms.max_minutes,
+            });
         }
         self.planned_end = planned_end;
         self.last_check_in_at = now;
@@ -291,7 +351,12 @@ impl Visit {
     ///
     /// # Errors
     /// Not a present participant, or the visit has ended.
-    pub fn check_out(&mut self, person: PersonId, pin: Pin, now: DateTime<Utc>) -> Result<Vec<Effect>, Refusal> {
+    pub fn check_out(
+        &mut self,
+        person: PersonId,
+        pin: Pin,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Effect>, Refusal> {
         self.present_participant(person)?;
         let was_alone = self.present().count() == 1;
         self.leave(person, now);
@@ -301,12 +366,17 @@ impl Visit {
         }
         let remaining: Vec<PersonId> = self.present().map(|p| p.person).collect();
         if !remaining.is_empty() && remaining.len() < usize::from(self.terms.min_participants) {
-            effects.push(Effect::TwoPersonBreak { left: person, remaining });
+            effects.push(Effect::TwoPersonBreak {
+                left: person,
+                remaining,
+            });
         }
-        if was_alone && pin == Pin::Normal && self.terms.tell_colleague_on_exit {
-            if let Some(colleague) = self.tell_colleague {
-                effects.push(Effect::TellColleague { colleague, worker: person });
-            }
+        if was_alone
+            && pin == Pin::Normal
+            && self.terms.tell_colleague_on_exit
+            && let Some(colleague) = self.tell_colleague
+        {
+            effects.push(Effect::TellColleague { colleague, worker: person });
         }
         effects.extend(self.end_if_empty(now));
         Ok(effects)
@@ -387,7 +457,10 @@ fn check_participants(participants: &[(PersonId, ParticipantRole)]) -> Result<()
     if people.len() != participants.len() {
         return Err(Refusal::DuplicateParticipant);
     }
-    let talkers = participants.iter().filter(|p| p.1 == ParticipantRole::Talker).count();
+    let talkers = participants
+        .iter()
+        .filter(|p| p.1 == ParticipantRole::Talker)
+        .count();
     if participants.len() > 1 && talkers != 1 {
         return Err(Refusal::OneTalker);
     }

@@ -46,7 +46,13 @@ fn lone(kind: VisitKind) -> Try {
 }
 
 fn pair(kind: VisitKind) -> Try {
-    Try { people: vec![(person(ANNA), ParticipantRole::Talker), (person(BO), ParticipantRole::Observer)], ..lone(kind) }
+    Try {
+        people: vec![
+            (person(ANNA), ParticipantRole::Talker),
+            (person(BO), ParticipantRole::Observer),
+        ],
+        ..lone(kind)
+    }
 }
 
 impl Try {
@@ -63,7 +69,11 @@ impl Try {
             .iter()
             .map(|q| (q.id.clone(), self.yes.contains(&q.id.as_str())))
             .collect();
-        let risk = if self.assessed { Some(assess(&policy, &answers, self.warnings)?) } else { None };
+        let risk = if self.assessed {
+            Some(assess(&policy, &answers, self.warnings)?)
+        } else {
+            None
+        };
         let req = StartVisit {
             id: VisitId(Uuid::from_u128(100)),
             team: TeamId(Uuid::from_u128(200)),
@@ -94,13 +104,19 @@ fn rule_1_street_work_with_an_unknown_citizen_is_never_done_alone() {
     allowed(pair(VisitKind::StreetContact).yes(&["unknown_citizen"]));
     let r = refused(lone(VisitKind::StreetContact).yes(&["unknown_citizen"]));
     assert_eq!(r.code(), "too-few-participants");
-    assert_eq!(r.message(Lang::Da), "Dette besøg kræver mindst 2 medarbejdere (risiko middel). Tag en makker med.");
+    assert_eq!(
+        r.message(Lang::Da),
+        "Dette besøg kræver mindst 2 medarbejdere (risiko middel). Tag en makker med."
+    );
 }
 
 #[test]
 fn rule_2_a_risk_assessment_comes_before_contact() {
     allowed(lone(VisitKind::DropIn));
-    let r = refused(Try { assessed: false, ..lone(VisitKind::DropIn) });
+    let r = refused(Try {
+        assessed: false,
+        ..lone(VisitKind::DropIn)
+    });
     assert_eq!(r, Refusal::AssessmentMissing);
     assert_eq!(r.message(Lang::Da), "Lav en risikovurdering før kontakt.");
 }
@@ -110,7 +126,10 @@ fn rule_3_workers_are_guests_and_do_not_visit_a_citizen_who_declined() {
     allowed(pair(VisitKind::HomeVisitAnnounced).yes(&["intoxicated"]));
     let r = refused(pair(VisitKind::HomeVisitAnnounced).yes(&["contact_declined"]));
     assert_eq!(r.code(), "contact-declined");
-    assert_eq!(r.message(Lang::Da), "Vi er gæster: borgeren har afvist kontakt. Besøget kan ikke startes.");
+    assert_eq!(
+        r.message(Lang::Da),
+        "Vi er gæster: borgeren har afvist kontakt. Besøget kan ikke startes."
+    );
 }
 
 #[test]
@@ -118,7 +137,10 @@ fn rule_4_one_worker_talks_and_the_other_observes() {
     let v = allowed(pair(VisitKind::Park).yes(&["restless_group"]));
     assert_eq!(v.participants[1].role, ParticipantRole::Observer);
     let both_talk = Try {
-        people: vec![(person(ANNA), ParticipantRole::Talker), (person(BO), ParticipantRole::Talker)],
+        people: vec![
+            (person(ANNA), ParticipantRole::Talker),
+            (person(BO), ParticipantRole::Talker),
+        ],
         ..pair(VisitKind::Park).yes(&["restless_group"])
     };
     let r = refused(both_talk);
@@ -128,50 +150,109 @@ fn rule_4_one_worker_talks_and_the_other_observes() {
 
 #[test]
 fn rule_5_home_visits_are_by_two_unless_assessed_safe() {
-    allowed(Try { tell: Some(person(CARL)), ..lone(VisitKind::HomeVisitAnnounced) });
+    allowed(Try {
+        tell: Some(person(CARL)),
+        ..lone(VisitKind::HomeVisitAnnounced)
+    });
     allowed(pair(VisitKind::HomeVisitAnnounced).yes(&["violence_known"]));
-    let r = refused(Try { tell: Some(person(CARL)), ..lone(VisitKind::HomeVisitAnnounced).yes(&["violence_known"]) });
-    assert_eq!(r.message(Lang::Da), "Dette besøg kræver mindst 2 medarbejdere (risiko høj). Tag en makker med.");
+    let r = refused(Try {
+        tell: Some(person(CARL)),
+        ..lone(VisitKind::HomeVisitAnnounced).yes(&["violence_known"])
+    });
+    assert_eq!(
+        r.message(Lang::Da),
+        "Dette besøg kræver mindst 2 medarbejdere (risiko høj). Tag en makker med."
+    );
     // At medium risk a supervisor may approve going alone.
-    let medium = || Try { tell: Some(person(CARL)), ..lone(VisitKind::HomeVisitAnnounced).yes(&["unknown_citizen"]) };
+    let medium = || Try {
+        tell: Some(person(CARL)),
+        ..lone(VisitKind::HomeVisitAnnounced).yes(&["unknown_citizen"])
+    };
     assert_eq!(refused(medium()), Refusal::LoneApprovalRequired);
-    allowed(Try { approved: true, ..medium() });
+    allowed(Try {
+        approved: true,
+        ..medium()
+    });
 }
 
 #[test]
 fn rule_6_a_worker_alone_in_a_home_names_a_colleague_to_tell_on_leaving() {
-    let mut v = allowed(Try { tell: Some(person(CARL)), ..lone(VisitKind::HomeVisitAnnounced) });
+    let mut v = allowed(Try {
+        tell: Some(person(CARL)),
+        ..lone(VisitKind::HomeVisitAnnounced)
+    });
     let r = refused(lone(VisitKind::HomeVisitAnnounced));
-    assert_eq!(r.message(Lang::Da), "Vælg en kollega, der får besked, når du forlader hjemmet.");
+    assert_eq!(
+        r.message(Lang::Da),
+        "Vælg en kollega, der får besked, når du forlader hjemmet."
+    );
     let effects = v.check_out(person(ANNA), Pin::Normal, now()).unwrap();
-    assert!(effects.contains(&Effect::TellColleague { colleague: person(CARL), worker: person(ANNA) }));
+    assert!(effects.contains(&Effect::TellColleague {
+        colleague: person(CARL),
+        worker: person(ANNA)
+    }));
 }
 
 #[test]
 fn rule_7_unannounced_home_visits_are_always_by_two() {
     allowed(pair(VisitKind::HomeVisitUnannounced));
-    let r = refused(Try { tell: Some(person(CARL)), reason: Some("kender ham godt"), ..lone(VisitKind::HomeVisitUnannounced) });
-    assert_eq!(r, Refusal::TooFewParticipants { min: 2, level: RiskLevel::Low });
-    assert_eq!(r.message(Lang::Sv), "Detta besök kräver minst 2 medarbetare (risk låg). Ta med en kollega.");
+    let r = refused(Try {
+        tell: Some(person(CARL)),
+        reason: Some("kender ham godt"),
+        ..lone(VisitKind::HomeVisitUnannounced)
+    });
+    assert_eq!(
+        r,
+        Refusal::TooFewParticipants {
+            min: 2,
+            level: RiskLevel::Low
+        }
+    );
+    assert_eq!(
+        r.message(Lang::Sv),
+        "Detta besök kräver minst 2 medarbetare (risk låg). Ta med en kollega."
+    );
 }
 
 #[test]
 fn a_written_reason_allows_a_lone_visit_where_the_policy_accepts_one() {
     let high = || lone(VisitKind::DropIn).yes(&["violence_known"]);
-    assert_eq!(refused(Try { reason: Some("   "), ..high() }), Refusal::LoneReasonRequired);
-    let v = allowed(Try { reason: Some(" Personalet er til stede "), ..high() });
+    assert_eq!(
+        refused(Try {
+            reason: Some("   "),
+            ..high()
+        }),
+        Refusal::LoneReasonRequired
+    );
+    let v = allowed(Try {
+        reason: Some(" Personalet er til stede "),
+        ..high()
+    });
     assert_eq!(v.lone_reason.as_deref(), Some("Personalet er til stede"));
 }
 
 #[test]
 fn a_place_warning_can_turn_an_allowed_lone_visit_into_a_refused_one() {
     allowed(lone(VisitKind::Park));
-    assert_eq!(refused(Try { warnings: 1, ..lone(VisitKind::Park) }).code(), "too-few-participants");
+    assert_eq!(
+        refused(Try {
+            warnings: 1,
+            ..lone(VisitKind::Park)
+        })
+        .code(),
+        "too-few-participants"
+    );
 }
 
 #[test]
 fn the_same_worker_twice_is_refused() {
-    let t = Try { people: vec![(person(ANNA), ParticipantRole::Talker), (person(ANNA), ParticipantRole::Observer)], ..pair(VisitKind::Park) };
+    let t = Try {
+        people: vec![
+            (person(ANNA), ParticipantRole::Talker),
+            (person(ANNA), ParticipantRole::Observer),
+        ],
+        ..pair(VisitKind::Park)
+    };
     assert_eq!(refused(t), Refusal::DuplicateParticipant);
 }
 
@@ -184,18 +265,30 @@ fn a_planned_duration_beyond_the_maximum_is_refused() {
     assert_eq!(req_ok.planned_end, now() + Duration::minutes(30));
     // Extending up to the maximum works, one minute beyond does not.
     req_ok.extend(person(ANNA), max - 30, now()).unwrap();
-    assert_eq!(req_ok.extend(person(ANNA), 1, now()), Err(Refusal::TooLong { max_minutes: max }));
+    assert_eq!(
+        req_ok.extend(person(ANNA), 1, now()),
+        Err(Refusal::TooLong { max_minutes: max })
+    );
 }
 
 #[test]
 fn a_partner_joins_and_a_second_talker_is_refused() {
     let mut v = allowed(lone(VisitKind::DropIn));
-    assert_eq!(v.join(person(BO), ParticipantRole::Talker, now()), Err(Refusal::OneTalker));
+    assert_eq!(
+        v.join(person(BO), ParticipantRole::Talker, now()),
+        Err(Refusal::OneTalker)
+    );
     assert_eq!(
         v.join(person(BO), ParticipantRole::Observer, now()).unwrap(),
-        vec![Effect::Joined { person: person(BO), role: ParticipantRole::Observer }]
+        vec![Effect::Joined {
+            person: person(BO),
+            role: ParticipantRole::Observer
+        }]
     );
-    assert_eq!(v.join(person(BO), ParticipantRole::Observer, now()), Err(Refusal::AlreadyParticipant));
+    assert_eq!(
+        v.join(person(BO), ParticipantRole::Observer, now()),
+        Err(Refusal::AlreadyParticipant)
+    );
 }
 
 #[test]
@@ -217,32 +310,52 @@ fn a_partner_leaving_early_leaves_the_other_worker_alone_and_records_a_break() {
         effects,
         vec![
             Effect::CheckedOut { person: person(BO) },
-            Effect::TwoPersonBreak { left: person(BO), remaining: vec![person(ANNA)] },
+            Effect::TwoPersonBreak {
+                left: person(BO),
+                remaining: vec![person(ANNA)]
+            },
         ]
     );
     assert_eq!(v.state, VisitState::Active);
     assert_eq!(v.check_in(person(BO), now()), Err(Refusal::AlreadyCheckedOut));
     let last = v.check_out(person(ANNA), Pin::Normal, now()).unwrap();
-    assert_eq!(last, vec![Effect::CheckedOut { person: person(ANNA) }, Effect::Ended]);
+    assert_eq!(
+        last,
+        vec![Effect::CheckedOut { person: person(ANNA) }, Effect::Ended]
+    );
     assert_eq!(v.state, VisitState::Ended);
     assert_eq!(v.check_in(person(ANNA), now()), Err(Refusal::VisitEnded));
 }
 
 #[test]
 fn a_duress_check_out_looks_like_a_normal_one_and_records_duress() {
-    let mut v = allowed(Try { tell: Some(person(CARL)), ..lone(VisitKind::HomeVisitAnnounced) });
+    let mut v = allowed(Try {
+        tell: Some(person(CARL)),
+        ..lone(VisitKind::HomeVisitAnnounced)
+    });
     let effects = v.check_out(person(ANNA), Pin::Duress, now()).unwrap();
     assert_eq!(
         effects,
-        vec![Effect::CheckedOut { person: person(ANNA) }, Effect::DuressAlarm { person: person(ANNA) }, Effect::Ended]
+        vec![
+            Effect::CheckedOut { person: person(ANNA) },
+            Effect::DuressAlarm { person: person(ANNA) },
+            Effect::Ended
+        ]
     );
-    assert_eq!(v.state, VisitState::Ended, "the visit ends exactly as with the normal PIN");
+    assert_eq!(
+        v.state,
+        VisitState::Ended,
+        "the visit ends exactly as with the normal PIN"
+    );
 }
 
 #[test]
 fn only_the_observer_decides_to_withdraw_and_everyone_leaves() {
     let mut v = allowed(pair(VisitKind::Park));
-    assert_eq!(v.withdraw(person(ANNA), now()), Err(Refusal::OnlyObserverWithdraws));
+    assert_eq!(
+        v.withdraw(person(ANNA), now()),
+        Err(Refusal::OnlyObserverWithdraws)
+    );
     let effects = v.withdraw(person(BO), now()).unwrap();
     assert_eq!(effects.first(), Some(&Effect::Withdrawn { by: person(BO) }));
     assert_eq!(effects.last(), Some(&Effect::Ended));

@@ -32,7 +32,11 @@ pub struct EngineSettings {
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        EngineSettings { token_days: 90, approval_minutes: 30, max_nearby_m: 5_000.0 }
+        EngineSettings {
+            token_days: 90,
+            approval_minutes: 30,
+            max_nearby_m: 5_000.0,
+        }
     }
 }
 
@@ -88,7 +92,12 @@ pub struct NewPersonInput {
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, policy: Arc<Policy>, clock: Arc<dyn Clock>) -> Self {
-        Engine { store, policy, clock, settings: EngineSettings::default() }
+        Engine {
+            store,
+            policy,
+            clock,
+            settings: EngineSettings::default(),
+        }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -110,7 +119,11 @@ impl Engine {
                 return Err(EngineError::ClockSkew);
             }
         }
-        Ok(Stamp { received_at: now, client_time, position })
+        Ok(Stamp {
+            received_at: now,
+            client_time,
+            position,
+        })
     }
 
     // --- people and devices -------------------------------------------------------------
@@ -128,7 +141,9 @@ impl Engine {
             }
         }
         if input.pin.is_some() && input.pin == input.duress_pin {
-            return Err(EngineError::Invalid("the duress PIN must differ from the PIN".into()));
+            return Err(EngineError::Invalid(
+                "the duress PIN must differ from the PIN".into(),
+            ));
         }
         for team in &input.teams {
             found(self.store.team(*team).await, "team")?;
@@ -147,9 +162,9 @@ impl Engine {
             created_at: self.now(),
         };
         match self.store.create_person(&person).await {
-            Err(StoreError::Conflict { constraint: c }) if c == constraint::USERNAME => {
-                Err(EngineError::Invalid(format!("the username {:?} is taken", person.username)))
-            }
+            Err(StoreError::Conflict { constraint: c }) if c == constraint::USERNAME => Err(
+                EngineError::Invalid(format!("the username {:?} is taken", person.username)),
+            ),
             r => r.map(|()| person).map_err(EngineError::from),
         }
     }
@@ -178,8 +193,17 @@ impl Engine {
     ///
     /// # Errors
     /// `Unauthorized` for an unknown user or a wrong password (the same answer for both).
-    pub async fn login(&self, username: &str, password: &str, device_name: &str) -> Result<(Person, String, Device)> {
-        let person = match self.store.person_by_username(&username.trim().to_lowercase()).await {
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        device_name: &str,
+    ) -> Result<(Person, String, Device)> {
+        let person = match self
+            .store
+            .person_by_username(&username.trim().to_lowercase())
+            .await
+        {
             Ok(p) => Some(p),
             Err(StoreError::NotFound) => None,
             Err(e) => return Err(e.into()),
@@ -235,7 +259,13 @@ impl Engine {
     /// Not a member of the team, or already on shift.
     pub async fn start_shift(&self, me: &Person, team: Option<TeamId>) -> Result<Shift> {
         let team = self.my_team(me, team)?;
-        let shift = Shift { id: ShiftId(Uuid::now_v7()), person: me.id, team, started_at: self.now(), ended_at: None };
+        let shift = Shift {
+            id: ShiftId(Uuid::now_v7()),
+            person: me.id,
+            team,
+            started_at: self.now(),
+            ended_at: None,
+        };
         match self.store.start_shift(&shift).await {
             Err(StoreError::Conflict { constraint: c }) if c == constraint::ONE_OPEN_SHIFT => {
                 Err(Refusal::AlreadyOnShift.into())
@@ -302,7 +332,11 @@ impl Engine {
             if distance_m <= radius_m {
                 let all = self.store.warnings(place.id).await?;
                 let warnings = active_warnings(&all, now).into_iter().cloned().collect();
-                near.push(NearbyPlace { place, distance_m, warnings });
+                near.push(NearbyPlace {
+                    place,
+                    distance_m,
+                    warnings,
+                });
             }
         }
         near.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m));
@@ -311,7 +345,11 @@ impl Engine {
 
     async fn my_place(&self, me: &Person, id: PlaceId) -> Result<Place> {
         let place = found(self.store.place(id).await, "place")?;
-        if me.teams.contains(&place.team) { Ok(place) } else { Err(EngineError::NotFound("place")) }
+        if me.teams.contains(&place.team) {
+            Ok(place)
+        } else {
+            Err(EngineError::NotFound("place"))
+        }
     }
 
     // --- visits -------------------------------------------------------------------------
@@ -347,7 +385,12 @@ impl Engine {
     ///
     /// # Errors
     /// The policy's refusal, not on shift, already in a visit, or unknown place or partner.
-    pub async fn start_visit(&self, me: &Person, cmd: StartCommand, stamp: Stamp) -> Result<Versioned<Visit>> {
+    pub async fn start_visit(
+        &self,
+        me: &Person,
+        cmd: StartCommand,
+        stamp: Stamp,
+    ) -> Result<Versioned<Visit>> {
         let now = stamp.received_at;
         let place = self.my_place(me, cmd.place).await?;
         self.store.open_shift(me.id).await?.ok_or(Refusal::NotOnShift)?;
@@ -418,71 +461,119 @@ impl Engine {
         let assessment = assessment.expect("BUG: Visit::start refuses a visit without an assessment");
         let events = self.events(me.id, effects, stamp);
         let approval_used = cmd.lone_approval.filter(|_| visit.approved_by.is_some());
-        match self.store.insert_visit(&visit, &assessment, reused, approval_used, &events).await {
+        match self
+            .store
+            .insert_visit(&visit, &assessment, reused, approval_used, &events)
+            .await
+        {
             Err(StoreError::Conflict { constraint: c }) if c == constraint::ONE_ACTIVE_VISIT => {
                 Err(Refusal::AlreadyInVisit.into())
             }
             Err(StoreError::Conflict { .. }) => Err(Refusal::LoneApprovalRequired.into()),
-            r => r.map(|()| Versioned { value: visit, version: 1 }).map_err(EngineError::from),
+            r => r
+                .map(|()| Versioned {
+                    value: visit,
+                    version: 1,
+                })
+                .map_err(EngineError::from),
         }
     }
 
-    async fn check_approval(&self, me: &Person, id: Uuid, place: PlaceId, now: DateTime<Utc>) -> Result<PersonId> {
+    async fn check_approval(
+        &self,
+        me: &Person,
+        id: Uuid,
+        place: PlaceId,
+        now: DateTime<Utc>,
+    ) -> Result<PersonId> {
         let approval = match self.store.lone_approval(id).await {
             Ok(a) => a,
             Err(StoreError::NotFound) => return Err(Refusal::LoneApprovalRequired.into()),
             Err(e) => return Err(e.into()),
         };
-        let valid = approval.worker == me.id && approval.place == place && approval.used_at.is_none() && now < approval.expires_at;
-        if valid { Ok(approval.supervisor) } else { Err(Refusal::LoneApprovalRequired.into()) }
+        let valid = approval.worker == me.id
+            && approval.place == place
+            && approval.used_at.is_none()
+            && now < approval.expires_at;
+        if valid {
+            Ok(approval.supervisor)
+        } else {
+            Err(Refusal::LoneApprovalRequired.into())
+        }
     }
 
     /// # Errors
     /// See [`Visit::join`]; a visit of another team is not found.
-    pub async fn join(&self, me: &Person, visit: VisitId, role: ParticipantRole, stamp: Stamp) -> Result<Visit> {
-        if self.store.active_visit_of(me.id).await?.is_some_and(|v| v.value.id != visit) {
+    pub async fn join(
+        &self,
+        me: &Person,
+        visit: VisitId,
+        role: ParticipantRole,
+        stamp: Stamp,
+    ) -> Result<Visit> {
+        if self
+            .store
+            .active_visit_of(me.id)
+            .await?
+            .is_some_and(|v| v.value.id != visit)
+        {
             return Err(Refusal::AlreadyInVisit.into());
         }
-        self.change(me, visit, stamp, |v, now| v.join(me.id, role, now)).await
+        self.change(me, visit, stamp, |v, now| v.join(me.id, role, now))
+            .await
     }
 
     /// # Errors
     /// See [`Visit::check_in`].
     pub async fn check_in(&self, me: &Person, visit: VisitId, stamp: Stamp) -> Result<Visit> {
-        self.change(me, visit, stamp, |v, now| v.check_in(me.id, now)).await
+        self.change(me, visit, stamp, |v, now| v.check_in(me.id, now))
+            .await
     }
 
     /// # Errors
     /// See [`Visit::extend`].
     pub async fn extend(&self, me: &Person, visit: VisitId, minutes: u32, stamp: Stamp) -> Result<Visit> {
-        self.change(me, visit, stamp, |v, now| v.extend(me.id, minutes, now)).await
+        self.change(me, visit, stamp, |v, now| v.extend(me.id, minutes, now))
+            .await
     }
 
     /// Checks out with the PIN; the duress PIN is accepted exactly like the normal one.
     ///
     /// # Errors
     /// A wrong or missing PIN (when the person has one), or see [`Visit::check_out`].
-    pub async fn check_out(&self, me: &Person, visit: VisitId, pin: Option<&str>, stamp: Stamp) -> Result<Visit> {
+    pub async fn check_out(
+        &self,
+        me: &Person,
+        visit: VisitId,
+        pin: Option<&str>,
+        stamp: Stamp,
+    ) -> Result<Visit> {
         let pin = match (&me.pin_hash, pin) {
             (None, _) => Pin::Normal,
             (Some(_), None) => return Err(Refusal::WrongPin.into()),
             (Some(normal), Some(given)) => {
                 if auth::verify_secret(given, normal) {
                     Pin::Normal
-                } else if me.duress_pin_hash.as_deref().is_some_and(|d| auth::verify_secret(given, d)) {
+                } else if me
+                    .duress_pin_hash
+                    .as_deref()
+                    .is_some_and(|d| auth::verify_secret(given, d))
+                {
                     Pin::Duress
                 } else {
                     return Err(Refusal::WrongPin.into());
                 }
             }
         };
-        self.change(me, visit, stamp, |v, now| v.check_out(me.id, pin, now)).await
+        self.change(me, visit, stamp, |v, now| v.check_out(me.id, pin, now))
+            .await
     }
 
     /// # Errors
     /// See [`Visit::withdraw`].
     pub async fn withdraw(&self, me: &Person, visit: VisitId, stamp: Stamp) -> Result<Visit> {
-        self.change(me, visit, stamp, |v, now| v.withdraw(me.id, now)).await
+        self.change(me, visit, stamp, |v, now| v.withdraw(me.id, now))
+            .await
     }
 
     /// # Errors
@@ -497,7 +588,11 @@ impl Engine {
     /// `NotFound` for unknown visits and other teams' visits alike.
     pub async fn visit(&self, me: &Person, id: VisitId) -> Result<Versioned<Visit>> {
         let v = found(self.store.visit(id).await, "visit")?;
-        if me.teams.contains(&v.value.team) { Ok(v) } else { Err(EngineError::NotFound("visit")) }
+        if me.teams.contains(&v.value.team) {
+            Ok(v)
+        } else {
+            Err(EngineError::NotFound("visit"))
+        }
     }
 
     /// Records an SOS now. Escalation comes with the deadline engine.
@@ -530,7 +625,10 @@ impl Engine {
         F: Fn(&mut Visit, DateTime<Utc>) -> std::result::Result<Vec<Effect>, Refusal> + Send + Sync,
     {
         for _ in 0..8 {
-            let Versioned { value: mut visit, version } = self.visit(me, id).await?;
+            let Versioned {
+                value: mut visit,
+                version,
+            } = self.visit(me, id).await?;
             let effects = transition(&mut visit, stamp.received_at)?;
             let events = self.events(me.id, effects, stamp);
             match self.store.save_visit(&visit, version, &events).await {
@@ -543,6 +641,13 @@ impl Engine {
     }
 
     fn events(&self, person: PersonId, effects: Vec<Effect>, stamp: Stamp) -> Vec<NewEvent> {
-        effects.into_iter().map(|effect| NewEvent { person: Some(person), effect, stamp }).collect()
+        effects
+            .into_iter()
+            .map(|effect| NewEvent {
+                person: Some(person),
+                effect,
+                stamp,
+            })
+            .collect()
     }
 }

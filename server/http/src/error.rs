@@ -42,24 +42,39 @@ fn refusal_status(r: &Refusal) -> StatusCode {
     use Refusal::*;
     match r {
         NotParticipant | OnlyObserverWithdraws => StatusCode::FORBIDDEN,
-        AlreadyInVisit | AlreadyOnShift | NotOnShift | VisitEnded | AlreadyCheckedOut | AlreadyParticipant => {
-            StatusCode::CONFLICT
-        }
+        AlreadyInVisit | AlreadyOnShift | NotOnShift | VisitEnded | AlreadyCheckedOut
+        | AlreadyParticipant => StatusCode::CONFLICT,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 
 impl ApiError {
     /// Status, type slug, title, detail and (for refusals) the reason code.
-    fn parts(&self) -> (StatusCode, &'static str, &'static str, Option<String>, Option<&'static str>) {
+    fn parts(
+        &self,
+    ) -> (
+        StatusCode,
+        &'static str,
+        &'static str,
+        Option<String>,
+        Option<&'static str>,
+    ) {
         use StatusCode as S;
         match self {
-            ApiError::Engine(EngineError::Refused(r), lang) => {
-                (refusal_status(r), r.code(), "Refused", Some(r.message(*lang)), Some(r.code()))
-            }
-            ApiError::Engine(EngineError::NotFound(what), _) => {
-                (S::NOT_FOUND, "not-found", "Not found", Some(format!("{what} not found")), None)
-            }
+            ApiError::Engine(EngineError::Refused(r), lang) => (
+                refusal_status(r),
+                r.code(),
+                "Refused",
+                Some(r.message(*lang)),
+                Some(r.code()),
+            ),
+            ApiError::Engine(EngineError::NotFound(what), _) => (
+                S::NOT_FOUND,
+                "not-found",
+                "Not found",
+                Some(format!("{what} not found")),
+                None,
+            ),
             ApiError::Engine(EngineError::Unauthorized, _) | ApiError::Unauthorized => (
                 S::UNAUTHORIZED,
                 "unauthorized",
@@ -67,12 +82,20 @@ impl ApiError {
                 Some("Sign in again: the token is missing, expired or revoked.".into()),
                 None,
             ),
-            ApiError::Engine(EngineError::Forbidden, _) => {
-                (S::FORBIDDEN, "forbidden", "Forbidden", Some("Your role may not do this.".into()), None)
-            }
-            ApiError::Engine(EngineError::Invalid(m), _) | ApiError::Invalid(m) => {
-                (S::UNPROCESSABLE_ENTITY, "invalid-input", "Invalid input", Some(m.clone()), None)
-            }
+            ApiError::Engine(EngineError::Forbidden, _) => (
+                S::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                Some("Your role may not do this.".into()),
+                None,
+            ),
+            ApiError::Engine(EngineError::Invalid(m), _) | ApiError::Invalid(m) => (
+                S::UNPROCESSABLE_ENTITY,
+                "invalid-input",
+                "Invalid input",
+                Some(m.clone()),
+                None,
+            ),
             ApiError::Engine(EngineError::ClockSkew, _) => (
                 S::UNPROCESSABLE_ENTITY,
                 "clock-skew",
@@ -80,18 +103,44 @@ impl ApiError {
                 Some("The phone's time is too far from the server's.".into()),
                 None,
             ),
-            ApiError::Engine(EngineError::Busy, _) => {
-                (S::CONFLICT, "busy", "Busy", Some("Someone changed this at the same moment; try again.".into()), None)
-            }
-            ApiError::Engine(EngineError::Store(StoreError::Transient(_)), _) => {
-                (S::SERVICE_UNAVAILABLE, "unavailable", "Temporarily unavailable", None, None)
-            }
+            ApiError::Engine(EngineError::Busy, _) => (
+                S::CONFLICT,
+                "busy",
+                "Busy",
+                Some("Someone changed this at the same moment; try again.".into()),
+                None,
+            ),
+            ApiError::Engine(EngineError::Store(StoreError::Transient(_)), _) => (
+                S::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Temporarily unavailable",
+                None,
+                None,
+            ),
             ApiError::Engine(EngineError::Store(_), _) | ApiError::Internal(_) => {
                 (S::INTERNAL_SERVER_ERROR, "internal", "Internal error", None, None)
             }
-            ApiError::MalformedJson(m) => (S::BAD_REQUEST, "malformed-json", "Malformed JSON", Some(m.clone()), None),
-            ApiError::InvalidBody(m) => (S::UNPROCESSABLE_ENTITY, "invalid-body", "Invalid body", Some(m.clone()), None),
-            ApiError::InvalidQuery(m) => (S::BAD_REQUEST, "invalid-query", "Invalid query", Some(m.clone()), None),
+            ApiError::MalformedJson(m) => (
+                S::BAD_REQUEST,
+                "malformed-json",
+                "Malformed JSON",
+                Some(m.clone()),
+                None,
+            ),
+            ApiError::InvalidBody(m) => (
+                S::UNPROCESSABLE_ENTITY,
+                "invalid-body",
+                "Invalid body",
+                Some(m.clone()),
+                None,
+            ),
+            ApiError::InvalidQuery(m) => (
+                S::BAD_REQUEST,
+                "invalid-query",
+                "Invalid query",
+                Some(m.clone()),
+                None,
+            ),
             ApiError::UnsupportedMediaType => (
                 S::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
@@ -99,9 +148,21 @@ impl ApiError {
                 Some("Send JSON with Content-Type: application/json.".into()),
                 None,
             ),
-            ApiError::BodyTooLarge => (S::PAYLOAD_TOO_LARGE, "body-too-large", "Body too large", None, None),
+            ApiError::BodyTooLarge => (
+                S::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                "Body too large",
+                None,
+                None,
+            ),
             ApiError::NotFound => (S::NOT_FOUND, "not-found", "Not found", None, None),
-            ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", None, None),
+            ApiError::MethodNotAllowed => (
+                S::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+                None,
+                None,
+            ),
             ApiError::IdempotencyKeyInvalid => (
                 S::BAD_REQUEST,
                 "idempotency-key-invalid",

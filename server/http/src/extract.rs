@@ -32,7 +32,10 @@ impl Caller {
 pub fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -115,7 +118,9 @@ pub fn text(field: &str, value: &str, max: usize, required: bool) -> Result<Stri
         return Err(ApiError::Invalid(format!("{field} must not be empty")));
     }
     if v.chars().count() > max {
-        return Err(ApiError::Invalid(format!("{field} is longer than {max} characters")));
+        return Err(ApiError::Invalid(format!(
+            "{field} is longer than {max} characters"
+        )));
     }
     Ok(v.to_owned())
 }

@@ -28,7 +28,10 @@ fn valid_key(key: &str) -> bool {
 }
 
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let mutating = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    let mutating = matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
     let Some(key) = req.headers().get(IDEMPOTENCY_KEY).filter(|_| mutating) else {
         return next.run(req).await;
     };
@@ -55,7 +58,10 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     hasher.update(&bytes);
     let hash: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
     let store = &state.engine.store;
-    match store.idempotency_begin(person, &key, &hash, state.engine.now()).await {
+    match store
+        .idempotency_begin(person, &key, &hash, state.engine.now())
+        .await
+    {
         Err(e) => ApiError::from(EngineError::Store(e)).into_response(),
         Ok(Idempotency::Mismatch) => ApiError::IdempotencyKeyReused.into_response(),
         Ok(Idempotency::InProgress) => ApiError::IdempotencyInProgress.into_response(),
@@ -70,7 +76,14 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
             let saved = if head.status.is_server_error() {
                 store.idempotency_abandon(person, &key).await
             } else {
-                store.idempotency_finish(person, &key, head.status.as_u16(), &String::from_utf8_lossy(&body)).await
+                store
+                    .idempotency_finish(
+                        person,
+                        &key,
+                        head.status.as_u16(),
+                        &String::from_utf8_lossy(&body),
+                    )
+                    .await
             };
             if let Err(e) = saved {
                 tracing::error!(error = %e, "could not record an idempotent answer");
@@ -83,8 +96,14 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
 
 fn replay(status: u16, body: String) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-    let content_type = if status.is_success() { "application/json" } else { PROBLEM_JSON };
+    let content_type = if status.is_success() {
+        "application/json"
+    } else {
+        PROBLEM_JSON
+    };
     let mut response = (status, [(CONTENT_TYPE, content_type)], body).into_response();
-    response.headers_mut().insert(REPLAYED, HeaderValue::from_static("true"));
+    response
+        .headers_mut()
+        .insert(REPLAYED, HeaderValue::from_static("true"));
     response
 }

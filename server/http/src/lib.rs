@@ -52,7 +52,10 @@ struct DeviceToken;
 impl Modify for DeviceToken {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("device_token", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme(
+            "device_token",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
     }
 }
 
@@ -70,33 +73,48 @@ pub fn router(state: AppState) -> Router {
     let (api, doc) = api().split_for_parts();
     let doc = serde_json::to_string_pretty(&doc).expect("BUG: the OpenAPI document serializes");
     let request_id = HeaderName::from_static("x-request-id");
-    api.route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
-        .route("/api/v1/openapi.json", get(move || async move { ([("content-type", "application/json")], doc) }))
-        .route("/healthz", get(|| async { "ok" }))
-        .fallback(|| async { ApiError::NotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .with_state(state)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(CatchPanicLayer::custom(|_| ApiError::Internal("panic".into()).into_response()))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
-        .layer(SetResponseHeaderLayer::overriding(
-            HeaderName::from_static("x-content-type-options"),
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            HeaderName::from_static("cache-control"),
-            HeaderValue::from_static("no-store"),
-        ))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-            let path = req
-                .extensions()
-                .get::<axum::extract::MatchedPath>()
-                .map_or("unmatched", axum::extract::MatchedPath::as_str);
-            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-            tracing::info_span!("request", method = %req.method(), path, request_id = id)
-        }))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+    api.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        idempotency::layer,
+    ))
+    .route(
+        "/api/v1/openapi.json",
+        get(move || async move { ([("content-type", "application/json")], doc) }),
+    )
+    .route("/healthz", get(|| async { "ok" }))
+    .fallback(|| async { ApiError::NotFound })
+    .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+    .with_state(state)
+    .layer(DefaultBodyLimit::max(BODY_LIMIT))
+    .layer(CatchPanicLayer::custom(|_| {
+        ApiError::Internal("panic".into()).into_response()
+    }))
+    .layer(TimeoutLayer::with_status_code(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        Duration::from_secs(30),
+    ))
+    .layer(SetResponseHeaderLayer::overriding(
+        HeaderName::from_static("x-content-type-options"),
+        HeaderValue::from_static("nosniff"),
+    ))
+    .layer(SetResponseHeaderLayer::overriding(
+        HeaderName::from_static("cache-control"),
+        HeaderValue::from_static("no-store"),
+    ))
+    .layer(PropagateRequestIdLayer::new(request_id.clone()))
+    .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+        let path = req
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map_or("unmatched", axum::extract::MatchedPath::as_str);
+        let id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        tracing::info_span!("request", method = %req.method(), path, request_id = id)
+    }))
+    .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
 /// Serves `router` on `listener` until `shutdown` completes (graceful: in-flight requests finish).
@@ -108,5 +126,7 @@ pub async fn launch(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

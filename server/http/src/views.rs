@@ -21,7 +21,12 @@ pub fn person(p: &Person) -> PersonView {
 }
 
 pub fn shift(s: &Shift) -> ShiftView {
-    ShiftView { id: s.id.0, team_id: s.team.0, started_at: s.started_at, ended_at: s.ended_at }
+    ShiftView {
+        id: s.id.0,
+        team_id: s.team.0,
+        started_at: s.started_at,
+        ended_at: s.ended_at,
+    }
 }
 
 pub fn visit(v: &Visit) -> VisitView {
@@ -45,7 +50,12 @@ pub fn visit(v: &Visit) -> VisitView {
         participants: v
             .participants
             .iter()
-            .map(|p| ParticipantView { person_id: p.person.0, role: p.role, joined_at: p.joined_at, left_at: p.left_at })
+            .map(|p| ParticipantView {
+                person_id: p.person.0,
+                role: p.role,
+                joined_at: p.joined_at,
+                left_at: p.left_at,
+            })
             .collect(),
         min_participants: v.terms.min_participants,
         lone_reason: v.lone_reason.clone(),
@@ -58,12 +68,19 @@ pub fn nearby(n: &NearbyPlace) -> NearbyPlaceView {
         id: n.place.id.0,
         name: n.place.name.clone(),
         kind: n.place.kind,
-        center: LatLon { lat: c.lat, lon: c.lon },
+        center: LatLon {
+            lat: c.lat,
+            lon: c.lon,
+        },
         distance_m: (n.distance_m * 10.0).round() / 10.0,
         warnings: n
             .warnings
             .iter()
-            .map(|w| WarningView { kind: w.kind, text: w.text.clone(), expires_at: w.expires_at })
+            .map(|w| WarningView {
+                kind: w.kind,
+                text: w.text.clone(),
+                expires_at: w.expires_at,
+            })
             .collect(),
     }
 }

@@ -18,7 +18,8 @@ const SCHEMA_QUERY: &str = "select table_name::text, column_name::text from info
      where table_schema = current_schema() and table_name not like '\\_sqlx%' order by table_name";
 
 fn constraint_of(e: &dyn DatabaseError) -> String {
-    e.constraint().map_or_else(|| e.message().to_owned(), str::to_owned)
+    e.constraint()
+        .map_or_else(|| e.message().to_owned(), str::to_owned)
 }
 
 impl PgStore {

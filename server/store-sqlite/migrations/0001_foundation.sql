@@ -119,6 +119,7 @@ create table visit (
 create table visit_participant (
     visit_id blob not null references visit (visit_id),
     person_id blob not null references person (person_id),
+    position integer not null,           -- order in which the participants were named
     role text not null constraint visit_participant_role_check check (role in ('talker', 'observer')),
     joined_at text not null,
     left_at text,

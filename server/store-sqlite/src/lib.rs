@@ -25,7 +25,10 @@ const SCHEMA_QUERY: &str = "select m.name, c.name from sqlite_master m join prag
 fn constraint_of(e: &dyn DatabaseError) -> String {
     let msg = e.message();
     let known = [
-        ("visit_participant.person_id", makker_store::constraint::ONE_ACTIVE_VISIT),
+        (
+            "visit_participant.person_id",
+            makker_store::constraint::ONE_ACTIVE_VISIT,
+        ),
         ("shift.person_id", makker_store::constraint::ONE_OPEN_SHIFT),
         ("person.username", makker_store::constraint::USERNAME),
         ("idempotency.person_id", makker_store::constraint::IDEMPOTENCY),
@@ -50,7 +53,10 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         // An in-memory database lives in one connection.
         let max = if url.contains(":memory:") { 1 } else { 8 };
-        let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .connect_with(options)
+            .await?;
         Ok(shared::SqlStore { pool })
     }
 }

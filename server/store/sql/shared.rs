@@ -14,7 +14,9 @@ use makker_domain::risk::{Answers, Assessed, RiskLevel};
 use makker_domain::route::{Route, Stop};
 use makker_domain::text::Lang;
 use makker_domain::visit::{Effect, Participant, ParticipantRole, Terms, Visit, VisitKind, VisitState};
-use makker_domain::{AlarmId, AssessmentId, PersonId, PlaceId, Role, RouteId, ShiftId, TeamId, VisitId, WarningId};
+use makker_domain::{
+    AlarmId, AssessmentId, PersonId, PlaceId, Role, RouteId, ShiftId, TeamId, VisitId, WarningId,
+};
 use makker_store::{
     Alarm, AlarmKind, Assessment, Device, Idempotency, LoneApproval, NewEvent, Person, Shift, Stamp, Store,
     StoreError, StoreResult, Team, Versioned, VisitEvent, constraint,
@@ -36,9 +38,9 @@ type Tx = Transaction<'static, Db>;
 fn db_err(e: sqlx::Error) -> StoreError {
     match e {
         sqlx::Error::RowNotFound => StoreError::NotFound,
-        sqlx::Error::Database(d) if d.is_unique_violation() => {
-            StoreError::Conflict { constraint: constraint_of(d.as_ref()) }
-        }
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict {
+            constraint: constraint_of(d.as_ref()),
+        },
         sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound,
         e @ (sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
             StoreError::Transient(e.to_string())
@@ -76,7 +78,12 @@ struct TeamRow {
 
 impl From<TeamRow> for Team {
     fn from(r: TeamRow) -> Self {
-        Team { id: TeamId(r.team_id), name: r.name, time_zone: r.time_zone, created_at: r.created_at }
+        Team {
+            id: TeamId(r.team_id),
+            name: r.name,
+            time_zone: r.time_zone,
+            created_at: r.created_at,
+        }
     }
 }
 
@@ -344,7 +351,7 @@ impl SqlStore {
     async fn load_visit(&self, r: VisitRow) -> StoreResult<Versioned<Visit>> {
         let parts: Vec<ParticipantRow> = sqlx::query_as(
             "select person_id, role, joined_at, left_at from visit_participant \
-             where visit_id = $1 order by joined_at, created_at, person_id",
+             where visit_id = $1 order by position",
         )
         .bind(r.visit_id)
         .fetch_all(&self.pool)
@@ -365,7 +372,10 @@ impl SqlStore {
             kind: parse(VisitKind::parse(&r.kind))?,
             place: PlaceId(r.place_id),
             state: enum_parse::<VisitState>(&r.state)?,
-            risk: Assessed { points: to_u32(r.points)?, level: parse(RiskLevel::parse(&r.level))? },
+            risk: Assessed {
+                points: to_u32(r.points)?,
+                level: parse(RiskLevel::parse(&r.level))?,
+            },
             participants,
             started_at: r.started_at,
             planned_end: r.planned_end,
@@ -383,7 +393,10 @@ impl SqlStore {
             approved_by: r.approved_by.map(PersonId),
             tell_colleague: r.tell_colleague.map(PersonId),
         };
-        Ok(Versioned { value: visit, version: r.version })
+        Ok(Versioned {
+            value: visit,
+            version: r.version,
+        })
     }
 }
 
@@ -394,10 +407,10 @@ const VISIT_COLUMNS: &str = "v.visit_id, v.team_id, v.place_id, v.kind, v.state,
 
 /// Writes participants' presence: new ones are inserted, known ones get their `left_at`.
 async fn write_participants(tx: &mut Tx, visit: &Visit, now: DateTime<Utc>) -> StoreResult<()> {
-    for p in &visit.participants {
+    for (position, p) in visit.participants.iter().enumerate() {
         sqlx::query(
-            "insert into visit_participant (visit_id, person_id, role, joined_at, left_at, created_at) \
-             values ($1, $2, $3, $4, $5, $6) \
+            "insert into visit_participant (visit_id, person_id, position, role, joined_at, left_at, created_at) \
+             values ($1, $2, $7, $3, $4, $5, $6) \
              on conflict (visit_id, person_id) do update set left_at = excluded.left_at",
         )
         .bind(visit.id.0)
@@ -406,6 +419,7 @@ async fn write_participants(tx: &mut Tx, visit: &Visit, now: DateTime<Utc>) -> S
         .bind(p.joined_at)
         .bind(p.left_at)
         .bind(now)
+        .bind(i32::try_from(position).unwrap_or(i32::MAX))
         .execute(&mut **tx)
         .await
         .map_err(db_err)?;
@@ -416,7 +430,11 @@ async fn write_participants(tx: &mut Tx, visit: &Visit, now: DateTime<Utc>) -> S
 /// Appends the events, and raises the alarms some of them stand for.
 async fn write_events(tx: &mut Tx, visit: &Visit, events: &[NewEvent]) -> StoreResult<()> {
     for e in events {
-        let Stamp { received_at, client_time, position } = e.stamp;
+        let Stamp {
+            received_at,
+            client_time,
+            position,
+        } = e.stamp;
         sqlx::query(
             "insert into visit_event (visit_id, person_id, kind, payload, occurred_at, received_at, \
              client_time, lat, lon, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $6)",
@@ -474,12 +492,17 @@ async fn insert_alarm<'e, E: sqlx::Executor<'e, Database = Db>>(exec: E, a: &Ala
 #[async_trait]
 impl Store for SqlStore {
     async fn migrate(&self) -> StoreResult<()> {
-        super::MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Other(e.to_string()))
+        super::MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Other(e.to_string()))
     }
 
     async fn schema(&self) -> StoreResult<Vec<(String, Vec<String>)>> {
-        let rows: Vec<(String, String)> =
-            sqlx::query_as(super::SCHEMA_QUERY).fetch_all(&self.pool).await.map_err(db_err)?;
+        let rows: Vec<(String, String)> = sqlx::query_as(super::SCHEMA_QUERY)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
         let mut tables: Vec<(String, Vec<String>)> = Vec::new();
         for (table, column) in rows {
             match tables.last_mut() {
@@ -569,8 +592,11 @@ impl Store for SqlStore {
     }
 
     async fn team_members(&self, team: TeamId) -> StoreResult<Vec<Person>> {
-        self.people_where("join team_member m on m.person_id = p.person_id where m.team_id = $1", team.0)
-            .await
+        self.people_where(
+            "join team_member m on m.person_id = p.person_id where m.team_id = $1",
+            team.0,
+        )
+        .await
     }
 
     async fn set_password_hash(&self, id: PersonId, hash: &str) -> StoreResult<()> {
@@ -580,7 +606,11 @@ impl Store for SqlStore {
             .execute(&self.pool)
             .await
             .map_err(db_err)?;
-        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if done.rows_affected() == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
     async fn set_pin_hashes(&self, id: PersonId, pin: Option<&str>, duress: Option<&str>) -> StoreResult<()> {
@@ -591,7 +621,11 @@ impl Store for SqlStore {
             .execute(&self.pool)
             .await
             .map_err(db_err)?;
-        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if done.rows_affected() == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
     async fn insert_device(&self, d: &Device) -> StoreResult<()> {
@@ -622,34 +656,43 @@ impl Store for SqlStore {
     }
 
     async fn devices(&self, person: PersonId) -> StoreResult<Vec<Device>> {
-        let rows: Vec<DeviceRow> = sqlx::query_as("select * from device where person_id = $1 order by created_at")
-            .bind(person.0)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let rows: Vec<DeviceRow> =
+            sqlx::query_as("select * from device where person_id = $1 order by created_at")
+                .bind(person.0)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
         Ok(rows.into_iter().map(Device::from).collect())
     }
 
     async fn revoke_device(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
-        let done = sqlx::query("update device set revoked_at = coalesce(revoked_at, $2) where device_id = $1")
-            .bind(id)
-            .bind(at)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        let done =
+            sqlx::query("update device set revoked_at = coalesce(revoked_at, $2) where device_id = $1")
+                .bind(id)
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
     async fn start_shift(&self, s: &Shift) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         // A clear conflict in both dialects; the unique index still guards PostgreSQL races.
-        let open: Option<(Uuid,)> = sqlx::query_as("select shift_id from shift where person_id = $1 and ended_at is null")
-            .bind(s.person.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        let open: Option<(Uuid,)> =
+            sqlx::query_as("select shift_id from shift where person_id = $1 and ended_at is null")
+                .bind(s.person.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
         if open.is_some() {
-            return Err(StoreError::Conflict { constraint: constraint::ONE_OPEN_SHIFT.into() });
+            return Err(StoreError::Conflict {
+                constraint: constraint::ONE_OPEN_SHIFT.into(),
+            });
         }
         sqlx::query(
             "insert into shift (shift_id, person_id, team_id, started_at, ended_at, created_at) \
@@ -729,23 +772,25 @@ impl Store for SqlStore {
     }
 
     async fn place(&self, id: PlaceId) -> StoreResult<Place> {
-        let row: PlaceRow = sqlx::query_as("select place_id, team_id, name, kind, shape from place where place_id = $1")
-            .bind(id.0)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let row: PlaceRow =
+            sqlx::query_as("select place_id, team_id, name, kind, shape from place where place_id = $1")
+                .bind(id.0)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err)?;
         row.into_place()
     }
 
     async fn places(&self, teams: &[TeamId]) -> StoreResult<Vec<Place>> {
         let mut out = Vec::new();
         for team in teams {
-            let rows: Vec<PlaceRow> =
-                sqlx::query_as("select place_id, team_id, name, kind, shape from place where team_id = $1 order by name")
-                    .bind(team.0)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(db_err)?;
+            let rows: Vec<PlaceRow> = sqlx::query_as(
+                "select place_id, team_id, name, kind, shape from place where team_id = $1 order by name",
+            )
+            .bind(team.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
             for r in rows {
                 out.push(r.into_place()?);
             }
@@ -890,7 +935,10 @@ impl Store for SqlStore {
             team: TeamId(r.team_id),
             by: PersonId(r.person_id),
             answers: r.answers.0,
-            result: Assessed { points: to_u32(r.points)?, level: parse(RiskLevel::parse(&r.level))? },
+            result: Assessed {
+                points: to_u32(r.points)?,
+                level: parse(RiskLevel::parse(&r.level))?,
+            },
             assessed_at: r.assessed_at,
         }))
     }
@@ -940,14 +988,17 @@ impl Store for SqlStore {
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         for p in v.present() {
-            let busy: Option<(Uuid,)> =
-                sqlx::query_as("select visit_id from visit_participant where person_id = $1 and left_at is null")
-                    .bind(p.person.0)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
+            let busy: Option<(Uuid,)> = sqlx::query_as(
+                "select visit_id from visit_participant where person_id = $1 and left_at is null",
+            )
+            .bind(p.person.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
             if busy.is_some() {
-                return Err(StoreError::Conflict { constraint: constraint::ONE_ACTIVE_VISIT.into() });
+                return Err(StoreError::Conflict {
+                    constraint: constraint::ONE_ACTIVE_VISIT.into(),
+                });
             }
         }
         if !reused {
@@ -969,14 +1020,18 @@ impl Store for SqlStore {
         }
         if let Some(id) = approval_used {
             // INVARIANT: an approval is used once; a second use finds no unused row.
-            let used = sqlx::query("update lone_approval set used_at = $2 where lone_approval_id = $1 and used_at is null")
-                .bind(id)
-                .bind(v.started_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            let used = sqlx::query(
+                "update lone_approval set used_at = $2 where lone_approval_id = $1 and used_at is null",
+            )
+            .bind(id)
+            .bind(v.started_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
             if used.rows_affected() == 0 {
-                return Err(StoreError::Conflict { constraint: "lone_approval_used".into() });
+                return Err(StoreError::Conflict {
+                    constraint: "lone_approval_used".into(),
+                });
             }
         }
         sqlx::query(
@@ -1059,7 +1114,9 @@ impl Store for SqlStore {
         .await
         .map_err(db_err)?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict { constraint: constraint::VISIT_VERSION.into() });
+            return Err(StoreError::Conflict {
+                constraint: constraint::VISIT_VERSION.into(),
+            });
         }
         let now = events.first().map_or(v.last_check_in_at, |e| e.stamp.received_at);
         write_participants(&mut tx, v, now).await?;
@@ -1152,12 +1209,21 @@ impl Store for SqlStore {
         .map_err(db_err)?;
         Ok(match (hash == request_hash, status, body) {
             (false, _, _) => Idempotency::Mismatch,
-            (true, Some(status), Some(body)) => Idempotency::Done { status: parse(u16::try_from(status))?, body },
+            (true, Some(status), Some(body)) => Idempotency::Done {
+                status: parse(u16::try_from(status))?,
+                body,
+            },
             (true, _, _) => Idempotency::InProgress,
         })
     }
 
-    async fn idempotency_finish(&self, person: PersonId, key: &str, status: u16, body: &str) -> StoreResult<()> {
+    async fn idempotency_finish(
+        &self,
+        person: PersonId,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> StoreResult<()> {
         sqlx::query(
             "update idempotency set status_code = $3, response_body = $4 \
              where person_id = $1 and idempotency_key = $2",

@@ -254,7 +254,12 @@ pub trait Store: Send + Sync + 'static {
     async fn routes(&self, team: TeamId) -> StoreResult<Vec<Route>>;
 
     /// The latest assessment of a place by anyone in `team` made at or after `since`.
-    async fn recent_assessment(&self, team: TeamId, place: PlaceId, since: DateTime<Utc>) -> StoreResult<Option<Assessment>>;
+    async fn recent_assessment(
+        &self,
+        team: TeamId,
+        place: PlaceId,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Option<Assessment>>;
 
     async fn insert_lone_approval(&self, approval: &LoneApproval) -> StoreResult<()>;
     async fn lone_approval(&self, id: Uuid) -> StoreResult<LoneApproval>;
@@ -285,8 +290,20 @@ pub trait Store: Send + Sync + 'static {
     async fn alarms_of(&self, person: PersonId) -> StoreResult<Vec<Alarm>>;
 
     /// Claims an idempotency key for `person`, or tells what became of it.
-    async fn idempotency_begin(&self, person: PersonId, key: &str, request_hash: &str, now: DateTime<Utc>) -> StoreResult<Idempotency>;
-    async fn idempotency_finish(&self, person: PersonId, key: &str, status: u16, body: &str) -> StoreResult<()>;
+    async fn idempotency_begin(
+        &self,
+        person: PersonId,
+        key: &str,
+        request_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Idempotency>;
+    async fn idempotency_finish(
+        &self,
+        person: PersonId,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> StoreResult<()>;
     /// Forgets a claimed key whose request failed before changing anything.
     async fn idempotency_abandon(&self, person: PersonId, key: &str) -> StoreResult<()>;
 }

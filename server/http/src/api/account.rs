@@ -35,7 +35,11 @@ pub async fn login(
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "account", security(("device_token" = [])),
     responses((status = 204), (status = 401, body = Problem)))]
 pub async fn logout(State(state): State<AppState>, me: Caller) -> Result<StatusCode, ApiError> {
-    state.engine.revoke_device(&me.person, me.device.id).await.map_err(me.err())?;
+    state
+        .engine
+        .revoke_device(&me.person, me.device.id)
+        .await
+        .map_err(me.err())?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -55,6 +59,10 @@ pub async fn revoke_device(
     me: Caller,
     PathId(id): PathId,
 ) -> Result<StatusCode, ApiError> {
-    state.engine.revoke_device(&me.person, id).await.map_err(me.err())?;
+    state
+        .engine
+        .revoke_device(&me.person, id)
+        .await
+        .map_err(me.err())?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -25,7 +25,11 @@ pub async fn start_shift(
     me: Caller,
     ApiJson(req): ApiJson<ShiftRequest>,
 ) -> Result<(StatusCode, Json<ShiftView>), ApiError> {
-    let shift = state.engine.start_shift(&me.person, req.team_id.map(TeamId)).await.map_err(me.err())?;
+    let shift = state
+        .engine
+        .start_shift(&me.person, req.team_id.map(TeamId))
+        .await
+        .map_err(me.err())?;
     Ok((StatusCode::CREATED, Json(views::shift(&shift))))
 }
 
@@ -40,7 +44,10 @@ pub async fn end_shift(State(state): State<AppState>, me: Caller) -> Result<Json
 /// Colleagues on shift in my teams.
 #[utoipa::path(get, path = "/api/v1/colleagues", tag = "shift", security(("device_token" = [])),
     responses((status = 200, body = Vec<ColleagueView>), (status = 401, body = Problem)))]
-pub async fn colleagues(State(state): State<AppState>, me: Caller) -> Result<Json<Vec<ColleagueView>>, ApiError> {
+pub async fn colleagues(
+    State(state): State<AppState>,
+    me: Caller,
+) -> Result<Json<Vec<ColleagueView>>, ApiError> {
     let list = state.engine.colleagues(&me.person).await.map_err(me.err())?;
     Ok(Json(list.iter().map(views::colleague).collect()))
 }
@@ -63,8 +70,16 @@ pub async fn places_near(
     me: Caller,
     ApiQuery(q): ApiQuery<NearQuery>,
 ) -> Result<Json<Vec<NearbyPlaceView>>, ApiError> {
-    let at = position(Some(LatLon { lat: q.lat, lon: q.lon }))?.expect("BUG: a given position parses to one");
-    let places = state.engine.places_near(&me.person, at, q.radius_m.unwrap_or(1000.0)).await.map_err(me.err())?;
+    let at = position(Some(LatLon {
+        lat: q.lat,
+        lon: q.lon,
+    }))?
+    .expect("BUG: a given position parses to one");
+    let places = state
+        .engine
+        .places_near(&me.person, at, q.radius_m.unwrap_or(1000.0))
+        .await
+        .map_err(me.err())?;
     Ok(Json(places.iter().map(views::nearby).collect()))
 }
 
@@ -73,7 +88,14 @@ pub async fn places_near(
     responses((status = 200, body = Vec<QuestionView>), (status = 401, body = Problem)))]
 pub async fn questions(State(state): State<AppState>, me: Caller) -> Json<Vec<QuestionView>> {
     let qs = &state.engine.policy.assessment.questions;
-    Json(qs.iter().map(|q| QuestionView { id: q.id.clone(), text: q.text.get(me.lang).to_owned() }).collect())
+    Json(
+        qs.iter()
+            .map(|q| QuestionView {
+                id: q.id.clone(),
+                text: q.text.get(me.lang).to_owned(),
+            })
+            .collect(),
+    )
 }
 
 /// A supervisor approves one lone visit by a worker at a place.
@@ -90,7 +112,12 @@ pub async fn approve_lone(
         .approve_lone(&me.person, PersonId(req.worker_id), PlaceId(req.place_id))
         .await
         .map_err(me.err())?;
-    let view = LoneApprovalView { id: a.id, worker_id: a.worker.0, place_id: a.place.0, expires_at: a.expires_at };
+    let view = LoneApprovalView {
+        id: a.id,
+        worker_id: a.worker.0,
+        place_id: a.place.0,
+        expires_at: a.expires_at,
+    };
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -103,7 +130,10 @@ pub async fn sos(
     me: Caller,
     ApiJson(req): ApiJson<EventRequest>,
 ) -> Result<(StatusCode, Json<AlarmView>), ApiError> {
-    let stamp = state.engine.stamp(req.client_time, position(req.position)?).map_err(me.err())?;
+    let stamp = state
+        .engine
+        .stamp(req.client_time, position(req.position)?)
+        .map_err(me.err())?;
     let alarm = state.engine.sos(&me.person, stamp).await.map_err(me.err())?;
     Ok((StatusCode::CREATED, Json(views::alarm(&alarm))))
 }

@@ -7,8 +7,8 @@ use makker_domain::visit::Visit;
 use makker_domain::{PersonId, PlaceId, VisitId};
 use makker_engine::StartCommand;
 use makker_mobile_api::{
-    ActiveVisitResponse, CheckOutRequest, EventRequest, ExtendRequest, JoinRequest, Problem, StartVisitRequest,
-    VisitView,
+    ActiveVisitResponse, CheckOutRequest, EventRequest, ExtendRequest, JoinRequest, Problem,
+    StartVisitRequest, VisitView,
 };
 
 use crate::AppState;
@@ -29,12 +29,23 @@ pub async fn start(
     me: Caller,
     ApiJson(req): ApiJson<StartVisitRequest>,
 ) -> Result<(StatusCode, Json<VisitView>), ApiError> {
-    let stamp = state.engine.stamp(req.client_time, position(req.position)?).map_err(me.err())?;
-    let lone_reason = req.lone_reason.as_deref().map(|r| text("lone_reason", r, 500, false)).transpose()?;
+    let stamp = state
+        .engine
+        .stamp(req.client_time, position(req.position)?)
+        .map_err(me.err())?;
+    let lone_reason = req
+        .lone_reason
+        .as_deref()
+        .map(|r| text("lone_reason", r, 500, false))
+        .transpose()?;
     if req.partners.len() > 10 {
         return Err(ApiError::Invalid("at most 10 partners".into()));
     }
-    if req.answers.as_ref().is_some_and(|a| a.len() > 100 || a.keys().any(|k| k.len() > 64)) {
+    if req
+        .answers
+        .as_ref()
+        .is_some_and(|a| a.len() > 100 || a.keys().any(|k| k.len() > 64))
+    {
         return Err(ApiError::Invalid("too many or too long answers".into()));
     }
     let cmd = StartCommand {
@@ -42,30 +53,51 @@ pub async fn start(
         place: PlaceId(req.place_id),
         planned_minutes: req.planned_minutes,
         role: req.role,
-        partners: req.partners.iter().map(|p| (PersonId(p.person_id), p.role)).collect(),
+        partners: req
+            .partners
+            .iter()
+            .map(|p| (PersonId(p.person_id), p.role))
+            .collect(),
         answers: req.answers,
         lone_reason,
         lone_approval: req.lone_approval_id,
         tell_colleague: req.tell_colleague_id.map(PersonId),
     };
-    let v = state.engine.start_visit(&me.person, cmd, stamp).await.map_err(me.err())?;
+    let v = state
+        .engine
+        .start_visit(&me.person, cmd, stamp)
+        .await
+        .map_err(me.err())?;
     Ok((StatusCode::CREATED, reply(&v.value)))
 }
 
 /// My active visit, if any.
 #[utoipa::path(get, path = "/api/v1/visits/active", tag = "visits", security(("device_token" = [])),
     responses((status = 200, body = ActiveVisitResponse), (status = 401, body = Problem)))]
-pub async fn active(State(state): State<AppState>, me: Caller) -> Result<Json<ActiveVisitResponse>, ApiError> {
+pub async fn active(
+    State(state): State<AppState>,
+    me: Caller,
+) -> Result<Json<ActiveVisitResponse>, ApiError> {
     let v = state.engine.active_visit(&me.person).await.map_err(me.err())?;
-    Ok(Json(ActiveVisitResponse { visit: v.as_ref().map(views::visit) }))
+    Ok(Json(ActiveVisitResponse {
+        visit: v.as_ref().map(views::visit),
+    }))
 }
 
 /// A visit of my teams.
 #[utoipa::path(get, path = "/api/v1/visits/{id}", tag = "visits", security(("device_token" = [])),
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = VisitView), (status = 404, body = Problem)))]
-pub async fn get(State(state): State<AppState>, me: Caller, PathId(id): PathId) -> Result<Json<VisitView>, ApiError> {
-    let v = state.engine.visit(&me.person, VisitId(id)).await.map_err(me.err())?;
+pub async fn get(
+    State(state): State<AppState>,
+    me: Caller,
+    PathId(id): PathId,
+) -> Result<Json<VisitView>, ApiError> {
+    let v = state
+        .engine
+        .visit(&me.person, VisitId(id))
+        .await
+        .map_err(me.err())?;
     Ok(reply(&v.value))
 }
 
@@ -79,8 +111,15 @@ pub async fn join(
     PathId(id): PathId,
     ApiJson(req): ApiJson<JoinRequest>,
 ) -> Result<Json<VisitView>, ApiError> {
-    let stamp = state.engine.stamp(req.client_time, position(req.position)?).map_err(me.err())?;
-    let v = state.engine.join(&me.person, VisitId(id), req.role, stamp).await.map_err(me.err())?;
+    let stamp = state
+        .engine
+        .stamp(req.client_time, position(req.position)?)
+        .map_err(me.err())?;
+    let v = state
+        .engine
+        .join(&me.person, VisitId(id), req.role, stamp)
+        .await
+        .map_err(me.err())?;
     Ok(reply(&v))
 }
 
@@ -94,8 +133,15 @@ pub async fn check_in(
     PathId(id): PathId,
     ApiJson(req): ApiJson<EventRequest>,
 ) -> Result<Json<VisitView>, ApiError> {
-    let stamp = state.engine.stamp(req.client_time, position(req.position)?).map_err(me.err())?;
-    let v = state.engine.check_in(&me.person, VisitId(id), stamp).await.map_err(me.err())?;
+    let stamp = state
+        .engine
+        .stamp(req.client_time, position(req.position)?)
+        .map_err(me.err())?;
+    let v = state
+        .engine
+        .check_in(&me.person, VisitId(id), stamp)
+        .await
+        .map_err(me.err())?;
     Ok(reply(&v))
 }
 
@@ -109,8 +155,15 @@ pub async fn extend(
     PathId(id): PathId,
     ApiJson(req): ApiJson<ExtendRequest>,
 ) -> Result<Json<VisitView>, ApiError> {
-    let stamp = state.engine.stamp(req.client_time, position(req.position)?).map_err(me.err())?;
-    let v = state.engine.extend(&me.person, VisitId(id), req.minutes, stamp).await.map_err(me.err())?;
+    let stamp = state
+        .engine
+        .stamp(req.client_time, position(req.position)?)
+        .map_err(me.err())?;
+    let v = state
+        .engine
+        .extend(&me.person, VisitId(id), req.minutes, stamp)
+        .await
+        .map_err(me.err())?;
     Ok(reply(&v))
 }
 
@@ -124,9 +177,16 @@ pub async fn check_out(
     PathId(id): PathId,
     ApiJson(req): ApiJson<CheckOutRequest>,
 ) -> Result<Json<VisitView>, ApiError> {
-    let stamp = state.engine.stamp(req.client_time, position(req.position)?).map_err(me.err())?;
+    let stamp = state
+        .engine
+        .stamp(req.client_time, position(req.position)?)
+        .map_err(me.err())?;
     let pin = req.pin.as_deref().map(str::trim);
-    let v = state.engine.check_out(&me.person, VisitId(id), pin, stamp).await.map_err(me.err())?;
+    let v = state
+        .engine
+        .check_out(&me.person, VisitId(id), pin, stamp)
+        .await
+        .map_err(me.err())?;
     Ok(reply(&v))
 }
 
@@ -140,7 +200,14 @@ pub async fn withdraw(
     PathId(id): PathId,
     ApiJson(req): ApiJson<EventRequest>,
 ) -> Result<Json<VisitView>, ApiError> {
-    let stamp = state.engine.stamp(req.client_time, position(req.position)?).map_err(me.err())?;
-    let v = state.engine.withdraw(&me.person, VisitId(id), stamp).await.map_err(me.err())?;
+    let stamp = state
+        .engine
+        .stamp(req.client_time, position(req.position)?)
+        .map_err(me.err())?;
+    let v = state
+        .engine
+        .withdraw(&me.person, VisitId(id), stamp)
+        .await
+        .map_err(me.err())?;
     Ok(reply(&v))
 }
