@@ -376,7 +376,10 @@ impl Visit {
             && self.terms.tell_colleague_on_exit
             && let Some(colleague) = self.tell_colleague
         {
-            effects.push(Effect::TellColleague { colleague, worker: person });
+            effects.push(Effect::TellColleague {
+                colleague,
+                worker: person,
+            });
         }
         effects.extend(self.end_if_empty(now));
         Ok(effects)
