@@ -206,6 +206,24 @@ impl Client {
     }
 
     /// # Errors
+    /// 401 when not signed in.
+    pub async fn alarms(&self) -> Result<Vec<AlarmView>> {
+        self.get("/api/v1/alarms").await
+    }
+
+    /// # Errors
+    /// 422 for my own alarm or one a colleague took.
+    pub async fn acknowledge(&self, id: Uuid) -> Result<AlarmView> {
+        self.post(&format!("/api/v1/alarms/{id}/acknowledge"), &()).await
+    }
+
+    /// # Errors
+    /// 422 unless I own the acknowledged alarm.
+    pub async fn resolve(&self, id: Uuid, req: &ResolveRequest) -> Result<AlarmView> {
+        self.post(&format!("/api/v1/alarms/{id}/resolve"), req).await
+    }
+
+    /// # Errors
     /// The policy's refusal (422), or 409 when already in a visit.
     pub async fn start_visit(&self, req: &StartVisitRequest) -> Result<VisitView> {
         self.post("/api/v1/visits", req).await

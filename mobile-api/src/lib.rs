@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use makker_domain::Role;
+use makker_domain::alarm::AlarmKind;
 use makker_domain::place::{PlaceKind, WarningKind};
 use makker_domain::risk::RiskLevel;
 use makker_domain::text::Lang;
@@ -245,11 +246,26 @@ pub struct ColleagueView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AlarmView {
     pub id: Uuid,
-    /// `sos` for now; more kinds come with the deadline engine.
-    pub kind: String,
+    pub kind: AlarmKind,
+    /// `open`, `acknowledged` or `resolved`.
     pub state: String,
+    /// The worker the alarm is about.
+    pub person_id: Uuid,
     pub raised_at: DateTime<Utc>,
     pub visit_id: Option<Uuid>,
+    pub acknowledged_by: Option<Uuid>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub outcome: Option<String>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    /// e.g. `worker_safe`, `police_called`, `false_alarm`.
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

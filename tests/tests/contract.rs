@@ -42,6 +42,9 @@ fn every_mobile_endpoint_is_documented_with_its_problems() {
     let doc = serde_json::to_value(makker_http::openapi()).unwrap();
     let paths = doc["paths"].as_object().unwrap();
     let expected = [
+        "/api/v1/alarms",
+        "/api/v1/alarms/{id}/acknowledge",
+        "/api/v1/alarms/{id}/resolve",
         "/api/v1/auth/login",
         "/api/v1/auth/logout",
         "/api/v1/me",

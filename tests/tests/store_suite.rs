@@ -9,15 +9,16 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use makker_domain::Refusal;
+use makker_domain::alarm::{Alarm, AlarmKind};
 use makker_domain::geo::{Position, Shape};
 use makker_domain::place::{Place, PlaceKind, Warning, WarningKind};
 use makker_domain::policy::Policy;
 use makker_domain::risk::{Answers, Assessed, RiskLevel, assess};
 use makker_domain::text::Lang;
 use makker_domain::visit::{Effect, ParticipantRole, Pin, StartVisit, Visit, VisitKind, VisitState};
-use makker_domain::{AssessmentId, PersonId, PlaceId, Role, ShiftId, TeamId, VisitId, WarningId};
+use makker_domain::{AlarmId, AssessmentId, PersonId, PlaceId, Role, ShiftId, TeamId, VisitId, WarningId};
 use makker_store::{
-    Alarm, AlarmKind, Assessment, Device, Idempotency, LoneApproval, NewEvent, Person, Shift, Stamp, Store,
+    Assessment, Changes, Device, Idempotency, LoneApproval, NewEvent, Person, Shift, Stamp, Store,
     StoreError, StoreResult, Team, Versioned, constraint,
 };
 use uuid::Uuid;
@@ -215,7 +216,7 @@ impl World {
 struct NewVisit {
     visit: Visit,
     assessment: Assessment,
-    events: Vec<NewEvent>,
+    events: Changes,
 }
 
 impl NewVisit {
@@ -238,10 +239,11 @@ impl NewVisit {
             answers,
             assessed_at: now,
         };
+        let events = new_events(starter, visit.id, effects, stamp(now));
         NewVisit {
             visit,
             assessment,
-            events: new_events(starter, effects, stamp(now)),
+            events,
         }
     }
 
@@ -252,15 +254,20 @@ impl NewVisit {
     }
 }
 
-fn new_events(person: PersonId, effects: Vec<Effect>, stamp: Stamp) -> Vec<NewEvent> {
-    effects
+fn new_events(person: PersonId, visit: VisitId, effects: Vec<Effect>, stamp: Stamp) -> Changes {
+    let events = effects
         .into_iter()
         .map(|effect| NewEvent {
+            visit,
             person: Some(person),
             effect,
             stamp,
         })
-        .collect()
+        .collect();
+    Changes {
+        events,
+        ..Changes::default()
+    }
 }
 
 /// Reads a visit, applies one transition by `person` at the stamp's time, and saves both.
@@ -276,7 +283,7 @@ async fn act(
         version,
     } = store.visit(visit).await.unwrap();
     let effects = transition(&mut visit, stamp.occurred_at()).unwrap();
-    let events = new_events(person, effects.clone(), stamp);
+    let events = new_events(person, visit.id, effects.clone(), stamp);
     store.save_visit(&visit, version, &events).await.unwrap();
     effects
 }
@@ -507,7 +514,7 @@ async fn visits_round_trip_and_saves_are_optimistic(store: Arc<dyn Store>) {
 
     let mut checked_in = read.value.clone();
     let effects = checked_in.check_in(w.talker.id, at(10, 20)).unwrap();
-    let events = new_events(w.talker.id, effects, stamp(at(10, 20)));
+    let events = new_events(w.talker.id, checked_in.id, effects, stamp(at(10, 20)));
     store
         .save_visit(&checked_in, read.version, &events)
         .await
@@ -523,7 +530,7 @@ async fn visits_round_trip_and_saves_are_optimistic(store: Arc<dyn Store>) {
 
     let mut stale = read.value;
     let effects = stale.extend(w.observer.id, 30, at(10, 25)).unwrap();
-    let events = new_events(w.observer.id, effects, stamp(at(10, 25)));
+    let events = new_events(w.observer.id, stale.id, effects, stamp(at(10, 25)));
     assert_conflict(
         store.save_visit(&stale, read.version, &events).await,
         constraint::VISIT_VERSION,
@@ -559,24 +566,23 @@ async fn a_duress_check_out_raises_its_alarm_in_the_same_save(store: Arc<dyn Sto
         position: Some(there),
     };
     let talker = w.talker.id;
-    let effects = act(store, id, talker, duress, |v, now| {
-        v.check_out(talker, Pin::Duress, now)
-    })
-    .await;
+    let Versioned { value: mut visit, version } = store.visit(id).await.unwrap();
+    let effects = visit.check_out(talker, Pin::Duress, at(10, 40)).unwrap();
     assert!(effects.contains(&Effect::DuressAlarm { person: talker }));
-    let alarms = store.alarms_of(talker).await.unwrap();
-    assert_eq!(alarms.len(), 1, "{alarms:?}");
-    let expected = Alarm {
-        id: alarms[0].id,
-        team: w.team.id,
-        person: talker,
-        visit: Some(id),
-        kind: AlarmKind::Duress,
-        state: "open".into(),
-        raised_at: at(10, 40),
-        position: Some(there),
-    };
-    assert_eq!(alarms[0], expected);
+    let mut alarm = Alarm::raise(
+        AlarmId(new_id()),
+        w.team.id,
+        talker,
+        Some(id),
+        AlarmKind::Duress,
+        "urgent",
+        at(10, 40),
+    );
+    alarm.position = Some(there);
+    let mut changes = new_events(talker, id, effects, duress);
+    changes.new_alarms.push(alarm.clone());
+    store.save_visit(&visit, version, &changes).await.unwrap();
+    assert_eq!(store.alarms_of(talker).await.unwrap(), [alarm]);
     assert_eq!(store.active_visit_of(talker).await.unwrap(), None);
     let still_there = store
         .active_visit_of(w.observer.id)

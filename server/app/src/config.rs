@@ -23,6 +23,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How long a phone's device token lives, in days.
     pub token_days: u32,
+    /// The address people open from links in messages, e.g. `https://makker.aarhus.dk`.
+    pub public_url: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +42,7 @@ impl Default for Config {
             policy: None,
             log_format: LogFormat::Pretty,
             token_days: 90,
+            public_url: "http://localhost:8080".into(),
         }
     }
 }
@@ -67,6 +70,7 @@ impl std::fmt::Debug for Config {
             .field("policy", &self.policy)
             .field("log_format", &self.log_format)
             .field("token_days", &self.token_days)
+            .field("public_url", &self.public_url)
             .finish()
     }
 }
@@ -77,6 +81,8 @@ pub enum ConfigError {
     Load(Box<figment::Error>),
     #[error("invalid configuration: database_url must start with sqlite:// or postgres:// (got {0:?})")]
     DatabaseUrl(String),
+    #[error("invalid configuration: public_url must be an http(s) URL (got {0:?})")]
+    PublicUrl(String),
     #[error("invalid configuration: token_days must be between 1 and 365 (got {0})")]
     TokenDays(u32),
     #[error("invalid configuration: cannot read the policy file {path}: {source}")]
@@ -128,6 +134,9 @@ impl Config {
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
             return Err(ConfigError::DatabaseUrl(redact_url(url)));
+        }
+        if !(self.public_url.starts_with("https://") || self.public_url.starts_with("http://")) {
+            return Err(ConfigError::PublicUrl(self.public_url.clone()));
         }
         if !(1..=365).contains(&self.token_days) {
             return Err(ConfigError::TokenDays(self.token_days));

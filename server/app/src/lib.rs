@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use makker_engine::clock::{Clock, SystemClock};
+use makker_engine::scheduler::Scheduler;
 use makker_engine::{Engine, EngineSettings};
 use makker_http::AppState;
 use makker_store::Store;
@@ -72,9 +73,38 @@ pub async fn bind(config: &Config) -> anyhow::Result<tokio::net::TcpListener> {
 /// The server fails.
 pub async fn serve(listener: tokio::net::TcpListener, engine: Engine) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "makker is listening");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let scheduler = tokio::spawn(Scheduler::new(engine.clone()).run(stopped));
     makker_http::launch(listener, AppState { engine }, shutdown_signal()).await?;
+    let _ = stop.send(true);
+    let _ = scheduler.await;
     tracing::info!("makker stopped");
     Ok(())
+}
+
+/// SQLite serves one process: a second `makker serve` on the same file would run a second
+/// deadline loop. The lock is held until the process exits.
+///
+/// # Errors
+/// Another process holds the lock.
+pub fn lock_sqlite(url: &str) -> anyhow::Result<Option<std::fs::File>> {
+    let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else { return Ok(None) };
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path.contains(":memory:") {
+        return Ok(None);
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(format!("{path}.lock"))
+        .with_context(|| format!("cannot create {path}.lock"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(_) => anyhow::bail!(
+            "another makker process is serving {path}: SQLite mode runs one process (use PostgreSQL for several)"
+        ),
+    }
 }
 
 async fn shutdown_signal() {

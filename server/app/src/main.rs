@@ -132,10 +132,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => {
+            let _lock = makker::lock_sqlite(&config.database_url)?;
             let engine = makker::engine(&config).await?;
             makker::serve(makker::bind(&config).await?, engine).await
         }
         Command::Demo => {
+            let _lock = makker::lock_sqlite(&config.database_url)?;
             let engine = makker::engine(&config).await?;
             if demo::seed(&engine).await? {
                 eprintln!("seeded the demo team into {}", config.database_url);

@@ -7,6 +7,7 @@
 //! - Every refusal carries a stable code and a text a worker can read on the phone
 //!   ([`refusal::Refusal`]).
 
+pub mod alarm;
 pub mod geo;
 pub mod ids;
 pub mod place;

@@ -85,6 +85,8 @@ pub struct Timers {
     pub reminder_before_minutes: u32,
     /// An acknowledged alarm not resolved within this time escalates again.
     pub ack_follow_up_minutes: u32,
+    /// The escalation chain of an SOS (and a duress alarm outside a visit).
+    pub sos_chain: String,
 }
 
 /// What to do when fewer than `min_participants` start a visit.
@@ -222,6 +224,9 @@ impl Policy {
                 );
             }
         }
+        if !self.chains.contains_key(&self.timers.sos_chain) {
+            return invalid("timers.sos_chain names an escalation chain that is not defined");
+        }
         let mut seen = std::collections::BTreeSet::new();
         for q in &self.assessment.questions {
             if q.id.trim().is_empty() {
@@ -289,7 +294,7 @@ mod tests {
 
     #[test]
     fn a_rule_naming_a_missing_chain_is_refused() {
-        let text = DEFAULT_POLICY_TOML.replacen("chain = \"urgent\"", "chain = \"nobody\"", 1);
+        let text = DEFAULT_POLICY_TOML.replacen("\nchain = \"urgent\"", "\nchain = \"nobody\"", 1);
         assert!(matches!(
             Policy::from_toml(&text),
             Err(PolicyError::UnknownChain { .. })

@@ -31,6 +31,11 @@ pub enum Refusal {
     NotOnShift,
     AlreadyOnShift,
     WrongPin,
+    // Alarms.
+    OwnAlarm,
+    AlarmTaken,
+    AlarmResolved,
+    AcknowledgeFirst,
 }
 
 impl Refusal {
@@ -59,6 +64,10 @@ impl Refusal {
             NotOnShift => "not-on-shift",
             AlreadyOnShift => "already-on-shift",
             WrongPin => "wrong-pin",
+            OwnAlarm => "own-alarm",
+            AlarmTaken => "alarm-taken",
+            AlarmResolved => "alarm-resolved",
+            AcknowledgeFirst => "acknowledge-first",
         }
     }
 
@@ -187,6 +196,22 @@ impl Refusal {
                 "Your shift has already started.",
             ),
             WrongPin => t("Forkert PIN.", "Fel PIN.", "Wrong PIN."),
+            OwnAlarm => t(
+                "Du kan ikke kvittere for din egen alarm.",
+                "Du kan inte kvittera ditt eget larm.",
+                "You cannot acknowledge your own alarm.",
+            ),
+            AlarmTaken => t(
+                "En kollega har allerede taget alarmen.",
+                "En kollega har redan tagit larmet.",
+                "A colleague has already taken this alarm.",
+            ),
+            AlarmResolved => t("Alarmen er afsluttet.", "Larmet är avslutat.", "The alarm is resolved."),
+            AcknowledgeFirst => t(
+                "Kvitter for alarmen, før du afslutter den.",
+                "Kvittera larmet innan du avslutar det.",
+                "Acknowledge the alarm before resolving it.",
+            ),
         }
     }
 }

@@ -197,6 +197,22 @@ impl Effect {
     }
 }
 
+/// A visit's timers. After every change the armed ones are replaced by [`Visit::timers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimerKind {
+    /// "Remember to check in" shortly before the next check-in or check-out is due.
+    Reminder,
+    /// The check-in or check-out is due and the grace time has passed: an alarm.
+    Overdue,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timer {
+    pub kind: TimerKind,
+    pub due: DateTime<Utc>,
+}
+
 /// Everything needed to decide whether a visit may start.
 #[derive(Debug, Clone)]
 pub struct StartVisit {
@@ -407,6 +423,29 @@ impl Visit {
     /// that comes first.
     pub fn check_in_due(&self) -> DateTime<Utc> {
         (self.last_check_in_at + minutes(self.terms.check_in_minutes)).min(self.planned_end)
+    }
+
+    /// The timers this visit needs now: a reminder `reminder_before_minutes` before the next
+    /// check-in (or the check-out, when that comes first) and the overdue alarm after the grace
+    /// time. None once the visit has ended.
+    pub fn timers(&self, reminder_before_minutes: u32) -> Vec<Timer> {
+        if self.state == VisitState::Ended {
+            return vec![];
+        }
+        let due = self.check_in_due();
+        vec![
+            Timer { kind: TimerKind::Reminder, due: due - minutes(reminder_before_minutes) },
+            Timer { kind: TimerKind::Overdue, due: due + minutes(self.terms.grace_minutes) },
+        ]
+    }
+
+    /// What a missed deadline means now: a missed check-out when the planned end is due.
+    pub fn overdue_alarm(&self) -> crate::alarm::AlarmKind {
+        if self.check_in_due() == self.planned_end {
+            crate::alarm::AlarmKind::MissedCheckOut
+        } else {
+            crate::alarm::AlarmKind::MissedCheckIn
+        }
     }
 
     pub fn present(&self) -> impl Iterator<Item = &Participant> {

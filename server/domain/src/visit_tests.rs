@@ -378,3 +378,23 @@ fn every_refusal_has_a_message_in_every_language() {
         assert_ne!(r.message(Lang::Da), r.message(Lang::En));
     }
 }
+
+#[test]
+fn timers_follow_the_next_check_in_and_stop_when_the_visit_ends() {
+    use crate::alarm::AlarmKind;
+    let mut v = allowed(lone(VisitKind::Park));
+    // Park, low risk: check in every 30 minutes, 5 minutes' grace; planned 30 minutes.
+    let due = now() + Duration::minutes(30);
+    assert_eq!(
+        v.timers(5),
+        vec![
+            Timer { kind: TimerKind::Reminder, due: due - Duration::minutes(5) },
+            Timer { kind: TimerKind::Overdue, due: due + Duration::minutes(5) },
+        ]
+    );
+    assert_eq!(v.overdue_alarm(), AlarmKind::MissedCheckOut, "the planned end comes with the check-in");
+    v.extend(person(ANNA), 60, now()).unwrap();
+    assert_eq!(v.overdue_alarm(), AlarmKind::MissedCheckIn);
+    v.check_out(person(ANNA), Pin::Normal, now()).unwrap();
+    assert!(v.timers(5).is_empty());
+}

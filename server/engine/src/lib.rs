@@ -1,5 +1,5 @@
 //! Makker's application services: what the HTTP API and the CLI ask for, carried out through
-//! the domain and the store. The deadline loop and escalation join this crate next.
+//! the domain and the store, and the deadline loop that escalates missed check-ins.
 //!
 //! Invariants:
 //! - Time comes from the injected [`clock::Clock`], never from the system directly, so tests
@@ -8,9 +8,12 @@
 //!   version and the effects in one transaction; a concurrent change makes it read again.
 //! - Secrets (passwords, PINs, tokens) are stored only as hashes and never logged.
 
+mod alarms;
 pub mod auth;
 pub mod clock;
 mod error;
+mod messages;
+pub mod scheduler;
 mod service;
 
 pub use error::EngineError;

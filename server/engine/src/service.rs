@@ -9,9 +9,9 @@ use makker_domain::policy::Policy;
 use makker_domain::risk::{Answers, assess};
 use makker_domain::text::Lang;
 use makker_domain::visit::{Effect, ParticipantRole, Pin, StartVisit, Visit, VisitKind};
-use makker_domain::{AlarmId, AssessmentId, PersonId, PlaceId, Refusal, Role, ShiftId, TeamId, VisitId};
+use makker_domain::{AssessmentId, PersonId, PlaceId, Refusal, Role, ShiftId, TeamId, VisitId};
 use makker_store::{
-    Alarm, AlarmKind, Assessment, Device, LoneApproval, NewEvent, Person, Shift, Stamp, Store, StoreError,
+    Assessment, Device, LoneApproval, NewEvent, Person, Shift, Stamp, Store, StoreError,
     Versioned, constraint,
 };
 use uuid::Uuid;
@@ -28,6 +28,8 @@ pub struct EngineSettings {
     pub token_days: u32,
     pub approval_minutes: u32,
     pub max_nearby_m: f64,
+    /// Where people open links from messages (e.g. to acknowledge an alarm).
+    pub public_url: String,
 }
 
 impl Default for EngineSettings {
@@ -36,6 +38,7 @@ impl Default for EngineSettings {
             token_days: 90,
             approval_minutes: 30,
             max_nearby_m: 5_000.0,
+            public_url: "http://localhost:8080".into(),
         }
     }
 }
@@ -46,6 +49,8 @@ pub struct Engine {
     pub policy: Arc<Policy>,
     pub clock: Arc<dyn Clock>,
     pub settings: EngineSettings,
+    /// Wakes this process's deadline loop when a change armed a deadline.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 /// A worker's request to start a visit.
@@ -97,6 +102,7 @@ impl Engine {
             policy,
             clock,
             settings: EngineSettings::default(),
+            wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -459,13 +465,12 @@ impl Engine {
         };
         let (visit, effects) = Visit::start(&self.policy, req, now)?;
         let assessment = assessment.expect("BUG: Visit::start refuses a visit without an assessment");
-        let events = self.events(me.id, effects, stamp);
+        let mut changes = self.consequences(&visit, &effects, now).await?;
+        changes.events = self.events(me.id, visit.id, effects, stamp);
         let approval_used = cmd.lone_approval.filter(|_| visit.approved_by.is_some());
-        match self
-            .store
-            .insert_visit(&visit, &assessment, reused, approval_used, &events)
-            .await
-        {
+        let inserted = self.store.insert_visit(&visit, &assessment, reused, approval_used, &changes).await;
+        self.wake.notify_one();
+        match inserted {
             Err(StoreError::Conflict { constraint: c }) if c == constraint::ONE_ACTIVE_VISIT => {
                 Err(Refusal::AlreadyInVisit.into())
             }
@@ -595,30 +600,6 @@ impl Engine {
         }
     }
 
-    /// Records an SOS now. Escalation comes with the deadline engine.
-    ///
-    /// # Errors
-    /// Storage failures, or a person in no team.
-    pub async fn sos(&self, me: &Person, stamp: Stamp) -> Result<Alarm> {
-        let visit = self.store.active_visit_of(me.id).await?.map(|v| v.value);
-        let team = match &visit {
-            Some(v) => v.team,
-            None => self.my_team(me, None)?,
-        };
-        let alarm = Alarm {
-            id: AlarmId(Uuid::now_v7()),
-            team,
-            person: me.id,
-            visit: visit.map(|v| v.id),
-            kind: AlarmKind::Sos,
-            state: "open".into(),
-            raised_at: stamp.received_at,
-            position: stamp.position,
-        };
-        self.store.insert_alarm(&alarm).await?;
-        Ok(alarm)
-    }
-
     /// Read, transition, save; again from the read when someone else saved in between.
     async fn change<F>(&self, me: &Person, id: VisitId, stamp: Stamp, transition: F) -> Result<Visit>
     where
@@ -630,9 +611,14 @@ impl Engine {
                 version,
             } = self.visit(me, id).await?;
             let effects = transition(&mut visit, stamp.received_at)?;
-            let events = self.events(me.id, effects, stamp);
-            match self.store.save_visit(&visit, version, &events).await {
-                Ok(()) => return Ok(visit),
+            let mut changes = self.consequences(&visit, &effects, stamp.received_at).await?;
+            changes.events = self.events(me.id, visit.id, effects, stamp);
+            match self.store.save_visit(&visit, version, &changes).await {
+                Ok(()) => {
+                    self.wake.notify_one();
+                    return Ok(visit);
+                }
+                Err(StoreError::Conflict { constraint: c }) if c == constraint::ALARM_VERSION => continue,
                 Err(StoreError::Conflict { constraint: c }) if c == constraint::VISIT_VERSION => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -640,10 +626,11 @@ impl Engine {
         Err(EngineError::Busy)
     }
 
-    fn events(&self, person: PersonId, effects: Vec<Effect>, stamp: Stamp) -> Vec<NewEvent> {
+    fn events(&self, person: PersonId, visit: VisitId, effects: Vec<Effect>, stamp: Stamp) -> Vec<NewEvent> {
         effects
             .into_iter()
             .map(|effect| NewEvent {
+                visit,
                 person: Some(person),
                 effect,
                 stamp,

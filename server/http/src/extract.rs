@@ -1,5 +1,7 @@
 //! Extractors that turn bad input into problems instead of axum's plain-text rejections.
 
+use std::marker::PhantomData;
+
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{ACCEPT_LANGUAGE, AUTHORIZATION};
@@ -9,7 +11,9 @@ use makker_domain::text::Lang;
 use makker_engine::EngineError;
 use makker_mobile_api::LatLon;
 use makker_store::{Device, Person};
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeOwned, Deserializer, MapAccess, Visitor};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -61,14 +65,34 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+        match axum::Json::<Object<T>>::from_request(req, state).await {
+            Ok(axum::Json(Object(v))) => Ok(ApiJson(v)),
             Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::MalformedJson(e.body_text())),
             Err(JsonRejection::JsonDataError(e)) => Err(ApiError::InvalidBody(e.body_text())),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
             Err(JsonRejection::BytesRejection(_)) => Err(ApiError::BodyTooLarge),
             Err(e) => Err(ApiError::InvalidBody(e.body_text())),
         }
+    }
+}
+
+/// A request body that must be a JSON object: serde would also read a struct from an array
+/// of its fields in order (`[]` as an empty event), which the API does not accept.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Fields<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Fields(PhantomData)).map(Object)
     }
 }
 
@@ -111,9 +135,15 @@ pub fn position(p: Option<LatLon>) -> Result<Option<Position>, ApiError> {
 /// Trims free text and bounds its length in characters (any script is welcome).
 ///
 /// # Errors
-/// Empty (when required) or longer than `max`.
+/// Empty (when required), longer than `max`, or holding a NUL character.
 pub fn text(field: &str, value: &str, max: usize, required: bool) -> Result<String, ApiError> {
     let v = value.trim();
+    // PostgreSQL cannot store U+0000 in text; refuse it on every backend alike.
+    if v.contains('\0') {
+        return Err(ApiError::Invalid(format!(
+            "{field} must not contain a NUL character"
+        )));
+    }
     if required && v.is_empty() {
         return Err(ApiError::Invalid(format!("{field} must not be empty")));
     }

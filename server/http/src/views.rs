@@ -7,7 +7,8 @@ use makker_mobile_api::{
     AlarmView, ColleagueView, LatLon, NearbyPlaceView, ParticipantView, PersonView, ShiftView, VisitView,
     WarningView,
 };
-use makker_store::{Alarm, Person, Shift};
+use makker_domain::alarm::{Alarm, AlarmState};
+use makker_store::{Person, Shift};
 
 pub fn person(p: &Person) -> PersonView {
     PersonView {
@@ -98,9 +99,19 @@ pub fn colleague(c: &Colleague) -> ColleagueView {
 pub fn alarm(a: &Alarm) -> AlarmView {
     AlarmView {
         id: a.id.0,
-        kind: a.kind.as_str().to_owned(),
-        state: a.state.clone(),
+        kind: a.kind,
+        state: match a.state {
+            AlarmState::Open => "open",
+            AlarmState::Acknowledged => "acknowledged",
+            AlarmState::Resolved => "resolved",
+        }
+        .to_owned(),
+        person_id: a.person.0,
         raised_at: a.raised_at,
         visit_id: a.visit.map(|v| v.0),
+        acknowledged_by: a.acknowledged_by.map(|p| p.0),
+        acknowledged_at: a.acknowledged_at,
+        outcome: a.outcome.clone(),
+        note: a.note.clone(),
     }
 }

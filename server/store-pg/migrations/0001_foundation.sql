@@ -146,13 +146,22 @@ create index visit_event_visit_idx on visit_event (visit_id, occurred_at);
 create table alarm (
     alarm_id uuid primary key,
     team_id uuid not null references team (team_id),
-    person_id uuid not null references person (person_id),
+    person_id uuid not null references person (person_id), -- the worker the alarm is about
     visit_id uuid references visit (visit_id),
-    kind text not null constraint alarm_kind_check check (kind in ('sos', 'duress')),
+    kind text not null constraint alarm_kind_check check (kind in ('missed_check_in', 'missed_check_out', 'sos', 'duress')),
     state text not null constraint alarm_state_check check (state in ('open', 'acknowledged', 'resolved')),
     raised_at timestamptz not null,
-    lat double precision,
+    chain text not null,                 -- escalation chain from the policy
+    step integer not null,               -- next escalation step to run
+    acknowledged_by uuid references person (person_id),
+    acknowledged_at timestamptz,
+    resolved_by uuid references person (person_id),
+    resolved_at timestamptz,
+    outcome text,
+    note text,
+    lat double precision,                -- where the worker was when it was raised
     lon double precision,
+    version integer not null,            -- optimistic lock, +1 per save
     created_at timestamptz not null
 );
 

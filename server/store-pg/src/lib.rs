@@ -12,6 +12,8 @@ mod shared;
 pub use shared::SqlStore as PgStore;
 
 type Db = sqlx::Postgres;
+/// Appended to claim subqueries: replicas skip rows another one holds.
+const SKIP_LOCKED: &str = " for update skip locked";
 const BEGIN_WRITE: &str = "begin";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 const SCHEMA_QUERY: &str = "select table_name::text, column_name::text from information_schema.columns \

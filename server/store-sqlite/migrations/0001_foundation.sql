@@ -146,13 +146,22 @@ create index visit_event_visit_idx on visit_event (visit_id, occurred_at);
 create table alarm (
     alarm_id blob primary key,
     team_id blob not null references team (team_id),
-    person_id blob not null references person (person_id),
+    person_id blob not null references person (person_id), -- the worker the alarm is about
     visit_id blob references visit (visit_id),
-    kind text not null constraint alarm_kind_check check (kind in ('sos', 'duress')),
+    kind text not null constraint alarm_kind_check check (kind in ('missed_check_in', 'missed_check_out', 'sos', 'duress')),
     state text not null constraint alarm_state_check check (state in ('open', 'acknowledged', 'resolved')),
     raised_at text not null,
-    lat double precision,
+    chain text not null,                 -- escalation chain from the policy
+    step integer not null,               -- next escalation step to run
+    acknowledged_by blob references person (person_id),
+    acknowledged_at text,
+    resolved_by blob references person (person_id),
+    resolved_at text,
+    outcome text,
+    note text,
+    lat double precision,                -- where the worker was when it was raised
     lon double precision,
+    version integer not null,            -- optimistic lock, +1 per save
     created_at text not null
 );
 

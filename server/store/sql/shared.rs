@@ -13,19 +13,21 @@ use makker_domain::place::{Place, PlaceKind, Warning, WarningKind};
 use makker_domain::risk::{Answers, Assessed, RiskLevel};
 use makker_domain::route::{Route, Stop};
 use makker_domain::text::Lang;
+use makker_domain::alarm::{Alarm, AlarmKind, AlarmState};
+use makker_domain::policy::Channel;
 use makker_domain::visit::{Effect, Participant, ParticipantRole, Terms, Visit, VisitKind, VisitState};
 use makker_domain::{
     AlarmId, AssessmentId, PersonId, PlaceId, Role, RouteId, ShiftId, TeamId, VisitId, WarningId,
 };
 use makker_store::{
-    Alarm, AlarmKind, Assessment, Device, Idempotency, LoneApproval, NewEvent, Person, Shift, Stamp, Store,
-    StoreError, StoreResult, Team, Versioned, VisitEvent, constraint,
+    Assessment, Attempt, Changes, Deadline, DeadlineKind, Device, Idempotency, LoneApproval, Message, NewDeadline,
+    NewMessage, Person, Shift, Stamp, Store, StoreError, StoreResult, Team, Versioned, VisitEvent, constraint,
 };
 use sqlx::types::Json;
 use sqlx::{FromRow, Pool, Transaction};
 use uuid::Uuid;
 
-use super::{BEGIN_WRITE, Db, constraint_of};
+use super::{BEGIN_WRITE, Db, SKIP_LOCKED, constraint_of};
 
 /// A store on one database pool.
 #[derive(Clone, Debug)]
@@ -290,9 +292,116 @@ struct AlarmRow {
     kind: String,
     state: String,
     raised_at: DateTime<Utc>,
+    chain: String,
+    step: i32,
+    acknowledged_by: Option<Uuid>,
+    acknowledged_at: Option<DateTime<Utc>>,
+    resolved_by: Option<Uuid>,
+    resolved_at: Option<DateTime<Utc>>,
+    outcome: Option<String>,
+    note: Option<String>,
     lat: Option<f64>,
     lon: Option<f64>,
+    version: i32,
 }
+
+impl AlarmRow {
+    fn into_alarm(self) -> StoreResult<Versioned<Alarm>> {
+        let alarm = Alarm {
+            id: AlarmId(self.alarm_id),
+            team: TeamId(self.team_id),
+            person: PersonId(self.person_id),
+            visit: self.visit_id.map(VisitId),
+            kind: parse(AlarmKind::parse(&self.kind))?,
+            state: enum_parse::<AlarmState>(&self.state)?,
+            raised_at: self.raised_at,
+            chain: self.chain,
+            step: to_u32(self.step)?,
+            acknowledged_by: self.acknowledged_by.map(PersonId),
+            acknowledged_at: self.acknowledged_at,
+            resolved_by: self.resolved_by.map(PersonId),
+            resolved_at: self.resolved_at,
+            outcome: self.outcome,
+            note: self.note,
+            position: position(self.lat, self.lon),
+        };
+        Ok(Versioned { value: alarm, version: i64::from(self.version) })
+    }
+}
+
+const ALARM_COLUMNS: &str = "alarm_id, team_id, person_id, visit_id, kind, state, raised_at, chain, step, \
+     acknowledged_by, acknowledged_at, resolved_by, resolved_at, outcome, note, lat, lon, version";
+
+#[derive(FromRow)]
+struct DeadlineRow {
+    deadline_id: i64,
+    kind: String,
+    visit_id: Option<Uuid>,
+    alarm_id: Option<Uuid>,
+    due_at: DateTime<Utc>,
+}
+
+impl DeadlineRow {
+    fn into_deadline(self) -> StoreResult<Deadline> {
+        Ok(Deadline {
+            id: self.deadline_id,
+            kind: enum_parse::<DeadlineKind>(&self.kind)?,
+            visit: self.visit_id.map(VisitId),
+            alarm: self.alarm_id.map(AlarmId),
+            due_at: self.due_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct MessageRow {
+    outbox_id: Uuid,
+    dedup_key: String,
+    alarm_id: Option<Uuid>,
+    visit_id: Option<Uuid>,
+    person_id: Uuid,
+    channel: String,
+    kind: String,
+    body: String,
+    drill: bool,
+    state: String,
+    attempts: i32,
+    next_attempt_at: DateTime<Utc>,
+    provider: Option<String>,
+    provider_ref: Option<String>,
+    last_error: Option<String>,
+    created_at: DateTime<Utc>,
+    sent_at: Option<DateTime<Utc>>,
+}
+
+impl MessageRow {
+    fn into_message(self) -> StoreResult<Message> {
+        Ok(Message {
+            message: NewMessage {
+                id: self.outbox_id,
+                dedup_key: self.dedup_key,
+                alarm: self.alarm_id.map(AlarmId),
+                visit: self.visit_id.map(VisitId),
+                person: PersonId(self.person_id),
+                channel: enum_parse::<Channel>(&self.channel)?,
+                kind: self.kind,
+                body: self.body,
+                drill: self.drill,
+            },
+            state: self.state,
+            attempts: to_u32(self.attempts)?,
+            next_attempt_at: self.next_attempt_at,
+            provider: self.provider,
+            provider_ref: self.provider_ref,
+            last_error: self.last_error,
+            created_at: self.created_at,
+            sent_at: self.sent_at,
+        })
+    }
+}
+
+const MESSAGE_COLUMNS: &str = "outbox_id, dedup_key, alarm_id, visit_id, person_id, channel, kind, body, drill, \
+     state, attempts, next_attempt_at, provider, provider_ref, last_error, created_at, sent_at";
 
 fn to_i32(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
@@ -427,19 +536,15 @@ async fn write_participants(tx: &mut Tx, visit: &Visit, now: DateTime<Utc>) -> S
     Ok(())
 }
 
-/// Appends the events, and raises the alarms some of them stand for.
-async fn write_events(tx: &mut Tx, visit: &Visit, events: &[NewEvent]) -> StoreResult<()> {
-    for e in events {
-        let Stamp {
-            received_at,
-            client_time,
-            position,
-        } = e.stamp;
+/// Appends events to their visits' logs.
+async fn write_events(tx: &mut Tx, changes: &Changes) -> StoreResult<()> {
+    for e in &changes.events {
+        let Stamp { received_at, client_time, position } = e.stamp;
         sqlx::query(
             "insert into visit_event (visit_id, person_id, kind, payload, occurred_at, received_at, \
              client_time, lat, lon, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $6)",
         )
-        .bind(visit.id.0)
+        .bind(e.visit.0)
         .bind(e.person.map(|p| p.0))
         .bind(e.effect.kind())
         .bind(Json(&e.effect))
@@ -451,41 +556,129 @@ async fn write_events(tx: &mut Tx, visit: &Visit, events: &[NewEvent]) -> StoreR
         .execute(&mut **tx)
         .await
         .map_err(db_err)?;
-        if let Effect::DuressAlarm { person } = e.effect {
-            // INVARIANT: the duress alarm commits with the check-out that raised it.
-            let alarm = Alarm {
-                id: AlarmId(Uuid::now_v7()),
-                team: visit.team,
-                person,
-                visit: Some(visit.id),
-                kind: AlarmKind::Duress,
-                state: "open".into(),
-                raised_at: received_at,
-                position,
-            };
-            insert_alarm(&mut **tx, &alarm).await?;
-        }
     }
     Ok(())
 }
 
-async fn insert_alarm<'e, E: sqlx::Executor<'e, Database = Db>>(exec: E, a: &Alarm) -> StoreResult<()> {
+async fn insert_alarm(tx: &mut Tx, a: &Alarm) -> StoreResult<()> {
     sqlx::query(
-        "insert into alarm (alarm_id, team_id, person_id, visit_id, kind, state, raised_at, lat, lon, created_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $7)",
+        "insert into alarm (alarm_id, team_id, person_id, visit_id, kind, state, raised_at, chain, step, \
+         lat, lon, version, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $7)",
     )
     .bind(a.id.0)
     .bind(a.team.0)
     .bind(a.person.0)
     .bind(a.visit.map(|v| v.0))
     .bind(a.kind.as_str())
-    .bind(&a.state)
+    .bind(enum_str(&a.state))
     .bind(a.raised_at)
+    .bind(&a.chain)
+    .bind(to_i32(a.step))
     .bind(a.position.map(|p| p.lat))
     .bind(a.position.map(|p| p.lon))
-    .execute(exec)
+    .execute(&mut **tx)
     .await
     .map_err(db_err)?;
+    Ok(())
+}
+
+/// INVARIANT: the version check and the write are one statement (optimistic lock).
+async fn save_alarm(tx: &mut Tx, a: &Alarm, version: i64) -> StoreResult<()> {
+    let done = sqlx::query(
+        "update alarm set state = $3, step = $4, acknowledged_by = $5, acknowledged_at = $6, resolved_by = $7, \
+         resolved_at = $8, outcome = $9, note = $10, version = version + 1 \
+         where alarm_id = $1 and version = $2",
+    )
+    .bind(a.id.0)
+    .bind(i32::try_from(version).unwrap_or(i32::MAX))
+    .bind(enum_str(&a.state))
+    .bind(to_i32(a.step))
+    .bind(a.acknowledged_by.map(|p| p.0))
+    .bind(a.acknowledged_at)
+    .bind(a.resolved_by.map(|p| p.0))
+    .bind(a.resolved_at)
+    .bind(&a.outcome)
+    .bind(&a.note)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::Conflict { constraint: constraint::ALARM_VERSION.into() });
+    }
+    Ok(())
+}
+
+async fn arm(tx: &mut Tx, d: &NewDeadline, now: DateTime<Utc>) -> StoreResult<()> {
+    sqlx::query(
+        "insert into deadline (kind, visit_id, alarm_id, due_at, state, created_at) \
+         values ($1, $2, $3, $4, 'armed', $5)",
+    )
+    .bind(enum_str(&d.kind))
+    .bind(d.visit.map(|v| v.0))
+    .bind(d.alarm.map(|a| a.0))
+    .bind(d.due_at)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Writes everything a transition caused.
+///
+/// INVARIANT: called inside the transaction that saves the transition itself.
+async fn apply_changes(tx: &mut Tx, c: &Changes, now: DateTime<Utc>) -> StoreResult<()> {
+    write_events(tx, c).await?;
+    for a in &c.new_alarms {
+        insert_alarm(tx, a).await?;
+    }
+    for a in &c.saved_alarms {
+        save_alarm(tx, &a.value, a.version).await?;
+    }
+    if let Some((visit, timers)) = &c.visit_timers {
+        sqlx::query(
+            "update deadline set state = 'cancelled' where visit_id = $1 and state = 'armed' \
+             and kind in ('reminder', 'overdue')",
+        )
+        .bind(visit.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        for d in timers {
+            arm(tx, d, now).await?;
+        }
+    }
+    for alarm in &c.calm_alarms {
+        sqlx::query("update deadline set state = 'cancelled' where alarm_id = $1 and state = 'armed'")
+            .bind(alarm.0)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    }
+    for d in &c.arm {
+        arm(tx, d, now).await?;
+    }
+    for m in &c.outbox {
+        // INVARIANT: the dedup key makes a second (alarm, step, recipient, channel) a no-op.
+        sqlx::query(
+            "insert into outbox (outbox_id, dedup_key, alarm_id, visit_id, person_id, channel, kind, body, drill, \
+             state, attempts, next_attempt_at, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, \
+             $10, $10) on conflict (dedup_key) do nothing",
+        )
+        .bind(m.id)
+        .bind(&m.dedup_key)
+        .bind(m.alarm.map(|a| a.0))
+        .bind(m.visit.map(|v| v.0))
+        .bind(m.person.0)
+        .bind(enum_str(&m.channel))
+        .bind(&m.kind)
+        .bind(&m.body)
+        .bind(m.drill)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    }
     Ok(())
 }
 
@@ -984,7 +1177,7 @@ impl Store for SqlStore {
         a: &Assessment,
         reused: bool,
         approval_used: Option<Uuid>,
-        events: &[NewEvent],
+        changes: &Changes,
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         for p in v.present() {
@@ -1066,7 +1259,7 @@ impl Store for SqlStore {
         .await
         .map_err(db_err)?;
         write_participants(&mut tx, v, v.started_at).await?;
-        write_events(&mut tx, v, events).await?;
+        apply_changes(&mut tx, changes, v.started_at).await?;
         tx.commit().await.map_err(db_err)
     }
 
@@ -1096,7 +1289,7 @@ impl Store for SqlStore {
         }
     }
 
-    async fn save_visit(&self, v: &Visit, version: i64, events: &[NewEvent]) -> StoreResult<()> {
+    async fn save_visit(&self, v: &Visit, version: i64, changes: &Changes) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         // INVARIANT: the version check and the write are one statement, so of two concurrent
         // saves of the same read only the first succeeds.
@@ -1118,9 +1311,9 @@ impl Store for SqlStore {
                 constraint: constraint::VISIT_VERSION.into(),
             });
         }
-        let now = events.first().map_or(v.last_check_in_at, |e| e.stamp.received_at);
+        let now = changes.events.first().map_or(v.last_check_in_at, |e| e.stamp.received_at);
         write_participants(&mut tx, v, now).await?;
-        write_events(&mut tx, v, events).await?;
+        apply_changes(&mut tx, changes, now).await?;
         tx.commit().await.map_err(db_err)
     }
 
@@ -1148,33 +1341,199 @@ impl Store for SqlStore {
             .collect())
     }
 
-    async fn insert_alarm(&self, a: &Alarm) -> StoreResult<()> {
-        insert_alarm(&self.pool, a).await
+    async fn apply(&self, changes: &Changes, now: DateTime<Utc>) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        apply_changes(&mut tx, changes, now).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn alarm(&self, id: AlarmId) -> StoreResult<Versioned<Alarm>> {
+        let sql = format!("select {ALARM_COLUMNS} from alarm where alarm_id = $1");
+        let row: AlarmRow =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id.0).fetch_one(&self.pool).await.map_err(db_err)?;
+        row.into_alarm()
     }
 
     async fn alarms_of(&self, person: PersonId) -> StoreResult<Vec<Alarm>> {
-        let rows: Vec<AlarmRow> = sqlx::query_as(
-            "select alarm_id, team_id, person_id, visit_id, kind, state, raised_at, lat, lon from alarm \
-             where person_id = $1 order by raised_at",
+        let sql = format!("select {ALARM_COLUMNS} from alarm where person_id = $1 order by raised_at");
+        let rows: Vec<AlarmRow> =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(person.0).fetch_all(&self.pool).await.map_err(db_err)?;
+        rows.into_iter().map(|r| r.into_alarm().map(|a| a.value)).collect()
+    }
+
+    async fn unresolved_alarms(&self, visit: VisitId) -> StoreResult<Vec<Versioned<Alarm>>> {
+        let sql = format!(
+            "select {ALARM_COLUMNS} from alarm where visit_id = $1 and state <> 'resolved' order by raised_at"
+        );
+        let rows: Vec<AlarmRow> =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(visit.0).fetch_all(&self.pool).await.map_err(db_err)?;
+        rows.into_iter().map(AlarmRow::into_alarm).collect()
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Deadline>> {
+        // INVARIANT: a lease is taken in one statement; PostgreSQL skips rows another replica
+        // holds, so replicas share the due rows instead of racing for them.
+        let sql = format!(
+            "update deadline set claimed_by = $2, claim_expires_at = $3 where deadline_id in (\
+             select deadline_id from deadline where state = 'armed' and due_at <= $1 \
+             and (claim_expires_at is null or claim_expires_at < $1) order by due_at limit $4{SKIP_LOCKED}) \
+             returning deadline_id, kind, visit_id, alarm_id, due_at"
+        );
+        let mut tx = self.begin().await?;
+        let rows: Vec<DeadlineRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(owner)
+            .bind(lease_until)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        let mut due: Vec<Deadline> = rows.into_iter().map(DeadlineRow::into_deadline).collect::<StoreResult<_>>()?;
+        due.sort_by_key(|d| (d.due_at, d.id));
+        Ok(due)
+    }
+
+    async fn fire(&self, deadline: i64, owner: &str, now: DateTime<Utc>, changes: &Changes) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        // INVARIANT: armed → fired happens once, only for the lease holder, in the same
+        // transaction as everything the firing caused.
+        let fired = sqlx::query(
+            "update deadline set state = 'fired', fired_at = $3 \
+             where deadline_id = $1 and state = 'armed' and claimed_by = $2",
         )
-        .bind(person.0)
+        .bind(deadline)
+        .bind(owner)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if fired.rows_affected() == 0 {
+            return Ok(false);
+        }
+        apply_changes(&mut tx, changes, now).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        let row: Option<(DateTime<Utc>,)> =
+            sqlx::query_as("select due_at from deadline where state = 'armed' order by due_at limit 1")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(row.map(|r| r.0))
+    }
+
+    async fn armed(&self) -> StoreResult<Vec<Deadline>> {
+        let rows: Vec<DeadlineRow> = sqlx::query_as(
+            "select deadline_id, kind, visit_id, alarm_id, due_at from deadline where state = 'armed' \
+             order by due_at, deadline_id",
+        )
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(Alarm {
-                    id: AlarmId(r.alarm_id),
-                    team: TeamId(r.team_id),
-                    person: PersonId(r.person_id),
-                    visit: r.visit_id.map(VisitId),
-                    kind: enum_parse::<AlarmKind>(&r.kind)?,
-                    state: r.state,
-                    raised_at: r.raised_at,
-                    position: position(r.lat, r.lon),
-                })
-            })
-            .collect()
+        rows.into_iter().map(DeadlineRow::into_deadline).collect()
+    }
+
+    async fn claim_messages(
+        &self,
+        now: DateTime<Utc>,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        let sql = format!(
+            "update outbox set claimed_by = $2, claim_expires_at = $3 where outbox_id in (\
+             select outbox_id from outbox where state = 'pending' and next_attempt_at <= $1 \
+             and (claim_expires_at is null or claim_expires_at < $1) order by next_attempt_at limit $4{SKIP_LOCKED}) \
+             returning {MESSAGE_COLUMNS}"
+        );
+        let mut tx = self.begin().await?;
+        let rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(owner)
+            .bind(lease_until)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        let mut out: Vec<Message> = rows.into_iter().map(MessageRow::into_message).collect::<StoreResult<_>>()?;
+        out.sort_by_key(|m| m.created_at);
+        Ok(out)
+    }
+
+    async fn record_attempt(&self, message: Uuid, attempt: &Attempt, now: DateTime<Utc>) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let (provider, outcome, detail) = match attempt {
+            Attempt::Sent { provider, provider_ref } => (provider, "sent", provider_ref.clone()),
+            Attempt::Retry { provider, error, .. } => (provider, "retry", Some(error.clone())),
+            Attempt::Failed { provider, error } => (provider, "failed", Some(error.clone())),
+        };
+        let (attempts,): (i32,) = sqlx::query_as(
+            "update outbox set attempts = attempts + 1, claimed_by = null, claim_expires_at = null \
+             where outbox_id = $1 returning attempts",
+        )
+        .bind(message)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        sqlx::query(
+            "insert into outbox_attempt (outbox_id, attempt, provider, outcome, detail, created_at) \
+             values ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(message)
+        .bind(attempts)
+        .bind(provider)
+        .bind(outcome)
+        .bind(&detail)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let update = match attempt {
+            Attempt::Sent { provider_ref, .. } => sqlx::query(
+                "update outbox set state = 'sent', sent_at = $2, provider = $3, provider_ref = $4 where outbox_id = $1",
+            )
+            .bind(message)
+            .bind(now)
+            .bind(provider)
+            .bind(provider_ref),
+            Attempt::Retry { error, next, .. } => {
+                sqlx::query("update outbox set next_attempt_at = $2, provider = $3, last_error = $4 where outbox_id = $1")
+                    .bind(message)
+                    .bind(*next)
+                    .bind(provider)
+                    .bind(error)
+            }
+            Attempt::Failed { error, .. } => {
+                sqlx::query("update outbox set state = 'failed', provider = $2, last_error = $3 where outbox_id = $1")
+                    .bind(message)
+                    .bind(provider)
+                    .bind(error)
+            }
+        };
+        update.execute(&mut *tx).await.map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn messages(&self, alarm: Option<AlarmId>) -> StoreResult<Vec<Message>> {
+        let sql = format!(
+            "select {MESSAGE_COLUMNS} from outbox where ($1 is null or alarm_id = $1) order by created_at, dedup_key"
+        );
+        let rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(alarm.map(|a| a.0))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.into_iter().map(MessageRow::into_message).collect()
     }
 
     async fn idempotency_begin(

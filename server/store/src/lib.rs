@@ -15,7 +15,9 @@ use makker_domain::place::{Place, Warning};
 use makker_domain::risk::{Answers, Assessed};
 use makker_domain::route::Route;
 use makker_domain::text::Lang;
-use makker_domain::visit::{Effect, Visit};
+use makker_domain::alarm::Alarm;
+use makker_domain::policy::Channel;
+use makker_domain::visit::{Effect, TimerKind, Visit};
 use makker_domain::{AlarmId, AssessmentId, PersonId, PlaceId, Role, ShiftId, TeamId, VisitId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -27,6 +29,7 @@ pub mod constraint {
     pub const ONE_OPEN_SHIFT: &str = "shift_one_open_key";
     pub const USERNAME: &str = "person_username_key";
     pub const IDEMPOTENCY: &str = "idempotency_pkey";
+    pub const ALARM_VERSION: &str = "alarm_version";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +146,7 @@ impl Stamp {
 /// One effect of a visit transition, to be written to the visit's event log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
+    pub visit: VisitId,
     pub person: Option<PersonId>,
     pub effect: Effect,
     pub stamp: Stamp,
@@ -160,34 +164,6 @@ pub struct VisitEvent {
     pub position: Option<Position>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlarmKind {
-    Sos,
-    Duress,
-}
-
-impl AlarmKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlarmKind::Sos => "sos",
-            AlarmKind::Duress => "duress",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Alarm {
-    pub id: AlarmId,
-    pub team: TeamId,
-    pub person: PersonId,
-    pub visit: Option<VisitId>,
-    pub kind: AlarmKind,
-    pub state: String,
-    pub raised_at: DateTime<Utc>,
-    pub position: Option<Position>,
-}
-
 /// A supervisor's approval for one worker to make one lone visit at one place.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoneApproval {
@@ -198,6 +174,96 @@ pub struct LoneApproval {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub used_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadlineKind {
+    Reminder,
+    Overdue,
+    Escalate,
+    FollowUp,
+}
+
+impl From<TimerKind> for DeadlineKind {
+    fn from(k: TimerKind) -> Self {
+        match k {
+            TimerKind::Reminder => DeadlineKind::Reminder,
+            TimerKind::Overdue => DeadlineKind::Overdue,
+        }
+    }
+}
+
+/// A timer to arm: for a visit (reminder, overdue) or an alarm (escalate, follow-up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewDeadline {
+    pub kind: DeadlineKind,
+    pub visit: Option<VisitId>,
+    pub alarm: Option<AlarmId>,
+    pub due_at: DateTime<Utc>,
+}
+
+/// An armed deadline claimed by this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    pub id: i64,
+    pub kind: DeadlineKind,
+    pub visit: Option<VisitId>,
+    pub alarm: Option<AlarmId>,
+    pub due_at: DateTime<Utc>,
+}
+
+/// A message to send later, from the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub id: Uuid,
+    /// Unique: the same (alarm, step, recipient, channel) is never queued twice.
+    pub dedup_key: String,
+    pub alarm: Option<AlarmId>,
+    pub visit: Option<VisitId>,
+    pub person: PersonId,
+    pub channel: Channel,
+    pub kind: String,
+    pub body: String,
+    pub drill: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub message: NewMessage,
+    pub state: String,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub provider: Option<String>,
+    pub provider_ref: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// What became of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Sent { provider: String, provider_ref: Option<String> },
+    /// Try again at `next`.
+    Retry { provider: String, error: String, next: DateTime<Utc> },
+    Failed { provider: String, error: String },
+}
+
+/// Everything a transition writes besides the visit or alarm itself, in the same transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    pub events: Vec<NewEvent>,
+    /// Replaces the armed reminder and overdue timers of this visit.
+    pub visit_timers: Option<(VisitId, Vec<NewDeadline>)>,
+    /// New alarms.
+    pub new_alarms: Vec<Alarm>,
+    /// Changed alarms, each with the version it was read at.
+    pub saved_alarms: Vec<Versioned<Alarm>>,
+    /// Cancels the armed escalation and follow-up of these alarms.
+    pub calm_alarms: Vec<AlarmId>,
+    pub arm: Vec<NewDeadline>,
+    pub outbox: Vec<NewMessage>,
 }
 
 /// What the store knows about an idempotency key.
@@ -274,20 +340,44 @@ pub trait Store: Send + Sync + 'static {
         assessment: &Assessment,
         reused: bool,
         approval_used: Option<Uuid>,
-        events: &[NewEvent],
+        changes: &Changes,
     ) -> StoreResult<()>;
     async fn visit(&self, id: VisitId) -> StoreResult<Versioned<Visit>>;
     async fn active_visit_of(&self, person: PersonId) -> StoreResult<Option<Versioned<Visit>>>;
-    /// Saves a changed visit read at `version`, with its events (and a duress alarm if any).
+    /// Saves a changed visit read at `version`, with what the change caused.
     ///
     /// # Errors
     /// `Conflict { constraint: VISIT_VERSION }` when someone saved it in between.
-    async fn save_visit(&self, visit: &Visit, version: i64, events: &[NewEvent]) -> StoreResult<()>;
+    async fn save_visit(&self, visit: &Visit, version: i64, changes: &Changes) -> StoreResult<()>;
     /// The event log, in the order things happened (the phone's time where it gave one).
     async fn visit_events(&self, id: VisitId) -> StoreResult<Vec<VisitEvent>>;
 
-    async fn insert_alarm(&self, alarm: &Alarm) -> StoreResult<()>;
+    /// Writes changes that save no visit (an SOS, an acknowledgement) in one transaction.
+    ///
+    /// # Errors
+    /// `Conflict { constraint: ALARM_VERSION }` when a saved alarm changed since it was read.
+    async fn apply(&self, changes: &Changes, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn alarm(&self, id: AlarmId) -> StoreResult<Versioned<Alarm>>;
     async fn alarms_of(&self, person: PersonId) -> StoreResult<Vec<Alarm>>;
+    /// Alarms of a visit that are not resolved.
+    async fn unresolved_alarms(&self, visit: VisitId) -> StoreResult<Vec<Versioned<Alarm>>>;
+
+    /// Leases up to `limit` armed deadlines due at `now` to `owner` until `lease_until`.
+    async fn claim_due(&self, now: DateTime<Utc>, owner: &str, lease_until: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Deadline>>;
+    /// Fires a claimed deadline with its changes in one transaction. `Ok(false)` when the
+    /// deadline was cancelled, fired elsewhere, or the lease lapsed: nothing was written.
+    async fn fire(&self, deadline: i64, owner: &str, now: DateTime<Utc>, changes: &Changes) -> StoreResult<bool>;
+    /// The earliest armed deadline.
+    async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Armed deadlines (for tests and the board).
+    async fn armed(&self) -> StoreResult<Vec<Deadline>>;
+
+    /// Leases up to `limit` pending messages due at `now`.
+    async fn claim_messages(&self, now: DateTime<Utc>, owner: &str, lease_until: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Message>>;
+    /// Records one delivery attempt and its outcome.
+    async fn record_attempt(&self, message: Uuid, attempt: &Attempt, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Every message, oldest first, optionally of one alarm.
+    async fn messages(&self, alarm: Option<AlarmId>) -> StoreResult<Vec<Message>>;
 
     /// Claims an idempotency key for `person`, or tells what became of it.
     async fn idempotency_begin(

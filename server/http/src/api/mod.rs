@@ -2,6 +2,7 @@
 //! the document are built from the same list, so neither can drift from the other.
 
 pub mod account;
+pub mod alarms;
 pub mod team;
 pub mod visits;
 
@@ -13,6 +14,9 @@ use crate::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(account::login))
+        .routes(routes!(alarms::list))
+        .routes(routes!(alarms::acknowledge))
+        .routes(routes!(alarms::resolve))
         .routes(routes!(account::logout))
         .routes(routes!(account::me))
         .routes(routes!(account::revoke_device))

@@ -1,0 +1,347 @@
+//! Alarms: raising, escalating, acknowledging, resolving, and the stand-down. The escalation
+//! itself runs from deadlines ([`crate::scheduler`]); this module decides what each step writes.
+
+use chrono::{DateTime, Duration, Utc};
+use makker_domain::alarm::{Alarm, AlarmKind, AlarmState, plan_step};
+use makker_domain::place::active_warnings;
+use makker_domain::policy::{Channel, Recipient};
+use makker_domain::visit::{Effect, Visit};
+use makker_domain::{AlarmId, PersonId, Role, TeamId, VisitId};
+use makker_store::{Changes, DeadlineKind, NewDeadline, NewMessage, Person, StoreError, Versioned, constraint};
+use uuid::Uuid;
+
+use crate::error::{EngineError, found};
+use crate::messages::Text;
+use crate::service::Engine;
+
+type Result<T> = std::result::Result<T, EngineError>;
+
+/// Where the messages of one occasion come from, so none is ever queued twice.
+pub(crate) struct Occasion<'a> {
+    /// Unique per occasion, e.g. `alarm:<id>:3` or `deadline:<id>`.
+    pub key: String,
+    pub alarm: Option<AlarmId>,
+    pub visit: Option<VisitId>,
+    pub text: Text<'a>,
+}
+
+pub(crate) fn escalate_now(alarm: AlarmId, at: DateTime<Utc>) -> NewDeadline {
+    NewDeadline { kind: DeadlineKind::Escalate, visit: None, alarm: Some(alarm), due_at: at }
+}
+
+impl Engine {
+    /// One message per person and channel they can receive. Push needs a subscription,
+    /// which phones register with the web app; until then SMS carries everything.
+    pub(crate) fn messages(&self, to: &[Person], channels: &[Channel], o: &Occasion<'_>) -> Vec<NewMessage> {
+        let mut out = Vec::new();
+        for person in to {
+            for channel in channels {
+                if *channel != Channel::Sms || person.phone.is_none() {
+                    continue;
+                }
+                out.push(NewMessage {
+                    id: Uuid::now_v7(),
+                    dedup_key: format!("{}:{}:{}", o.key, person.id, "sms"),
+                    alarm: o.alarm,
+                    visit: o.visit,
+                    person: person.id,
+                    channel: *channel,
+                    kind: o.text.kind().to_owned(),
+                    body: o.text.render(person.lang, true),
+                    drill: false,
+                });
+            }
+        }
+        out
+    }
+
+    /// Everyone on shift in the team, and the team's supervisors, except `except`.
+    async fn on_duty(&self, team: TeamId, except: &[PersonId]) -> Result<Vec<Person>> {
+        let mut people: Vec<Person> = self.store.on_shift(team).await?.into_iter().map(|(p, _)| p).collect();
+        for p in self.store.team_members(team).await? {
+            if p.role == Role::Supervisor && !people.iter().any(|q| q.id == p.id) {
+                people.push(p);
+            }
+        }
+        people.retain(|p| !except.contains(&p.id));
+        Ok(people)
+    }
+
+    /// Supervisors on shift in the team, or every supervisor of the team when none is.
+    pub(crate) async fn supervisors(&self, team: TeamId) -> Result<Vec<Person>> {
+        let on_shift: Vec<Person> = self
+            .store
+            .on_shift(team)
+            .await?
+            .into_iter()
+            .map(|(p, _)| p)
+            .filter(|p| p.role == Role::Supervisor)
+            .collect();
+        if !on_shift.is_empty() {
+            return Ok(on_shift);
+        }
+        let all = self.store.team_members(team).await?;
+        Ok(all.into_iter().filter(|p| p.role == Role::Supervisor).collect())
+    }
+
+    async fn recipients(&self, r: Recipient, alarm: &Alarm, visit: Option<&Visit>) -> Result<Vec<Person>> {
+        let partners: Vec<PersonId> =
+            visit.map(|v| v.present().map(|p| p.person).filter(|p| *p != alarm.person).collect()).unwrap_or_default();
+        Ok(match r {
+            Recipient::Worker => vec![self.store.person(alarm.person).await?],
+            Recipient::Partner => {
+                let mut out = Vec::new();
+                for p in &partners {
+                    out.push(self.store.person(*p).await?);
+                }
+                out
+            }
+            Recipient::ColleaguesOnShift => {
+                let mut except = partners.clone();
+                except.push(alarm.person);
+                let on_shift = self.store.on_shift(alarm.team).await?;
+                on_shift.into_iter().map(|(p, _)| p).filter(|p| !except.contains(&p.id) && p.role.does_visits()).collect()
+            }
+            Recipient::Supervisor => self.supervisors(alarm.team).await?,
+            Recipient::Manager => {
+                let all = self.store.team_members(alarm.team).await?;
+                all.into_iter().filter(|p| p.role == Role::Manager).collect()
+            }
+        })
+    }
+
+    /// The changes of escalation step `alarm.step`: its messages, the next step's deadline.
+    pub(crate) async fn escalation_step(&self, mut alarm: Versioned<Alarm>, now: DateTime<Utc>) -> Result<Changes> {
+        let a = &alarm.value;
+        let mut changes = Changes::default();
+        if a.state != AlarmState::Open {
+            return Ok(changes);
+        }
+        let chain = self.policy.chains.get(&a.chain).unwrap_or(&self.policy.chains[&self.policy.timers.sos_chain]);
+        let plan = plan_step(chain, a.kind, a.step, a.raised_at, now);
+        let visit = match a.visit {
+            Some(v) => Some(self.store.visit(v).await?.value),
+            None => None,
+        };
+        let mut people: Vec<Person> = Vec::new();
+        if plan.everyone {
+            let except: Vec<PersonId> = if a.kind.is_silent() { vec![a.person] } else { vec![] };
+            people = self.on_duty(a.team, &except).await?;
+        } else {
+            for r in &plan.recipients {
+                for p in self.recipients(*r, a, visit.as_ref()).await? {
+                    if !people.iter().any(|q| q.id == p.id) {
+                        people.push(p);
+                    }
+                }
+            }
+        }
+        let worker = self.store.person(a.person).await?;
+        let (place, warnings) = match &visit {
+            Some(v) => {
+                let place = self.store.place(v.place).await?;
+                let all = self.store.warnings(v.place).await?;
+                let texts = active_warnings(&all, now).iter().map(|w| w.text.clone()).collect();
+                (place.name, texts)
+            }
+            None => (String::from("–"), vec![]),
+        };
+        let position = match a.position {
+            Some(p) => Some(p),
+            None => self.last_position(a.visit).await?,
+        };
+        let link = format!("{}/alarms/{}", self.settings.public_url, a.id);
+        let text = Text::Alarm { kind: a.kind, worker: &worker.display_name, place: &place, warnings: &warnings, position, link: &link };
+        let occasion = Occasion { key: format!("alarm:{}:{}", a.id, a.step), alarm: Some(a.id), visit: a.visit, text };
+        changes.outbox = self.messages(&people, &plan.channels, &occasion);
+        changes.arm.push(escalate_now(a.id, plan.next_due));
+        alarm.value.step += 1;
+        changes.saved_alarms.push(alarm);
+        Ok(changes)
+    }
+
+    async fn last_position(&self, visit: Option<VisitId>) -> Result<Option<makker_domain::geo::Position>> {
+        let Some(v) = visit else { return Ok(None) };
+        let events = self.store.visit_events(v).await?;
+        Ok(events.iter().rev().find_map(|e| e.position))
+    }
+
+    /// The follow-up time passed: an acknowledged alarm that is not resolved opens again and
+    /// escalation goes on from the next step; the owner and the supervisors are told.
+    pub(crate) async fn follow_up(&self, mut alarm: Versioned<Alarm>, now: DateTime<Utc>) -> Result<Changes> {
+        let mut changes = Changes::default();
+        if alarm.value.state != AlarmState::Acknowledged {
+            return Ok(changes);
+        }
+        let a = &alarm.value;
+        let worker = self.store.person(a.person).await?;
+        let mut told = self.supervisors(a.team).await?;
+        if let Some(owner) = a.acknowledged_by
+            && !told.iter().any(|p| p.id == owner)
+        {
+            told.push(self.store.person(owner).await?);
+        }
+        let key = format!("alarm:{}:follow-up:{}", a.id, a.acknowledged_at.unwrap_or(now).timestamp());
+        let occasion = Occasion { key, alarm: Some(a.id), visit: a.visit, text: Text::FollowUp { worker: &worker.display_name } };
+        changes.outbox = self.messages(&told, &[Channel::Sms, Channel::Push], &occasion);
+        changes.arm.push(escalate_now(a.id, now));
+        alarm.value.reopen();
+        changes.saved_alarms.push(alarm);
+        Ok(changes)
+    }
+
+    /// "I'm on it": the first to acknowledge owns the alarm; escalation stops and the
+    /// follow-up timer starts.
+    ///
+    /// # Errors
+    /// The worker's own alarm, another team's alarm, or one already taken or resolved.
+    pub async fn acknowledge(&self, me: &Person, id: AlarmId) -> Result<Alarm> {
+        let mut alarm = self.team_alarm(me, id).await?;
+        let now = self.now();
+        alarm.value.acknowledge(me.id, now)?;
+        let follow_up = now + Duration::minutes(i64::from(self.policy.timers.ack_follow_up_minutes));
+        let changes = Changes {
+            calm_alarms: vec![id],
+            arm: vec![NewDeadline { kind: DeadlineKind::FollowUp, visit: None, alarm: Some(id), due_at: follow_up }],
+            saved_alarms: vec![alarm.clone()],
+            ..Changes::default()
+        };
+        self.apply(&changes, now).await?;
+        Ok(alarm.value)
+    }
+
+    /// Closes an acknowledged alarm with an outcome and a note.
+    ///
+    /// # Errors
+    /// Not the owner, not acknowledged, already resolved, or another team's alarm.
+    pub async fn resolve(&self, me: &Person, id: AlarmId, outcome: &str, note: Option<String>) -> Result<Alarm> {
+        let mut alarm = self.team_alarm(me, id).await?;
+        let now = self.now();
+        alarm.value.resolve(me.id, outcome, note, now)?;
+        let changes = Changes { calm_alarms: vec![id], saved_alarms: vec![alarm.clone()], ..Changes::default() };
+        self.apply(&changes, now).await?;
+        Ok(alarm.value)
+    }
+
+    async fn team_alarm(&self, me: &Person, id: AlarmId) -> Result<Versioned<Alarm>> {
+        let alarm = found(self.store.alarm(id).await, "alarm")?;
+        if me.teams.contains(&alarm.value.team) { Ok(alarm) } else { Err(EngineError::NotFound("alarm")) }
+    }
+
+    /// Unresolved alarms of my teams, newest first.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn team_alarms(&self, me: &Person) -> Result<Vec<Alarm>> {
+        let mut out = Vec::new();
+        for team in &me.teams {
+            for p in self.store.team_members(*team).await? {
+                out.extend(self.store.alarms_of(p.id).await?.into_iter().filter(|a| a.state != AlarmState::Resolved && a.team == *team));
+            }
+        }
+        out.sort_by_key(|a| std::cmp::Reverse(a.raised_at));
+        Ok(out)
+    }
+
+    /// Applies changes, mapping a concurrent alarm change to `Busy`.
+    pub(crate) async fn apply(&self, changes: &Changes, now: DateTime<Utc>) -> Result<()> {
+        match self.store.apply(changes, now).await {
+            Err(StoreError::Conflict { constraint: c }) if c == constraint::ALARM_VERSION => Err(EngineError::Busy),
+            r => {
+                r?;
+                self.wake.notify_one();
+                Ok(())
+            }
+        }
+    }
+
+    /// What a visit transition causes besides its events: the new timers, a duress alarm,
+    /// the colleague told on leaving, the supervisor told of a broken pair, and the stand-down
+    /// when the worker signals while an alarm is open.
+    pub(crate) async fn consequences(&self, visit: &Visit, effects: &[Effect], now: DateTime<Utc>) -> Result<Changes> {
+        let mut c = Changes::default();
+        let timers = visit.timers(self.policy.timers.reminder_before_minutes);
+        let timers = timers
+            .iter()
+            .map(|t| NewDeadline { kind: t.kind.into(), visit: Some(visit.id), alarm: None, due_at: t.due })
+            .collect();
+        c.visit_timers = Some((visit.id, timers));
+        let place = self.store.place(visit.place).await?;
+        let duress = effects.iter().any(|e| matches!(e, Effect::DuressAlarm { .. }));
+        for e in effects {
+            match e {
+                Effect::DuressAlarm { person } => {
+                    let alarm = Alarm::raise(AlarmId(Uuid::now_v7()), visit.team, *person, Some(visit.id), AlarmKind::Duress, &visit.terms.chain, now);
+                    c.arm.push(escalate_now(alarm.id, now));
+                    c.new_alarms.push(alarm);
+                }
+                Effect::TellColleague { colleague, worker } => {
+                    let worker = self.store.person(*worker).await?;
+                    let text = Text::TellColleague { worker: &worker.display_name, place: &place.name };
+                    let occasion = Occasion { key: format!("visit:{}:left:{}", visit.id, worker.id), alarm: None, visit: Some(visit.id), text };
+                    c.outbox.extend(self.messages(&[self.store.person(*colleague).await?], &[Channel::Sms, Channel::Push], &occasion));
+                }
+                Effect::TwoPersonBreak { left, remaining } => {
+                    let alone = self.store.person(remaining[0]).await?;
+                    let text = Text::TwoPersonBreak { worker: &alone.display_name, place: &place.name };
+                    let occasion = Occasion { key: format!("visit:{}:break:{left}", visit.id), alarm: None, visit: Some(visit.id), text };
+                    c.outbox.extend(self.messages(&self.supervisors(visit.team).await?, &[Channel::Sms, Channel::Push], &occasion));
+                }
+                Effect::CheckedIn { .. } | Effect::Extended { .. } | Effect::CheckedOut { .. } if !duress => {
+                    self.stand_down(visit, now, &mut c).await?;
+                }
+                _ => {}
+            }
+        }
+        Ok(c)
+    }
+
+    /// The worker signalled: missed check-in and check-out alarms of the visit are over, and
+    /// everyone who was told hears so. SOS and duress alarms stay until someone resolves them.
+    async fn stand_down(&self, visit: &Visit, now: DateTime<Utc>, c: &mut Changes) -> Result<()> {
+        for mut alarm in self.store.unresolved_alarms(visit.id).await? {
+            let a = &alarm.value;
+            if !matches!(a.kind, AlarmKind::MissedCheckIn | AlarmKind::MissedCheckOut)
+                || c.saved_alarms.iter().any(|s| s.value.id == a.id)
+            {
+                continue;
+            }
+            let worker = self.store.person(a.person).await?;
+            let mut told: Vec<Person> = Vec::new();
+            for m in self.store.messages(Some(a.id)).await? {
+                if m.message.person != a.person && !told.iter().any(|p| p.id == m.message.person) {
+                    told.push(self.store.person(m.message.person).await?);
+                }
+            }
+            let occasion = Occasion {
+                key: format!("alarm:{}:stand-down", a.id),
+                alarm: Some(a.id),
+                visit: Some(visit.id),
+                text: Text::StandDown { worker: &worker.display_name },
+            };
+            c.outbox.extend(self.messages(&told, &[Channel::Sms, Channel::Push], &occasion));
+            c.calm_alarms.push(a.id);
+            alarm.value.stand_down(now);
+            c.saved_alarms.push(alarm);
+        }
+        Ok(())
+    }
+
+    /// Raises an SOS now: the alarm and its first escalation step, with no reminder.
+    ///
+    /// # Errors
+    /// Storage failures, or a person in no team.
+    pub async fn sos(&self, me: &Person, stamp: makker_store::Stamp) -> Result<Alarm> {
+        let visit = self.store.active_visit_of(me.id).await?.map(|v| v.value);
+        let team = match &visit {
+            Some(v) => v.team,
+            None => me.teams.first().copied().ok_or(EngineError::Forbidden)?,
+        };
+        let now = stamp.received_at;
+        let mut alarm = Alarm::raise(AlarmId(Uuid::now_v7()), team, me.id, visit.map(|v| v.id), AlarmKind::Sos, &self.policy.timers.sos_chain, now);
+        alarm.position = stamp.position;
+        let changes = Changes { arm: vec![escalate_now(alarm.id, now)], new_alarms: vec![alarm.clone()], ..Changes::default() };
+        self.apply(&changes, now).await?;
+        Ok(alarm)
+    }
+}

@@ -1,0 +1,165 @@
+//! The deadline loop: one per process.
+//!
+//! Protocol: sleep until the earliest armed deadline or until woken (a change armed an
+//! earlier one), at most `max_sleep`; lease the due rows in batches; for each, decide what it
+//! causes and commit "armed → fired" together with those changes. A deadline whose commit
+//! fails (a crash, a concurrent change) keeps its row armed; the lease lapses and the next
+//! tick, here or in another replica, fires it. Nothing that matters lives only in memory.
+//!
+//! INVARIANT: a deadline fires at most once (the fencing update in `Store::fire`), and every
+//! due deadline fires eventually (leases expire).
+
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use makker_domain::alarm::Alarm;
+use makker_domain::policy::Channel;
+use makker_domain::visit::VisitState;
+use makker_domain::AlarmId;
+use makker_store::{Changes, Deadline, DeadlineKind, StoreError, Versioned, constraint};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::alarms::Occasion;
+use crate::error::EngineError;
+use crate::messages::Text;
+use crate::service::Engine;
+
+type Result<T> = std::result::Result<T, EngineError>;
+
+/// What one tick did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tick {
+    pub fired: usize,
+    pub next_due: Option<DateTime<Utc>>,
+}
+
+pub struct Scheduler {
+    engine: Engine,
+    owner: String,
+    pub batch: u32,
+    pub lease: Duration,
+    pub max_sleep: StdDuration,
+}
+
+impl Scheduler {
+    pub fn new(engine: Engine) -> Self {
+        Scheduler {
+            engine,
+            owner: format!("makker-{}", Uuid::now_v7()),
+            batch: 500,
+            lease: Duration::seconds(30),
+            max_sleep: StdDuration::from_secs(1),
+        }
+    }
+
+    /// Fires every deadline due now (one lease batch).
+    ///
+    /// # Errors
+    /// The database is unavailable.
+    pub async fn tick(&self) -> Result<Tick> {
+        let now = self.engine.now();
+        let due = self.engine.store.claim_due(now, &self.owner, now + self.lease, self.batch).await?;
+        let mut fired = 0;
+        for d in &due {
+            match self.fire(d, now).await {
+                Ok(true) => fired += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(deadline = d.id, error = %e, "a deadline did not fire; it stays armed"),
+            }
+        }
+        Ok(Tick { fired, next_due: self.engine.store.next_due().await? })
+    }
+
+    /// Ticks until nothing is due at the clock's current time (tests, and catching up after
+    /// a restart).
+    ///
+    /// # Errors
+    /// The database is unavailable.
+    pub async fn run_due(&self) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let tick = self.tick().await?;
+            total += tick.fired;
+            let more = tick.next_due.is_some_and(|d| d <= self.engine.now());
+            if tick.fired == 0 || !more {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// The loop, until `stop` turns true.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            let sleep = match self.tick().await {
+                Ok(Tick { next_due: Some(next), .. }) => {
+                    (next - self.engine.now()).to_std().unwrap_or(StdDuration::ZERO).min(self.max_sleep)
+                }
+                Ok(_) => self.max_sleep,
+                Err(e) => {
+                    tracing::error!(error = %e, "the deadline loop could not tick");
+                    self.max_sleep
+                }
+            };
+            if sleep.is_zero() {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(sleep) => {}
+                () = self.engine.wake.notified() => {}
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+
+    async fn fire(&self, d: &Deadline, now: DateTime<Utc>) -> Result<bool> {
+        let changes = match (d.kind, d.alarm) {
+            (DeadlineKind::Reminder, _) => self.reminder(d).await?,
+            (DeadlineKind::Overdue, _) => self.overdue(d, now).await?,
+            (DeadlineKind::Escalate, Some(a)) => self.engine.escalation_step(self.engine.store.alarm(a).await?, now).await?,
+            (DeadlineKind::FollowUp, Some(a)) => self.engine.follow_up(self.engine.store.alarm(a).await?, now).await?,
+            (_, None) => Changes::default(),
+        };
+        match self.engine.store.fire(d.id, &self.owner, now, &changes).await {
+            Err(StoreError::Conflict { constraint: c }) if c == constraint::ALARM_VERSION => Ok(false),
+            r => Ok(r?),
+        }
+    }
+
+    async fn reminder(&self, d: &Deadline) -> Result<Changes> {
+        let mut changes = Changes::default();
+        let Some(visit) = d.visit else { return Ok(changes) };
+        let v = self.engine.store.visit(visit).await?.value;
+        if v.state == VisitState::Ended {
+            return Ok(changes);
+        }
+        let mut people = Vec::new();
+        for p in v.present() {
+            people.push(self.engine.store.person(p.person).await?);
+        }
+        let minutes = self.engine.policy.timers.reminder_before_minutes;
+        let occasion = Occasion { key: format!("deadline:{}", d.id), alarm: None, visit: Some(visit), text: Text::Reminder { minutes } };
+        changes.outbox = self.engine.messages(&people, &[Channel::Push, Channel::Sms], &occasion);
+        Ok(changes)
+    }
+
+    async fn overdue(&self, d: &Deadline, now: DateTime<Utc>) -> Result<Changes> {
+        let mut changes = Changes::default();
+        let Some(visit) = d.visit else { return Ok(changes) };
+        let v = self.engine.store.visit(visit).await?.value;
+        let Some(worker) = v.present().next().map(|p| p.person) else { return Ok(changes) };
+        let alarm = Alarm::raise(AlarmId(Uuid::now_v7()), v.team, worker, Some(v.id), v.overdue_alarm(), &v.terms.chain, now);
+        // The first step runs in this same transaction: no extra round trip before the worker hears.
+        let first = self.engine.escalation_step(Versioned { value: alarm.clone(), version: 0 }, now).await?;
+        changes.outbox = first.outbox;
+        changes.arm = first.arm;
+        let mut raised = alarm;
+        raised.step = 1;
+        changes.new_alarms.push(raised);
+        Ok(changes)
+    }
+}
