@@ -31,6 +31,12 @@ impl ClientError {
 
 pub type Result<T> = std::result::Result<T, ClientError>;
 
+/// reqwest is built on rustls without a default crypto provider: install ring first.
+fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 #[derive(Debug, Clone)]
 pub struct Client {
     base: String,
@@ -44,7 +50,7 @@ impl Client {
     pub fn new(base: impl Into<String>) -> Self {
         Client {
             base: base.into().trim_end_matches('/').to_owned(),
-            http: reqwest::Client::new(),
+            http: http_client(),
             token: None,
             lang: None,
         }

@@ -87,6 +87,7 @@ pub struct Fixture {
     pub bo: Member,
     pub carl: Member,
     pub sofie: Member,
+    pub lars: Member,
     pub olga: Member,
     pub park: Place,
     pub home: Place,
@@ -96,6 +97,11 @@ pub struct Fixture {
 }
 
 impl TestApp {
+    /// A deadline loop for this app (tests tick it by hand; a second one is a second replica).
+    pub fn scheduler(&self) -> makker_engine::scheduler::Scheduler {
+        makker_engine::scheduler::Scheduler::new(self.engine.clone())
+    }
+
     pub fn client(&self) -> Client {
         Client::new(&self.base)
     }
@@ -118,7 +124,10 @@ impl TestApp {
             display_name: username.into(),
             role,
             teams: vec![team.id],
-            phone: Some("+4520000000".into()),
+            phone: Some(format!(
+                "+4520{:06}",
+                username.bytes().map(u32::from).sum::<u32>()
+            )),
             lang: Lang::Da,
             password: Some("pw".into()),
             pin: Some(PIN.into()),
@@ -180,6 +189,7 @@ impl TestApp {
             bo: self.member("bo", Role::Worker, &team).await,
             carl: self.member("carl", Role::Worker, &team).await,
             sofie: self.member("sofie", Role::Supervisor, &team).await,
+            lars: self.member("lars", Role::Manager, &team).await,
             olga: self.member("olga", Role::Worker, &other).await,
             park: self
                 .place(&team, "Mølleparken", PlaceKind::Park, 56.1563, 10.2038)

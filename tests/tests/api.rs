@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use chrono::Duration;
+use makker_domain::alarm::{AlarmKind, AlarmState};
 use makker_domain::visit::{Effect, ParticipantRole, VisitKind};
 use makker_domain::{PersonId, VisitId};
 use makker_mobile_api::client::ClientError;
 use makker_mobile_api::*;
-use makker_domain::alarm::{AlarmKind, AlarmState};
 use makker_store::Store;
 use makker_tests::app::{DURESS_PIN, Fixture, PIN, TestApp, answers, spawn_app};
 use makker_tests::both;
@@ -393,7 +393,10 @@ async fn a_duress_check_out_answers_like_a_normal_one_and_raises_a_silent_alarm(
     );
     let alarms = app.engine.store.alarms_of(PersonId(f.bo.id())).await.unwrap();
     assert_eq!(alarms.len(), 1);
-    assert_eq!((alarms[0].kind, alarms[0].state), (AlarmKind::Duress, AlarmState::Open));
+    assert_eq!(
+        (alarms[0].kind, alarms[0].state),
+        (AlarmKind::Duress, AlarmState::Open)
+    );
 }
 
 async fn a_worker_is_in_at_most_one_active_visit(store: Arc<dyn Store>) {

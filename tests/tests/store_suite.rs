@@ -566,7 +566,10 @@ async fn a_duress_check_out_raises_its_alarm_in_the_same_save(store: Arc<dyn Sto
         position: Some(there),
     };
     let talker = w.talker.id;
-    let Versioned { value: mut visit, version } = store.visit(id).await.unwrap();
+    let Versioned {
+        value: mut visit,
+        version,
+    } = store.visit(id).await.unwrap();
     let effects = visit.check_out(talker, Pin::Duress, at(10, 40)).unwrap();
     assert!(effects.contains(&Effect::DuressAlarm { person: talker }));
     let mut alarm = Alarm::raise(

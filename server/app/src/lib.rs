@@ -88,7 +88,12 @@ pub async fn serve(listener: tokio::net::TcpListener, engine: Engine) -> anyhow:
 /// # Errors
 /// Another process holds the lock.
 pub fn lock_sqlite(url: &str) -> anyhow::Result<Option<std::fs::File>> {
-    let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else { return Ok(None) };
+    let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return Ok(None);
+    };
     let path = path.split('?').next().unwrap_or(path);
     if path.is_empty() || path.contains(":memory:") {
         return Ok(None);

@@ -203,6 +203,7 @@ async fn the_demo_creates_its_database_and_serves_the_demo_team() {
         s.0.join("makker-demo.db").exists(),
         "the demo made its SQLite file"
     );
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
     let login: serde_json::Value = http
         .post(format!("{api}/auth/login"))

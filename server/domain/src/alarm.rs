@@ -24,7 +24,12 @@ pub enum AlarmKind {
 }
 
 impl AlarmKind {
-    pub const ALL: [AlarmKind; 4] = [AlarmKind::MissedCheckIn, AlarmKind::MissedCheckOut, AlarmKind::Sos, AlarmKind::Duress];
+    pub const ALL: [AlarmKind; 4] = [
+        AlarmKind::MissedCheckIn,
+        AlarmKind::MissedCheckOut,
+        AlarmKind::Sos,
+        AlarmKind::Duress,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -38,7 +43,10 @@ impl AlarmKind {
     /// # Errors
     /// An unknown kind name.
     pub fn parse(s: &str) -> Result<Self, crate::UnknownName> {
-        AlarmKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| crate::UnknownName(s.to_owned()))
+        AlarmKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| crate::UnknownName(s.to_owned()))
     }
 
     /// A silent alarm never tells the worker's own phone: someone may be watching it.
@@ -135,7 +143,13 @@ impl Alarm {
     ///
     /// # Errors
     /// Already resolved, or someone else owns it.
-    pub fn resolve(&mut self, by: PersonId, outcome: &str, note: Option<String>, now: DateTime<Utc>) -> Result<(), Refusal> {
+    pub fn resolve(
+        &mut self,
+        by: PersonId,
+        outcome: &str,
+        note: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Refusal> {
         match self.state {
             AlarmState::Resolved => return Err(Refusal::AlarmResolved),
             AlarmState::Acknowledged if self.acknowledged_by != Some(by) => return Err(Refusal::AlarmTaken),
@@ -190,18 +204,38 @@ pub struct StepPlan {
 
 /// The plan for escalation step `step` of an alarm raised at `raised_at`, run at `now`.
 /// Steps are timed from the alarm; after the last, repeats are timed from `now`.
-pub fn plan_step(chain: &Chain, kind: AlarmKind, step: u32, raised_at: DateTime<Utc>, now: DateTime<Utc>) -> StepPlan {
+pub fn plan_step(
+    chain: &Chain,
+    kind: AlarmKind,
+    step: u32,
+    raised_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StepPlan {
     let i = step as usize;
     let repeat = now + Duration::minutes(i64::from(chain.repeat_minutes));
     let Some(s) = chain.steps.get(i) else {
-        return StepPlan { recipients: vec![], channels: vec![Channel::Push, Channel::Sms], next_due: repeat, everyone: true };
+        return StepPlan {
+            recipients: vec![],
+            channels: vec![Channel::Push, Channel::Sms],
+            next_due: repeat,
+            everyone: true,
+        };
     };
-    let next_due = chain
-        .steps
-        .get(i + 1)
-        .map_or(repeat, |n| (raised_at + Duration::minutes(i64::from(n.after_minutes))).max(now));
-    let recipients = s.notify.iter().copied().filter(|r| !(kind.is_silent() && *r == Recipient::Worker)).collect();
-    StepPlan { recipients, channels: s.channels.clone(), next_due, everyone: false }
+    let next_due = chain.steps.get(i + 1).map_or(repeat, |n| {
+        (raised_at + Duration::minutes(i64::from(n.after_minutes))).max(now)
+    });
+    let recipients = s
+        .notify
+        .iter()
+        .copied()
+        .filter(|r| !(kind.is_silent() && *r == Recipient::Worker))
+        .collect();
+    StepPlan {
+        recipients,
+        channels: s.channels.clone(),
+        next_due,
+        everyone: false,
+    }
 }
 
 #[cfg(test)]
@@ -220,7 +254,15 @@ mod tests {
     }
 
     fn alarm(kind: AlarmKind) -> Alarm {
-        Alarm::raise(AlarmId(Uuid::nil()), TeamId(Uuid::nil()), p(1), None, kind, "standard", t(0))
+        Alarm::raise(
+            AlarmId(Uuid::nil()),
+            TeamId(Uuid::nil()),
+            p(1),
+            None,
+            kind,
+            "standard",
+            t(0),
+        )
     }
 
     #[test]
@@ -230,7 +272,8 @@ mod tests {
         a.acknowledge(p(2), t(1)).unwrap();
         assert_eq!(a.acknowledge(p(3), t(2)), Err(Refusal::AlarmTaken));
         assert_eq!(a.resolve(p(3), "ok", None, t(3)), Err(Refusal::AlarmTaken));
-        a.resolve(p(2), "worker_safe", Some("Ringede op".into()), t(3)).unwrap();
+        a.resolve(p(2), "worker_safe", Some("Ringede op".into()), t(3))
+            .unwrap();
         assert_eq!(a.state, AlarmState::Resolved);
         assert_eq!(a.acknowledge(p(3), t(4)), Err(Refusal::AlarmResolved));
     }

@@ -206,7 +206,11 @@ impl Refusal {
                 "En kollega har redan tagit larmet.",
                 "A colleague has already taken this alarm.",
             ),
-            AlarmResolved => t("Alarmen er afsluttet.", "Larmet är avslutat.", "The alarm is resolved."),
+            AlarmResolved => t(
+                "Alarmen er afsluttet.",
+                "Larmet är avslutat.",
+                "The alarm is resolved.",
+            ),
             AcknowledgeFirst => t(
                 "Kvitter for alarmen, før du afslutter den.",
                 "Kvittera larmet innan du avslutar det.",

@@ -434,8 +434,14 @@ impl Visit {
         }
         let due = self.check_in_due();
         vec![
-            Timer { kind: TimerKind::Reminder, due: due - minutes(reminder_before_minutes) },
-            Timer { kind: TimerKind::Overdue, due: due + minutes(self.terms.grace_minutes) },
+            Timer {
+                kind: TimerKind::Reminder,
+                due: due - minutes(reminder_before_minutes),
+            },
+            Timer {
+                kind: TimerKind::Overdue,
+                due: due + minutes(self.terms.grace_minutes),
+            },
         ]
     }
 

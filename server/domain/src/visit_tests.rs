@@ -388,11 +388,21 @@ fn timers_follow_the_next_check_in_and_stop_when_the_visit_ends() {
     assert_eq!(
         v.timers(5),
         vec![
-            Timer { kind: TimerKind::Reminder, due: due - Duration::minutes(5) },
-            Timer { kind: TimerKind::Overdue, due: due + Duration::minutes(5) },
+            Timer {
+                kind: TimerKind::Reminder,
+                due: due - Duration::minutes(5)
+            },
+            Timer {
+                kind: TimerKind::Overdue,
+                due: due + Duration::minutes(5)
+            },
         ]
     );
-    assert_eq!(v.overdue_alarm(), AlarmKind::MissedCheckOut, "the planned end comes with the check-in");
+    assert_eq!(
+        v.overdue_alarm(),
+        AlarmKind::MissedCheckOut,
+        "the planned end comes with the check-in"
+    );
     v.extend(person(ANNA), 60, now()).unwrap();
     assert_eq!(v.overdue_alarm(), AlarmKind::MissedCheckIn);
     v.check_out(person(ANNA), Pin::Normal, now()).unwrap();

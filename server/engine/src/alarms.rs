@@ -7,7 +7,9 @@ use makker_domain::place::active_warnings;
 use makker_domain::policy::{Channel, Recipient};
 use makker_domain::visit::{Effect, Visit};
 use makker_domain::{AlarmId, PersonId, Role, TeamId, VisitId};
-use makker_store::{Changes, DeadlineKind, NewDeadline, NewMessage, Person, StoreError, Versioned, constraint};
+use makker_store::{
+    Changes, DeadlineKind, NewDeadline, NewMessage, Person, StoreError, Versioned, constraint,
+};
 use uuid::Uuid;
 
 use crate::error::{EngineError, found};
@@ -26,7 +28,12 @@ pub(crate) struct Occasion<'a> {
 }
 
 pub(crate) fn escalate_now(alarm: AlarmId, at: DateTime<Utc>) -> NewDeadline {
-    NewDeadline { kind: DeadlineKind::Escalate, visit: None, alarm: Some(alarm), due_at: at }
+    NewDeadline {
+        kind: DeadlineKind::Escalate,
+        visit: None,
+        alarm: Some(alarm),
+        due_at: at,
+    }
 }
 
 impl Engine {
@@ -57,7 +64,13 @@ impl Engine {
 
     /// Everyone on shift in the team, and the team's supervisors, except `except`.
     async fn on_duty(&self, team: TeamId, except: &[PersonId]) -> Result<Vec<Person>> {
-        let mut people: Vec<Person> = self.store.on_shift(team).await?.into_iter().map(|(p, _)| p).collect();
+        let mut people: Vec<Person> = self
+            .store
+            .on_shift(team)
+            .await?
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
         for p in self.store.team_members(team).await? {
             if p.role == Role::Supervisor && !people.iter().any(|q| q.id == p.id) {
                 people.push(p);
@@ -85,8 +98,14 @@ impl Engine {
     }
 
     async fn recipients(&self, r: Recipient, alarm: &Alarm, visit: Option<&Visit>) -> Result<Vec<Person>> {
-        let partners: Vec<PersonId> =
-            visit.map(|v| v.present().map(|p| p.person).filter(|p| *p != alarm.person).collect()).unwrap_or_default();
+        let partners: Vec<PersonId> = visit
+            .map(|v| {
+                v.present()
+                    .map(|p| p.person)
+                    .filter(|p| *p != alarm.person)
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(match r {
             Recipient::Worker => vec![self.store.person(alarm.person).await?],
             Recipient::Partner => {
@@ -100,7 +119,11 @@ impl Engine {
                 let mut except = partners.clone();
                 except.push(alarm.person);
                 let on_shift = self.store.on_shift(alarm.team).await?;
-                on_shift.into_iter().map(|(p, _)| p).filter(|p| !except.contains(&p.id) && p.role.does_visits()).collect()
+                on_shift
+                    .into_iter()
+                    .map(|(p, _)| p)
+                    .filter(|p| !except.contains(&p.id) && p.role == Role::Worker)
+                    .collect()
             }
             Recipient::Supervisor => self.supervisors(alarm.team).await?,
             Recipient::Manager => {
@@ -111,13 +134,21 @@ impl Engine {
     }
 
     /// The changes of escalation step `alarm.step`: its messages, the next step's deadline.
-    pub(crate) async fn escalation_step(&self, mut alarm: Versioned<Alarm>, now: DateTime<Utc>) -> Result<Changes> {
+    pub(crate) async fn escalation_step(
+        &self,
+        mut alarm: Versioned<Alarm>,
+        now: DateTime<Utc>,
+    ) -> Result<Changes> {
         let a = &alarm.value;
         let mut changes = Changes::default();
         if a.state != AlarmState::Open {
             return Ok(changes);
         }
-        let chain = self.policy.chains.get(&a.chain).unwrap_or(&self.policy.chains[&self.policy.timers.sos_chain]);
+        let chain = self
+            .policy
+            .chains
+            .get(&a.chain)
+            .unwrap_or(&self.policy.chains[&self.policy.timers.sos_chain]);
         let plan = plan_step(chain, a.kind, a.step, a.raised_at, now);
         let visit = match a.visit {
             Some(v) => Some(self.store.visit(v).await?.value),
@@ -125,7 +156,11 @@ impl Engine {
         };
         let mut people: Vec<Person> = Vec::new();
         if plan.everyone {
-            let except: Vec<PersonId> = if a.kind.is_silent() { vec![a.person] } else { vec![] };
+            let except: Vec<PersonId> = if a.kind.is_silent() {
+                vec![a.person]
+            } else {
+                vec![]
+            };
             people = self.on_duty(a.team, &except).await?;
         } else {
             for r in &plan.recipients {
@@ -141,7 +176,10 @@ impl Engine {
             Some(v) => {
                 let place = self.store.place(v.place).await?;
                 let all = self.store.warnings(v.place).await?;
-                let texts = active_warnings(&all, now).iter().map(|w| w.text.clone()).collect();
+                let texts = active_warnings(&all, now)
+                    .iter()
+                    .map(|w| w.text.clone())
+                    .collect();
                 (place.name, texts)
             }
             None => (String::from("–"), vec![]),
@@ -151,8 +189,20 @@ impl Engine {
             None => self.last_position(a.visit).await?,
         };
         let link = format!("{}/alarms/{}", self.settings.public_url, a.id);
-        let text = Text::Alarm { kind: a.kind, worker: &worker.display_name, place: &place, warnings: &warnings, position, link: &link };
-        let occasion = Occasion { key: format!("alarm:{}:{}", a.id, a.step), alarm: Some(a.id), visit: a.visit, text };
+        let text = Text::Alarm {
+            kind: a.kind,
+            worker: &worker.display_name,
+            place: &place,
+            warnings: &warnings,
+            position,
+            link: &link,
+        };
+        let occasion = Occasion {
+            key: format!("alarm:{}:{}", a.id, a.step),
+            alarm: Some(a.id),
+            visit: a.visit,
+            text,
+        };
         changes.outbox = self.messages(&people, &plan.channels, &occasion);
         changes.arm.push(escalate_now(a.id, plan.next_due));
         alarm.value.step += 1;
@@ -181,8 +231,19 @@ impl Engine {
         {
             told.push(self.store.person(owner).await?);
         }
-        let key = format!("alarm:{}:follow-up:{}", a.id, a.acknowledged_at.unwrap_or(now).timestamp());
-        let occasion = Occasion { key, alarm: Some(a.id), visit: a.visit, text: Text::FollowUp { worker: &worker.display_name } };
+        let key = format!(
+            "alarm:{}:follow-up:{}",
+            a.id,
+            a.acknowledged_at.unwrap_or(now).timestamp()
+        );
+        let occasion = Occasion {
+            key,
+            alarm: Some(a.id),
+            visit: a.visit,
+            text: Text::FollowUp {
+                worker: &worker.display_name,
+            },
+        };
         changes.outbox = self.messages(&told, &[Channel::Sms, Channel::Push], &occasion);
         changes.arm.push(escalate_now(a.id, now));
         alarm.value.reopen();
@@ -202,7 +263,12 @@ impl Engine {
         let follow_up = now + Duration::minutes(i64::from(self.policy.timers.ack_follow_up_minutes));
         let changes = Changes {
             calm_alarms: vec![id],
-            arm: vec![NewDeadline { kind: DeadlineKind::FollowUp, visit: None, alarm: Some(id), due_at: follow_up }],
+            arm: vec![NewDeadline {
+                kind: DeadlineKind::FollowUp,
+                visit: None,
+                alarm: Some(id),
+                due_at: follow_up,
+            }],
             saved_alarms: vec![alarm.clone()],
             ..Changes::default()
         };
@@ -214,18 +280,32 @@ impl Engine {
     ///
     /// # Errors
     /// Not the owner, not acknowledged, already resolved, or another team's alarm.
-    pub async fn resolve(&self, me: &Person, id: AlarmId, outcome: &str, note: Option<String>) -> Result<Alarm> {
+    pub async fn resolve(
+        &self,
+        me: &Person,
+        id: AlarmId,
+        outcome: &str,
+        note: Option<String>,
+    ) -> Result<Alarm> {
         let mut alarm = self.team_alarm(me, id).await?;
         let now = self.now();
         alarm.value.resolve(me.id, outcome, note, now)?;
-        let changes = Changes { calm_alarms: vec![id], saved_alarms: vec![alarm.clone()], ..Changes::default() };
+        let changes = Changes {
+            calm_alarms: vec![id],
+            saved_alarms: vec![alarm.clone()],
+            ..Changes::default()
+        };
         self.apply(&changes, now).await?;
         Ok(alarm.value)
     }
 
     async fn team_alarm(&self, me: &Person, id: AlarmId) -> Result<Versioned<Alarm>> {
         let alarm = found(self.store.alarm(id).await, "alarm")?;
-        if me.teams.contains(&alarm.value.team) { Ok(alarm) } else { Err(EngineError::NotFound("alarm")) }
+        if me.teams.contains(&alarm.value.team) {
+            Ok(alarm)
+        } else {
+            Err(EngineError::NotFound("alarm"))
+        }
     }
 
     /// Unresolved alarms of my teams, newest first.
@@ -236,7 +316,13 @@ impl Engine {
         let mut out = Vec::new();
         for team in &me.teams {
             for p in self.store.team_members(*team).await? {
-                out.extend(self.store.alarms_of(p.id).await?.into_iter().filter(|a| a.state != AlarmState::Resolved && a.team == *team));
+                out.extend(
+                    self.store
+                        .alarms_of(p.id)
+                        .await?
+                        .into_iter()
+                        .filter(|a| a.state != AlarmState::Resolved && a.team == *team),
+                );
             }
         }
         out.sort_by_key(|a| std::cmp::Reverse(a.raised_at));
@@ -246,7 +332,9 @@ impl Engine {
     /// Applies changes, mapping a concurrent alarm change to `Busy`.
     pub(crate) async fn apply(&self, changes: &Changes, now: DateTime<Utc>) -> Result<()> {
         match self.store.apply(changes, now).await {
-            Err(StoreError::Conflict { constraint: c }) if c == constraint::ALARM_VERSION => Err(EngineError::Busy),
+            Err(StoreError::Conflict { constraint: c }) if c == constraint::ALARM_VERSION => {
+                Err(EngineError::Busy)
+            }
             r => {
                 r?;
                 self.wake.notify_one();
@@ -258,12 +346,22 @@ impl Engine {
     /// What a visit transition causes besides its events: the new timers, a duress alarm,
     /// the colleague told on leaving, the supervisor told of a broken pair, and the stand-down
     /// when the worker signals while an alarm is open.
-    pub(crate) async fn consequences(&self, visit: &Visit, effects: &[Effect], now: DateTime<Utc>) -> Result<Changes> {
+    pub(crate) async fn consequences(
+        &self,
+        visit: &Visit,
+        effects: &[Effect],
+        now: DateTime<Utc>,
+    ) -> Result<Changes> {
         let mut c = Changes::default();
         let timers = visit.timers(self.policy.timers.reminder_before_minutes);
         let timers = timers
             .iter()
-            .map(|t| NewDeadline { kind: t.kind.into(), visit: Some(visit.id), alarm: None, due_at: t.due })
+            .map(|t| NewDeadline {
+                kind: t.kind.into(),
+                visit: Some(visit.id),
+                alarm: None,
+                due_at: t.due,
+            })
             .collect();
         c.visit_timers = Some((visit.id, timers));
         let place = self.store.place(visit.place).await?;
@@ -271,21 +369,53 @@ impl Engine {
         for e in effects {
             match e {
                 Effect::DuressAlarm { person } => {
-                    let alarm = Alarm::raise(AlarmId(Uuid::now_v7()), visit.team, *person, Some(visit.id), AlarmKind::Duress, &visit.terms.chain, now);
+                    let alarm = Alarm::raise(
+                        AlarmId(Uuid::now_v7()),
+                        visit.team,
+                        *person,
+                        Some(visit.id),
+                        AlarmKind::Duress,
+                        &visit.terms.chain,
+                        now,
+                    );
                     c.arm.push(escalate_now(alarm.id, now));
                     c.new_alarms.push(alarm);
                 }
                 Effect::TellColleague { colleague, worker } => {
                     let worker = self.store.person(*worker).await?;
-                    let text = Text::TellColleague { worker: &worker.display_name, place: &place.name };
-                    let occasion = Occasion { key: format!("visit:{}:left:{}", visit.id, worker.id), alarm: None, visit: Some(visit.id), text };
-                    c.outbox.extend(self.messages(&[self.store.person(*colleague).await?], &[Channel::Sms, Channel::Push], &occasion));
+                    let text = Text::TellColleague {
+                        worker: &worker.display_name,
+                        place: &place.name,
+                    };
+                    let occasion = Occasion {
+                        key: format!("visit:{}:left:{}", visit.id, worker.id),
+                        alarm: None,
+                        visit: Some(visit.id),
+                        text,
+                    };
+                    c.outbox.extend(self.messages(
+                        &[self.store.person(*colleague).await?],
+                        &[Channel::Sms, Channel::Push],
+                        &occasion,
+                    ));
                 }
                 Effect::TwoPersonBreak { left, remaining } => {
                     let alone = self.store.person(remaining[0]).await?;
-                    let text = Text::TwoPersonBreak { worker: &alone.display_name, place: &place.name };
-                    let occasion = Occasion { key: format!("visit:{}:break:{left}", visit.id), alarm: None, visit: Some(visit.id), text };
-                    c.outbox.extend(self.messages(&self.supervisors(visit.team).await?, &[Channel::Sms, Channel::Push], &occasion));
+                    let text = Text::TwoPersonBreak {
+                        worker: &alone.display_name,
+                        place: &place.name,
+                    };
+                    let occasion = Occasion {
+                        key: format!("visit:{}:break:{left}", visit.id),
+                        alarm: None,
+                        visit: Some(visit.id),
+                        text,
+                    };
+                    c.outbox.extend(self.messages(
+                        &self.supervisors(visit.team).await?,
+                        &[Channel::Sms, Channel::Push],
+                        &occasion,
+                    ));
                 }
                 Effect::CheckedIn { .. } | Effect::Extended { .. } | Effect::CheckedOut { .. } if !duress => {
                     self.stand_down(visit, now, &mut c).await?;
@@ -317,9 +447,12 @@ impl Engine {
                 key: format!("alarm:{}:stand-down", a.id),
                 alarm: Some(a.id),
                 visit: Some(visit.id),
-                text: Text::StandDown { worker: &worker.display_name },
+                text: Text::StandDown {
+                    worker: &worker.display_name,
+                },
             };
-            c.outbox.extend(self.messages(&told, &[Channel::Sms, Channel::Push], &occasion));
+            c.outbox
+                .extend(self.messages(&told, &[Channel::Sms, Channel::Push], &occasion));
             c.calm_alarms.push(a.id);
             alarm.value.stand_down(now);
             c.saved_alarms.push(alarm);
@@ -338,9 +471,21 @@ impl Engine {
             None => me.teams.first().copied().ok_or(EngineError::Forbidden)?,
         };
         let now = stamp.received_at;
-        let mut alarm = Alarm::raise(AlarmId(Uuid::now_v7()), team, me.id, visit.map(|v| v.id), AlarmKind::Sos, &self.policy.timers.sos_chain, now);
+        let mut alarm = Alarm::raise(
+            AlarmId(Uuid::now_v7()),
+            team,
+            me.id,
+            visit.map(|v| v.id),
+            AlarmKind::Sos,
+            &self.policy.timers.sos_chain,
+            now,
+        );
         alarm.position = stamp.position;
-        let changes = Changes { arm: vec![escalate_now(alarm.id, now)], new_alarms: vec![alarm.clone()], ..Changes::default() };
+        let changes = Changes {
+            arm: vec![escalate_now(alarm.id, now)],
+            new_alarms: vec![alarm.clone()],
+            ..Changes::default()
+        };
         self.apply(&changes, now).await?;
         Ok(alarm)
     }

@@ -9,12 +9,31 @@ use makker_domain::text::Lang;
 /// What happened, for the text.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Text<'a> {
-    Reminder { minutes: u32 },
-    Alarm { kind: AlarmKind, worker: &'a str, place: &'a str, warnings: &'a [String], position: Option<Position>, link: &'a str },
-    StandDown { worker: &'a str },
-    TellColleague { worker: &'a str, place: &'a str },
-    TwoPersonBreak { worker: &'a str, place: &'a str },
-    FollowUp { worker: &'a str },
+    Reminder {
+        minutes: u32,
+    },
+    Alarm {
+        kind: AlarmKind,
+        worker: &'a str,
+        place: &'a str,
+        warnings: &'a [String],
+        position: Option<Position>,
+        link: &'a str,
+    },
+    StandDown {
+        worker: &'a str,
+    },
+    TellColleague {
+        worker: &'a str,
+        place: &'a str,
+    },
+    TwoPersonBreak {
+        worker: &'a str,
+        place: &'a str,
+    },
+    FollowUp {
+        worker: &'a str,
+    },
 }
 
 impl Text<'_> {
@@ -43,7 +62,14 @@ impl Text<'_> {
                 format!("Makker: Checka in inom {minutes} min. Svara OK."),
                 format!("Makker: Check in within {minutes} min. Reply OK."),
             ),
-            Text::Alarm { kind, worker, place, warnings, position, link } => {
+            Text::Alarm {
+                kind,
+                worker,
+                place,
+                warnings,
+                position,
+                link,
+            } => {
                 let what = alarm_name(*kind, lang);
                 let mut text = pick(
                     format!("MAKKER ALARM: {what} – {worker}, {place}."),
@@ -125,13 +151,19 @@ mod tests {
         let sms = text.render(Lang::Da, true);
         assert!(!push.contains("56.17"), "{push}");
         assert!(sms.contains("56.17190,10.21100"), "{sms}");
-        assert!(sms.starts_with("MAKKER ALARM: ikke tjekket ud – Anna, Hjem T-04. Advarsel: Hund."), "{sms}");
+        assert!(
+            sms.starts_with("MAKKER ALARM: ikke tjekket ud – Anna, Hjem T-04. Advarsel: Hund."),
+            "{sms}"
+        );
     }
 
     #[test]
     fn every_text_speaks_three_languages() {
         let t = Text::StandDown { worker: "Bo" };
-        let all: Vec<String> = [Lang::Da, Lang::Sv, Lang::En].iter().map(|l| t.render(*l, true)).collect();
+        let all: Vec<String> = [Lang::Da, Lang::Sv, Lang::En]
+            .iter()
+            .map(|l| t.render(*l, true))
+            .collect();
         assert_eq!(all[0], "Makker: Afblæst – Bo er i sikkerhed.");
         assert_ne!(all[0], all[1]);
         assert_ne!(all[1], all[2]);

@@ -12,10 +12,10 @@
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
+use makker_domain::AlarmId;
 use makker_domain::alarm::Alarm;
 use makker_domain::policy::Channel;
 use makker_domain::visit::VisitState;
-use makker_domain::AlarmId;
 use makker_store::{Changes, Deadline, DeadlineKind, StoreError, Versioned, constraint};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -59,16 +59,25 @@ impl Scheduler {
     /// The database is unavailable.
     pub async fn tick(&self) -> Result<Tick> {
         let now = self.engine.now();
-        let due = self.engine.store.claim_due(now, &self.owner, now + self.lease, self.batch).await?;
+        let due = self
+            .engine
+            .store
+            .claim_due(now, &self.owner, now + self.lease, self.batch)
+            .await?;
         let mut fired = 0;
         for d in &due {
             match self.fire(d, now).await {
                 Ok(true) => fired += 1,
                 Ok(false) => {}
-                Err(e) => tracing::warn!(deadline = d.id, error = %e, "a deadline did not fire; it stays armed"),
+                Err(e) => {
+                    tracing::warn!(deadline = d.id, error = %e, "a deadline did not fire; it stays armed")
+                }
             }
         }
-        Ok(Tick { fired, next_due: self.engine.store.next_due().await? })
+        Ok(Tick {
+            fired,
+            next_due: self.engine.store.next_due().await?,
+        })
     }
 
     /// Ticks until nothing is due at the clock's current time (tests, and catching up after
@@ -92,9 +101,12 @@ impl Scheduler {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         loop {
             let sleep = match self.tick().await {
-                Ok(Tick { next_due: Some(next), .. }) => {
-                    (next - self.engine.now()).to_std().unwrap_or(StdDuration::ZERO).min(self.max_sleep)
-                }
+                Ok(Tick {
+                    next_due: Some(next), ..
+                }) => (next - self.engine.now())
+                    .to_std()
+                    .unwrap_or(StdDuration::ZERO)
+                    .min(self.max_sleep),
                 Ok(_) => self.max_sleep,
                 Err(e) => {
                     tracing::error!(error = %e, "the deadline loop could not tick");
@@ -120,8 +132,16 @@ impl Scheduler {
         let changes = match (d.kind, d.alarm) {
             (DeadlineKind::Reminder, _) => self.reminder(d).await?,
             (DeadlineKind::Overdue, _) => self.overdue(d, now).await?,
-            (DeadlineKind::Escalate, Some(a)) => self.engine.escalation_step(self.engine.store.alarm(a).await?, now).await?,
-            (DeadlineKind::FollowUp, Some(a)) => self.engine.follow_up(self.engine.store.alarm(a).await?, now).await?,
+            (DeadlineKind::Escalate, Some(a)) => {
+                self.engine
+                    .escalation_step(self.engine.store.alarm(a).await?, now)
+                    .await?
+            }
+            (DeadlineKind::FollowUp, Some(a)) => {
+                self.engine
+                    .follow_up(self.engine.store.alarm(a).await?, now)
+                    .await?
+            }
             (_, None) => Changes::default(),
         };
         match self.engine.store.fire(d.id, &self.owner, now, &changes).await {
@@ -142,8 +162,15 @@ impl Scheduler {
             people.push(self.engine.store.person(p.person).await?);
         }
         let minutes = self.engine.policy.timers.reminder_before_minutes;
-        let occasion = Occasion { key: format!("deadline:{}", d.id), alarm: None, visit: Some(visit), text: Text::Reminder { minutes } };
-        changes.outbox = self.engine.messages(&people, &[Channel::Push, Channel::Sms], &occasion);
+        let occasion = Occasion {
+            key: format!("deadline:{}", d.id),
+            alarm: None,
+            visit: Some(visit),
+            text: Text::Reminder { minutes },
+        };
+        changes.outbox = self
+            .engine
+            .messages(&people, &[Channel::Push, Channel::Sms], &occasion);
         Ok(changes)
     }
 
@@ -151,10 +178,29 @@ impl Scheduler {
         let mut changes = Changes::default();
         let Some(visit) = d.visit else { return Ok(changes) };
         let v = self.engine.store.visit(visit).await?.value;
-        let Some(worker) = v.present().next().map(|p| p.person) else { return Ok(changes) };
-        let alarm = Alarm::raise(AlarmId(Uuid::now_v7()), v.team, worker, Some(v.id), v.overdue_alarm(), &v.terms.chain, now);
+        let Some(worker) = v.present().next().map(|p| p.person) else {
+            return Ok(changes);
+        };
+        let alarm = Alarm::raise(
+            AlarmId(Uuid::now_v7()),
+            v.team,
+            worker,
+            Some(v.id),
+            v.overdue_alarm(),
+            &v.terms.chain,
+            now,
+        );
         // The first step runs in this same transaction: no extra round trip before the worker hears.
-        let first = self.engine.escalation_step(Versioned { value: alarm.clone(), version: 0 }, now).await?;
+        let first = self
+            .engine
+            .escalation_step(
+                Versioned {
+                    value: alarm.clone(),
+                    version: 0,
+                },
+                now,
+            )
+            .await?;
         changes.outbox = first.outbox;
         changes.arm = first.arm;
         let mut raised = alarm;

@@ -11,8 +11,8 @@ use makker_domain::text::Lang;
 use makker_domain::visit::{Effect, ParticipantRole, Pin, StartVisit, Visit, VisitKind};
 use makker_domain::{AssessmentId, PersonId, PlaceId, Refusal, Role, ShiftId, TeamId, VisitId};
 use makker_store::{
-    Assessment, Device, LoneApproval, NewEvent, Person, Shift, Stamp, Store, StoreError,
-    Versioned, constraint,
+    Assessment, Device, LoneApproval, NewEvent, Person, Shift, Stamp, Store, StoreError, Versioned,
+    constraint,
 };
 use uuid::Uuid;
 
@@ -468,7 +468,10 @@ impl Engine {
         let mut changes = self.consequences(&visit, &effects, now).await?;
         changes.events = self.events(me.id, visit.id, effects, stamp);
         let approval_used = cmd.lone_approval.filter(|_| visit.approved_by.is_some());
-        let inserted = self.store.insert_visit(&visit, &assessment, reused, approval_used, &changes).await;
+        let inserted = self
+            .store
+            .insert_visit(&visit, &assessment, reused, approval_used, &changes)
+            .await;
         self.wake.notify_one();
         match inserted {
             Err(StoreError::Conflict { constraint: c }) if c == constraint::ONE_ACTIVE_VISIT => {

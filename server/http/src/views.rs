@@ -1,13 +1,13 @@
 //! Domain and store records → wire types.
 
 use chrono::Duration;
+use makker_domain::alarm::{Alarm, AlarmState};
 use makker_domain::visit::{Visit, VisitState};
 use makker_engine::{Colleague, NearbyPlace};
 use makker_mobile_api::{
     AlarmView, ColleagueView, LatLon, NearbyPlaceView, ParticipantView, PersonView, ShiftView, VisitView,
     WarningView,
 };
-use makker_domain::alarm::{Alarm, AlarmState};
 use makker_store::{Person, Shift};
 
 pub fn person(p: &Person) -> PersonView {

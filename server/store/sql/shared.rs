@@ -8,20 +8,21 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, NaiveTime, Timelike, Utc, Weekday};
+use makker_domain::alarm::{Alarm, AlarmKind, AlarmState};
 use makker_domain::geo::{Position, Shape};
 use makker_domain::place::{Place, PlaceKind, Warning, WarningKind};
+use makker_domain::policy::Channel;
 use makker_domain::risk::{Answers, Assessed, RiskLevel};
 use makker_domain::route::{Route, Stop};
 use makker_domain::text::Lang;
-use makker_domain::alarm::{Alarm, AlarmKind, AlarmState};
-use makker_domain::policy::Channel;
 use makker_domain::visit::{Effect, Participant, ParticipantRole, Terms, Visit, VisitKind, VisitState};
 use makker_domain::{
     AlarmId, AssessmentId, PersonId, PlaceId, Role, RouteId, ShiftId, TeamId, VisitId, WarningId,
 };
 use makker_store::{
-    Assessment, Attempt, Changes, Deadline, DeadlineKind, Device, Idempotency, LoneApproval, Message, NewDeadline,
-    NewMessage, Person, Shift, Stamp, Store, StoreError, StoreResult, Team, Versioned, VisitEvent, constraint,
+    Assessment, Attempt, Changes, Deadline, DeadlineKind, Device, Idempotency, LoneApproval, Message,
+    NewDeadline, NewMessage, Person, Shift, Stamp, Store, StoreError, StoreResult, Team, Versioned,
+    VisitEvent, constraint,
 };
 use sqlx::types::Json;
 use sqlx::{FromRow, Pool, Transaction};
@@ -325,7 +326,10 @@ impl AlarmRow {
             note: self.note,
             position: position(self.lat, self.lon),
         };
-        Ok(Versioned { value: alarm, version: i64::from(self.version) })
+        Ok(Versioned {
+            value: alarm,
+            version: i64::from(self.version),
+        })
     }
 }
 
@@ -539,7 +543,11 @@ async fn write_participants(tx: &mut Tx, visit: &Visit, now: DateTime<Utc>) -> S
 /// Appends events to their visits' logs.
 async fn write_events(tx: &mut Tx, changes: &Changes) -> StoreResult<()> {
     for e in &changes.events {
-        let Stamp { received_at, client_time, position } = e.stamp;
+        let Stamp {
+            received_at,
+            client_time,
+            position,
+        } = e.stamp;
         sqlx::query(
             "insert into visit_event (visit_id, person_id, kind, payload, occurred_at, received_at, \
              client_time, lat, lon, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $6)",
@@ -603,7 +611,9 @@ async fn save_alarm(tx: &mut Tx, a: &Alarm, version: i64) -> StoreResult<()> {
     .await
     .map_err(db_err)?;
     if done.rows_affected() == 0 {
-        return Err(StoreError::Conflict { constraint: constraint::ALARM_VERSION.into() });
+        return Err(StoreError::Conflict {
+            constraint: constraint::ALARM_VERSION.into(),
+        });
     }
     Ok(())
 }
@@ -1311,7 +1321,10 @@ impl Store for SqlStore {
                 constraint: constraint::VISIT_VERSION.into(),
             });
         }
-        let now = changes.events.first().map_or(v.last_check_in_at, |e| e.stamp.received_at);
+        let now = changes
+            .events
+            .first()
+            .map_or(v.last_check_in_at, |e| e.stamp.received_at);
         write_participants(&mut tx, v, now).await?;
         apply_changes(&mut tx, changes, now).await?;
         tx.commit().await.map_err(db_err)
@@ -1349,24 +1362,35 @@ impl Store for SqlStore {
 
     async fn alarm(&self, id: AlarmId) -> StoreResult<Versioned<Alarm>> {
         let sql = format!("select {ALARM_COLUMNS} from alarm where alarm_id = $1");
-        let row: AlarmRow =
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id.0).fetch_one(&self.pool).await.map_err(db_err)?;
+        let row: AlarmRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id.0)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
         row.into_alarm()
     }
 
     async fn alarms_of(&self, person: PersonId) -> StoreResult<Vec<Alarm>> {
         let sql = format!("select {ALARM_COLUMNS} from alarm where person_id = $1 order by raised_at");
-        let rows: Vec<AlarmRow> =
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(person.0).fetch_all(&self.pool).await.map_err(db_err)?;
-        rows.into_iter().map(|r| r.into_alarm().map(|a| a.value)).collect()
+        let rows: Vec<AlarmRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(person.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.into_iter()
+            .map(|r| r.into_alarm().map(|a| a.value))
+            .collect()
     }
 
     async fn unresolved_alarms(&self, visit: VisitId) -> StoreResult<Vec<Versioned<Alarm>>> {
         let sql = format!(
             "select {ALARM_COLUMNS} from alarm where visit_id = $1 and state <> 'resolved' order by raised_at"
         );
-        let rows: Vec<AlarmRow> =
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(visit.0).fetch_all(&self.pool).await.map_err(db_err)?;
+        let rows: Vec<AlarmRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(visit.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
         rows.into_iter().map(AlarmRow::into_alarm).collect()
     }
 
@@ -1395,12 +1419,21 @@ impl Store for SqlStore {
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        let mut due: Vec<Deadline> = rows.into_iter().map(DeadlineRow::into_deadline).collect::<StoreResult<_>>()?;
+        let mut due: Vec<Deadline> = rows
+            .into_iter()
+            .map(DeadlineRow::into_deadline)
+            .collect::<StoreResult<_>>()?;
         due.sort_by_key(|d| (d.due_at, d.id));
         Ok(due)
     }
 
-    async fn fire(&self, deadline: i64, owner: &str, now: DateTime<Utc>, changes: &Changes) -> StoreResult<bool> {
+    async fn fire(
+        &self,
+        deadline: i64,
+        owner: &str,
+        now: DateTime<Utc>,
+        changes: &Changes,
+    ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         // INVARIANT: armed → fired happens once, only for the lease holder, in the same
         // transaction as everything the firing caused.
@@ -1465,7 +1498,10 @@ impl Store for SqlStore {
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        let mut out: Vec<Message> = rows.into_iter().map(MessageRow::into_message).collect::<StoreResult<_>>()?;
+        let mut out: Vec<Message> = rows
+            .into_iter()
+            .map(MessageRow::into_message)
+            .collect::<StoreResult<_>>()?;
         out.sort_by_key(|m| m.created_at);
         Ok(out)
     }
@@ -1473,7 +1509,10 @@ impl Store for SqlStore {
     async fn record_attempt(&self, message: Uuid, attempt: &Attempt, now: DateTime<Utc>) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         let (provider, outcome, detail) = match attempt {
-            Attempt::Sent { provider, provider_ref } => (provider, "sent", provider_ref.clone()),
+            Attempt::Sent {
+                provider,
+                provider_ref,
+            } => (provider, "sent", provider_ref.clone()),
             Attempt::Retry { provider, error, .. } => (provider, "retry", Some(error.clone())),
             Attempt::Failed { provider, error } => (provider, "failed", Some(error.clone())),
         };

@@ -10,13 +10,13 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use makker_domain::alarm::Alarm;
 use makker_domain::geo::Position;
 use makker_domain::place::{Place, Warning};
+use makker_domain::policy::Channel;
 use makker_domain::risk::{Answers, Assessed};
 use makker_domain::route::Route;
 use makker_domain::text::Lang;
-use makker_domain::alarm::Alarm;
-use makker_domain::policy::Channel;
 use makker_domain::visit::{Effect, TimerKind, Visit};
 use makker_domain::{AlarmId, AssessmentId, PersonId, PlaceId, Role, ShiftId, TeamId, VisitId};
 use serde::{Deserialize, Serialize};
@@ -244,10 +244,20 @@ pub struct Message {
 /// What became of one delivery attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attempt {
-    Sent { provider: String, provider_ref: Option<String> },
+    Sent {
+        provider: String,
+        provider_ref: Option<String>,
+    },
     /// Try again at `next`.
-    Retry { provider: String, error: String, next: DateTime<Utc> },
-    Failed { provider: String, error: String },
+    Retry {
+        provider: String,
+        error: String,
+        next: DateTime<Utc>,
+    },
+    Failed {
+        provider: String,
+        error: String,
+    },
 }
 
 /// Everything a transition writes besides the visit or alarm itself, in the same transaction.
@@ -363,17 +373,35 @@ pub trait Store: Send + Sync + 'static {
     async fn unresolved_alarms(&self, visit: VisitId) -> StoreResult<Vec<Versioned<Alarm>>>;
 
     /// Leases up to `limit` armed deadlines due at `now` to `owner` until `lease_until`.
-    async fn claim_due(&self, now: DateTime<Utc>, owner: &str, lease_until: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Deadline>>;
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Deadline>>;
     /// Fires a claimed deadline with its changes in one transaction. `Ok(false)` when the
     /// deadline was cancelled, fired elsewhere, or the lease lapsed: nothing was written.
-    async fn fire(&self, deadline: i64, owner: &str, now: DateTime<Utc>, changes: &Changes) -> StoreResult<bool>;
+    async fn fire(
+        &self,
+        deadline: i64,
+        owner: &str,
+        now: DateTime<Utc>,
+        changes: &Changes,
+    ) -> StoreResult<bool>;
     /// The earliest armed deadline.
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
     /// Armed deadlines (for tests and the board).
     async fn armed(&self) -> StoreResult<Vec<Deadline>>;
 
     /// Leases up to `limit` pending messages due at `now`.
-    async fn claim_messages(&self, now: DateTime<Utc>, owner: &str, lease_until: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Message>>;
+    async fn claim_messages(
+        &self,
+        now: DateTime<Utc>,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
     /// Records one delivery attempt and its outcome.
     async fn record_attempt(&self, message: Uuid, attempt: &Attempt, now: DateTime<Utc>) -> StoreResult<()>;
     /// Every message, oldest first, optionally of one alarm.

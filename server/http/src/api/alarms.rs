@@ -22,8 +22,16 @@ pub async fn list(State(state): State<AppState>, me: Caller) -> Result<Json<Vec<
 #[utoipa::path(post, path = "/api/v1/alarms/{id}/acknowledge", tag = "alarms", security(("device_token" = [])),
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = AlarmView), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn acknowledge(State(state): State<AppState>, me: Caller, PathId(id): PathId) -> Result<Json<AlarmView>, ApiError> {
-    let alarm = state.engine.acknowledge(&me.person, AlarmId(id)).await.map_err(me.err())?;
+pub async fn acknowledge(
+    State(state): State<AppState>,
+    me: Caller,
+    PathId(id): PathId,
+) -> Result<Json<AlarmView>, ApiError> {
+    let alarm = state
+        .engine
+        .acknowledge(&me.person, AlarmId(id))
+        .await
+        .map_err(me.err())?;
     Ok(Json(views::alarm(&alarm)))
 }
 
@@ -38,7 +46,15 @@ pub async fn resolve(
     ApiJson(req): ApiJson<ResolveRequest>,
 ) -> Result<Json<AlarmView>, ApiError> {
     let outcome = text("outcome", &req.outcome, 64, true)?;
-    let note = req.note.as_deref().map(|n| text("note", n, 2000, false)).transpose()?;
-    let alarm = state.engine.resolve(&me.person, AlarmId(id), &outcome, note).await.map_err(me.err())?;
+    let note = req
+        .note
+        .as_deref()
+        .map(|n| text("note", n, 2000, false))
+        .transpose()?;
+    let alarm = state
+        .engine
+        .resolve(&me.person, AlarmId(id), &outcome, note)
+        .await
+        .map_err(me.err())?;
     Ok(Json(views::alarm(&alarm)))
 }

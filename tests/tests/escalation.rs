@@ -1,0 +1,410 @@
+//! The deadline engine in virtual time, through the real database: every alarm kind, the
+//! whole chain with its exact recipients and times, acknowledgement, follow-up, stand-down.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use makker_domain::PersonId;
+use makker_domain::visit::{ParticipantRole, VisitKind};
+use makker_mobile_api::*;
+use makker_store::{Changes, DeadlineKind, NewDeadline, Store};
+use makker_tests::app::{DURESS_PIN, Fixture, Member, PIN, TestApp, answers, spawn_app};
+use makker_tests::both;
+
+async fn ready(store: Arc<dyn Store>) -> (TestApp, Fixture) {
+    let app = spawn_app(store).await;
+    let f = app.fixture().await;
+    for m in [&f.anna, &f.bo, &f.carl, &f.sofie] {
+        m.phone.start_shift(None).await.expect("start a shift");
+    }
+    (app, f)
+}
+
+fn start(kind: VisitKind, place: uuid::Uuid, minutes: u32) -> StartVisitRequest {
+    StartVisitRequest {
+        kind,
+        place_id: place,
+        planned_minutes: minutes,
+        role: ParticipantRole::Talker,
+        partners: vec![],
+        answers: Some(answers(&[])),
+        lone_reason: None,
+        lone_approval_id: None,
+        tell_colleague_id: None,
+        client_time: None,
+        position: None,
+    }
+}
+
+/// (minutes after `t0`, recipient, kind) of every queued message, in order.
+async fn sent(app: &TestApp, f: &Fixture, t0: DateTime<Utc>) -> Vec<(i64, String, String)> {
+    let names = [&f.anna, &f.bo, &f.carl, &f.sofie, &f.lars, &f.olga];
+    let name = |id: PersonId| {
+        names
+            .iter()
+            .find(|m| m.person.id == id)
+            .map(|m| m.person.username.clone())
+            .unwrap()
+    };
+    let mut out: Vec<(i64, String, String)> = app
+        .engine
+        .store
+        .messages(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| {
+            (
+                (m.created_at - t0).num_minutes(),
+                name(m.message.person),
+                m.message.kind,
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn rows(list: &[(i64, &str, &str)]) -> Vec<(i64, String, String)> {
+    let mut v: Vec<_> = list
+        .iter()
+        .map(|(t, p, k)| (*t, p.to_string(), k.to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Moves the clock minute by minute to `t0 + minutes`, running the deadline loop at each.
+async fn run_to(app: &TestApp, t0: DateTime<Utc>, minutes: i64) {
+    let sched = app.scheduler();
+    while app.engine.now() < t0 + Duration::minutes(minutes) {
+        app.clock.advance(Duration::minutes(1));
+        sched.run_due().await.unwrap();
+    }
+}
+
+async fn alarm_of(m: &Member) -> AlarmView {
+    let alarms = m.phone.alarms().await.unwrap();
+    assert_eq!(alarms.len(), 1, "{alarms:?}");
+    alarms[0].clone()
+}
+
+async fn a_missed_check_out_runs_the_whole_chain_until_someone_acknowledges(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let t0 = app.engine.now();
+    // Drop-in, low risk: planned 30 min, check in every 45, 10 minutes' grace, standard chain.
+    let v = f
+        .anna
+        .phone
+        .start_visit(&start(VisitKind::DropIn, f.drop_in.id.0, 30))
+        .await
+        .unwrap();
+    run_to(&app, t0, 39).await;
+    assert_eq!(
+        sent(&app, &f, t0).await,
+        rows(&[(25, "anna", "reminder")]),
+        "only the reminder before the grace ends"
+    );
+    run_to(&app, t0, 72).await;
+    let alarm = alarm_of(&f.sofie).await;
+    assert_eq!(
+        (alarm.kind, alarm.state.as_str(), alarm.visit_id),
+        (
+            makker_domain::alarm::AlarmKind::MissedCheckOut,
+            "open",
+            Some(v.id)
+        )
+    );
+    assert_eq!(alarm.raised_at, t0 + Duration::minutes(40));
+    let chain = [
+        (25, "anna", "reminder"),
+        (40, "anna", "alarm"), // step 1: the worker
+        (45, "bo", "alarm"),   // step 2: colleagues on shift
+        (45, "carl", "alarm"),
+        (50, "sofie", "alarm"), // step 3: the supervisor on duty
+        (60, "lars", "alarm"),  // step 4: the manager
+        (70, "anna", "alarm"),  // then everyone on duty, every 10 minutes
+        (70, "bo", "alarm"),
+        (70, "carl", "alarm"),
+        (70, "sofie", "alarm"),
+    ];
+    assert_eq!(sent(&app, &f, t0).await, rows(&chain));
+    let own = f.anna.phone.acknowledge(alarm.id).await.unwrap_err();
+    assert_eq!(own.problem().unwrap().reason.as_deref(), Some("own-alarm"));
+    let taken = f.sofie.phone.acknowledge(alarm.id).await.unwrap();
+    assert_eq!(taken.acknowledged_by, Some(f.sofie.id()));
+    let second = f.bo.phone.acknowledge(alarm.id).await.unwrap_err();
+    assert_eq!(second.problem().unwrap().reason.as_deref(), Some("alarm-taken"));
+    // Acknowledged at 72: nothing more until the 10-minute follow-up at 82 reopens it.
+    run_to(&app, t0, 81).await;
+    assert_eq!(sent(&app, &f, t0).await, rows(&chain));
+    run_to(&app, t0, 82).await;
+    assert_eq!(
+        alarm_of(&f.sofie).await.state,
+        "open",
+        "not resolved in time: open again"
+    );
+    let mut more = chain.to_vec();
+    more.extend([
+        (82, "sofie", "follow_up"),
+        (82, "anna", "alarm"),
+        (82, "bo", "alarm"),
+        (82, "carl", "alarm"),
+        (82, "sofie", "alarm"),
+    ]);
+    assert_eq!(sent(&app, &f, t0).await, rows(&more));
+    // Anna checks out: everyone who was told hears she is safe; the chain stops.
+    f.anna
+        .phone
+        .check_out(
+            v.id,
+            &CheckOutRequest {
+                pin: Some(PIN.into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    run_to(&app, t0, 120).await;
+    more.extend([
+        (82, "bo", "stand_down"),
+        (82, "carl", "stand_down"),
+        (82, "lars", "stand_down"),
+        (82, "sofie", "stand_down"),
+    ]);
+    assert_eq!(sent(&app, &f, t0).await, rows(&more));
+    assert!(
+        f.sofie.phone.alarms().await.unwrap().is_empty(),
+        "resolved by the check-out"
+    );
+    assert!(
+        app.engine.store.armed().await.unwrap().is_empty(),
+        "no timer is left"
+    );
+}
+
+async fn a_check_in_in_time_moves_the_timers_and_nothing_fires(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let t0 = app.engine.now();
+    let mut req = start(VisitKind::Park, f.park.id.0, 120);
+    req.partners.push(PartnerRequest {
+        person_id: f.bo.id(),
+        role: ParticipantRole::Observer,
+    });
+    // Park, low risk: check in every 30 minutes.
+    let v = f.anna.phone.start_visit(&req).await.unwrap();
+    run_to(&app, t0, 28).await;
+    f.bo.phone.check_in(v.id, &EventRequest::default()).await.unwrap();
+    run_to(&app, t0, 56).await;
+    f.anna
+        .phone
+        .check_in(v.id, &EventRequest::default())
+        .await
+        .unwrap();
+    run_to(&app, t0, 60).await;
+    assert_eq!(
+        sent(&app, &f, t0).await,
+        rows(&[
+            (25, "anna", "reminder"),
+            (25, "bo", "reminder"),
+            (53, "anna", "reminder"),
+            (53, "bo", "reminder")
+        ])
+    );
+    assert!(f.sofie.phone.alarms().await.unwrap().is_empty());
+    let armed = app.engine.store.armed().await.unwrap();
+    let due: Vec<_> = armed
+        .iter()
+        .map(|d| (d.kind, (d.due_at - t0).num_minutes()))
+        .collect();
+    assert_eq!(
+        due,
+        vec![(DeadlineKind::Reminder, 81), (DeadlineKind::Overdue, 91)]
+    );
+}
+
+async fn a_duress_check_out_raises_a_silent_alarm_that_no_check_out_stands_down(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let t0 = app.engine.now();
+    let mut req = start(VisitKind::HomeVisitUnannounced, f.home.id.0, 60);
+    req.partners.push(PartnerRequest {
+        person_id: f.bo.id(),
+        role: ParticipantRole::Observer,
+    });
+    let v = f.anna.phone.start_visit(&req).await.unwrap();
+    app.clock.advance(Duration::minutes(10));
+    let out = f
+        .anna
+        .phone
+        .check_out(
+            v.id,
+            &CheckOutRequest {
+                pin: Some(DURESS_PIN.into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out.state, "active",
+        "Bo is still there; Anna's phone shows a normal check-out"
+    );
+    app.scheduler().run_due().await.unwrap();
+    // Urgent chain, step 1 is worker + partner: never Anna's own phone. Bo is now alone (break).
+    let first = rows(&[(10, "bo", "alarm"), (10, "sofie", "two_person_break")]);
+    assert_eq!(sent(&app, &f, t0).await, first);
+    f.bo.phone
+        .check_out(
+            v.id,
+            &CheckOutRequest {
+                pin: Some(PIN.into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    run_to(&app, t0, 12).await;
+    let alarm = alarm_of(&f.sofie).await;
+    assert_eq!(
+        (alarm.kind, alarm.state.as_str()),
+        (makker_domain::alarm::AlarmKind::Duress, "open")
+    );
+    let all = sent(&app, &f, t0).await;
+    assert!(
+        all.iter()
+            .all(|(_, who, kind)| who != "anna" && kind != "stand_down"),
+        "{all:?}"
+    );
+    assert!(
+        all.contains(&(12, "sofie".into(), "alarm".into())),
+        "step 2 at +2 min reaches the supervisor: {all:?}"
+    );
+}
+
+async fn an_sos_escalates_at_once_without_a_reminder(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let t0 = app.engine.now();
+    let alarm = f
+        .carl
+        .phone
+        .sos(&EventRequest {
+            client_time: None,
+            position: Some(LatLon {
+                lat: 56.15,
+                lon: 10.2,
+            }),
+        })
+        .await
+        .unwrap();
+    assert_eq!(alarm.raised_at, t0);
+    app.scheduler().run_due().await.unwrap();
+    assert_eq!(sent(&app, &f, t0).await, rows(&[(0, "carl", "alarm")]));
+    run_to(&app, t0, 2).await;
+    let step2 = rows(&[
+        (0, "carl", "alarm"),
+        (2, "anna", "alarm"),
+        (2, "bo", "alarm"),
+        (2, "sofie", "alarm"),
+    ]);
+    assert_eq!(sent(&app, &f, t0).await, step2);
+    let sms = app.engine.store.messages(None).await.unwrap();
+    let to_sofie = sms.iter().find(|m| m.message.person.0 == f.sofie.id()).unwrap();
+    assert!(
+        to_sofie.message.body.contains("56.15000,10.20000"),
+        "the SMS carries the position: {}",
+        to_sofie.message.body
+    );
+    f.anna.phone.acknowledge(alarm.id).await.unwrap();
+    let resolved = f
+        .anna
+        .phone
+        .resolve(
+            alarm.id,
+            &ResolveRequest {
+                outcome: "worker_safe".into(),
+                note: Some("Falsk alarm i lommen".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (resolved.state.as_str(), resolved.outcome.as_deref()),
+        ("resolved", Some("worker_safe"))
+    );
+    run_to(&app, t0, 30).await;
+    assert_eq!(sent(&app, &f, t0).await, step2, "nothing after the resolution");
+}
+
+async fn a_restart_fires_every_overdue_deadline_at_once(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let t0 = app.engine.now();
+    for m in [&f.anna, &f.bo, &f.carl] {
+        m.phone
+            .start_visit(&start(VisitKind::DropIn, f.drop_in.id.0, 30))
+            .await
+            .unwrap();
+    }
+    // The server was down for two hours: a new scheduler (a new process) catches up at once.
+    app.clock.advance(Duration::hours(2));
+    let fired = app.scheduler().run_due().await.unwrap();
+    assert!(fired >= 6, "reminders, alarms and steps all fired: {fired}");
+    let raised = f.sofie.phone.alarms().await.unwrap();
+    assert_eq!(raised.len(), 3);
+    assert!(raised.iter().all(|a| a.raised_at == t0 + Duration::hours(2)));
+    let _ = sent(&app, &f, t0).await;
+}
+
+both! {
+    missed_check_out_chain => a_missed_check_out_runs_the_whole_chain_until_someone_acknowledges,
+    check_in_moves_timers => a_check_in_in_time_moves_the_timers_and_nothing_fires,
+    duress_is_silent => a_duress_check_out_raises_a_silent_alarm_that_no_check_out_stands_down,
+    sos => an_sos_escalates_at_once_without_a_reminder,
+    restart_catches_up => a_restart_fires_every_overdue_deadline_at_once,
+}
+
+/// Two replicas on one PostgreSQL with 10,000 deadlines due at once: each fires exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_fire_ten_thousand_deadlines_exactly_once() {
+    if makker_tests::pg_skipped() {
+        return;
+    }
+    let (app, f) = ready(makker_tests::pg_store().await).await;
+    let v = f
+        .anna
+        .phone
+        .start_visit(&start(VisitKind::DropIn, f.drop_in.id.0, 240))
+        .await
+        .unwrap();
+    let due = app.engine.now() + Duration::minutes(1);
+    let arm: Vec<NewDeadline> = (0..10_000)
+        .map(|_| NewDeadline {
+            kind: DeadlineKind::Reminder,
+            visit: Some(makker_domain::VisitId(v.id)),
+            alarm: None,
+            due_at: due,
+        })
+        .collect();
+    app.engine
+        .store
+        .apply(
+            &Changes {
+                arm,
+                ..Changes::default()
+            },
+            app.engine.now(),
+        )
+        .await
+        .unwrap();
+    app.clock.advance(Duration::minutes(2));
+    let (a, b) = (app.scheduler(), app.scheduler());
+    let (fa, fb) = tokio::join!(a.run_due(), b.run_due());
+    let (fa, fb) = (fa.unwrap(), fb.unwrap());
+    assert_eq!(fa + fb, 10_000, "replica A fired {fa}, B fired {fb}");
+    let reminders = app.engine.store.messages(None).await.unwrap();
+    assert_eq!(reminders.len(), 10_000, "one reminder per deadline, none twice");
+    let armed = app.engine.store.armed().await.unwrap();
+    assert!(
+        armed.iter().all(|d| d.due_at > app.engine.now()),
+        "nothing due is left armed"
+    );
+}
