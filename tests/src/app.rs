@@ -218,3 +218,34 @@ pub fn answers(yes: &[&str]) -> std::collections::BTreeMap<String, bool> {
         .map(|q| (q.id.clone(), yes.contains(&q.id.as_str())))
         .collect()
 }
+
+/// An app with the fixture, and the Aarhus team's workers and supervisor on shift.
+pub async fn ready(store: Arc<dyn Store>) -> (TestApp, Fixture) {
+    let app = spawn_app(store).await;
+    let f = app.fixture().await;
+    for m in [&f.anna, &f.bo, &f.carl, &f.sofie] {
+        m.phone.start_shift(None).await.expect("start a shift");
+    }
+    (app, f)
+}
+
+/// A lone 30-minute visit as the talker, with "yes" to the questions named.
+pub fn start_request(
+    kind: makker_domain::visit::VisitKind,
+    place: Uuid,
+    yes: &[&str],
+) -> makker_mobile_api::StartVisitRequest {
+    makker_mobile_api::StartVisitRequest {
+        kind,
+        place_id: place,
+        planned_minutes: 30,
+        role: makker_domain::visit::ParticipantRole::Talker,
+        partners: vec![],
+        answers: Some(answers(yes)),
+        lone_reason: None,
+        lone_approval_id: None,
+        tell_colleague_id: None,
+        client_time: None,
+        position: None,
+    }
+}

@@ -10,7 +10,7 @@ use makker_domain::{PersonId, VisitId};
 use makker_mobile_api::client::ClientError;
 use makker_mobile_api::*;
 use makker_store::Store;
-use makker_tests::app::{DURESS_PIN, Fixture, PIN, TestApp, answers, spawn_app};
+use makker_tests::app::{DURESS_PIN, PIN, TestApp, ready, spawn_app, start_request as start};
 use makker_tests::both;
 use reqwest::Method;
 
@@ -19,22 +19,6 @@ fn problem<T: std::fmt::Debug>(r: Result<T, ClientError>) -> Problem {
         .problem()
         .expect("a problem+json answer")
         .clone()
-}
-
-fn start(kind: VisitKind, place: uuid::Uuid, yes: &[&str]) -> StartVisitRequest {
-    StartVisitRequest {
-        kind,
-        place_id: place,
-        planned_minutes: 30,
-        role: ParticipantRole::Talker,
-        partners: vec![],
-        answers: Some(answers(yes)),
-        lone_reason: None,
-        lone_approval_id: None,
-        tell_colleague_id: None,
-        client_time: None,
-        position: None,
-    }
 }
 
 fn with_partner(mut req: StartVisitRequest, partner: uuid::Uuid) -> StartVisitRequest {
@@ -50,15 +34,6 @@ fn pin(pin: &str) -> CheckOutRequest {
         pin: Some(pin.into()),
         ..CheckOutRequest::default()
     }
-}
-
-async fn ready(store: Arc<dyn Store>) -> (TestApp, Fixture) {
-    let app = spawn_app(store).await;
-    let f = app.fixture().await;
-    for m in [&f.anna, &f.bo, &f.carl, &f.sofie] {
-        m.phone.start_shift(None).await.expect("start a shift");
-    }
-    (app, f)
 }
 
 async fn events(app: &TestApp, visit: uuid::Uuid) -> Vec<Effect> {

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use makker_domain::risk::RiskLevel;
-use makker_domain::visit::{ParticipantRole, VisitKind};
+use makker_domain::visit::VisitKind;
 use makker_domain::{PersonId, VisitId};
 use makker_mobile_api::client::Client;
 use makker_mobile_api::*;
 use makker_store::Store;
-use makker_tests::app::{Fixture, PIN, TestApp, answers, spawn_app};
+use makker_tests::app::{Fixture, PIN, TestApp, answers, start_request};
 use makker_tests::both;
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
@@ -163,22 +163,6 @@ impl Seen {
     }
 }
 
-fn start_request(kind: VisitKind, place: Uuid, yes: &[&str]) -> StartVisitRequest {
-    StartVisitRequest {
-        kind,
-        place_id: place,
-        planned_minutes: 30,
-        role: ParticipantRole::Talker,
-        partners: vec![],
-        answers: Some(answers(yes)),
-        lone_reason: None,
-        lone_approval_id: None,
-        tell_colleague_id: None,
-        client_time: None,
-        position: None,
-    }
-}
-
 /// `base` with the fields of `patch` set, and those set to `null` left out.
 fn patched(base: &Value, patch: Value) -> String {
     let mut out = base.clone();
@@ -193,13 +177,10 @@ fn patched(base: &Value, patch: Value) -> String {
     out.to_string()
 }
 
-/// Everyone of the fixture on shift.
+/// Everyone of the fixture on shift, Olga in the other team too.
 async fn ready(store: Arc<dyn Store>) -> (TestApp, Fixture) {
-    let app = spawn_app(store).await;
-    let f = app.fixture().await;
-    for m in [&f.anna, &f.bo, &f.carl, &f.sofie, &f.olga] {
-        m.phone.start_shift(None).await.expect("start a shift");
-    }
+    let (app, f) = makker_tests::app::ready(store).await;
+    f.olga.phone.start_shift(None).await.expect("start a shift");
     (app, f)
 }
 

@@ -8,31 +8,13 @@ use makker_domain::PersonId;
 use makker_domain::visit::{ParticipantRole, VisitKind};
 use makker_mobile_api::*;
 use makker_store::{Changes, DeadlineKind, NewDeadline, Store};
-use makker_tests::app::{DURESS_PIN, Fixture, Member, PIN, TestApp, answers, spawn_app};
+use makker_tests::app::{DURESS_PIN, Fixture, Member, PIN, TestApp, ready, start_request};
 use makker_tests::both;
-
-async fn ready(store: Arc<dyn Store>) -> (TestApp, Fixture) {
-    let app = spawn_app(store).await;
-    let f = app.fixture().await;
-    for m in [&f.anna, &f.bo, &f.carl, &f.sofie] {
-        m.phone.start_shift(None).await.expect("start a shift");
-    }
-    (app, f)
-}
 
 fn start(kind: VisitKind, place: uuid::Uuid, minutes: u32) -> StartVisitRequest {
     StartVisitRequest {
-        kind,
-        place_id: place,
         planned_minutes: minutes,
-        role: ParticipantRole::Talker,
-        partners: vec![],
-        answers: Some(answers(&[])),
-        lone_reason: None,
-        lone_approval_id: None,
-        tell_colleague_id: None,
-        client_time: None,
-        position: None,
+        ..start_request(kind, place, &[])
     }
 }
 

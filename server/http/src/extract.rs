@@ -27,6 +27,20 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Stamps an event from this caller's phone: the server's time, the phone's time and
+    /// position when given (both checked).
+    ///
+    /// # Errors
+    /// A position out of range or a phone clock too far off.
+    pub fn stamp(
+        &self,
+        state: &AppState,
+        client_time: Option<chrono::DateTime<chrono::Utc>>,
+        at: Option<LatLon>,
+    ) -> Result<makker_store::Stamp, ApiError> {
+        state.engine.stamp(client_time, position(at)?).map_err(self.err())
+    }
+
     /// Wraps a service error with this caller's language.
     pub fn err(&self) -> impl Fn(EngineError) -> ApiError + '_ {
         |e| ApiError::Engine(e, self.lang)

@@ -130,10 +130,7 @@ pub async fn sos(
     me: Caller,
     ApiJson(req): ApiJson<EventRequest>,
 ) -> Result<(StatusCode, Json<AlarmView>), ApiError> {
-    let stamp = state
-        .engine
-        .stamp(req.client_time, position(req.position)?)
-        .map_err(me.err())?;
+    let stamp = me.stamp(&state, req.client_time, req.position)?;
     let alarm = state.engine.sos(&me.person, stamp).await.map_err(me.err())?;
     Ok((StatusCode::CREATED, Json(views::alarm(&alarm))))
 }

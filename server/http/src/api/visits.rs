@@ -13,7 +13,7 @@ use makker_mobile_api::{
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller, PathId, position, text};
+use crate::extract::{ApiJson, Caller, PathId, text};
 use crate::views;
 
 fn reply(v: &Visit) -> Json<VisitView> {
@@ -29,10 +29,7 @@ pub async fn start(
     me: Caller,
     ApiJson(req): ApiJson<StartVisitRequest>,
 ) -> Result<(StatusCode, Json<VisitView>), ApiError> {
-    let stamp = state
-        .engine
-        .stamp(req.client_time, position(req.position)?)
-        .map_err(me.err())?;
+    let stamp = me.stamp(&state, req.client_time, req.position)?;
     let lone_reason = req
         .lone_reason
         .as_deref()
@@ -111,10 +108,7 @@ pub async fn join(
     PathId(id): PathId,
     ApiJson(req): ApiJson<JoinRequest>,
 ) -> Result<Json<VisitView>, ApiError> {
-    let stamp = state
-        .engine
-        .stamp(req.client_time, position(req.position)?)
-        .map_err(me.err())?;
+    let stamp = me.stamp(&state, req.client_time, req.position)?;
     let v = state
         .engine
         .join(&me.person, VisitId(id), req.role, stamp)
@@ -133,10 +127,7 @@ pub async fn check_in(
     PathId(id): PathId,
     ApiJson(req): ApiJson<EventRequest>,
 ) -> Result<Json<VisitView>, ApiError> {
-    let stamp = state
-        .engine
-        .stamp(req.client_time, position(req.position)?)
-        .map_err(me.err())?;
+    let stamp = me.stamp(&state, req.client_time, req.position)?;
     let v = state
         .engine
         .check_in(&me.person, VisitId(id), stamp)
@@ -155,10 +146,7 @@ pub async fn extend(
     PathId(id): PathId,
     ApiJson(req): ApiJson<ExtendRequest>,
 ) -> Result<Json<VisitView>, ApiError> {
-    let stamp = state
-        .engine
-        .stamp(req.client_time, position(req.position)?)
-        .map_err(me.err())?;
+    let stamp = me.stamp(&state, req.client_time, req.position)?;
     let v = state
         .engine
         .extend(&me.person, VisitId(id), req.minutes, stamp)
@@ -177,10 +165,7 @@ pub async fn check_out(
     PathId(id): PathId,
     ApiJson(req): ApiJson<CheckOutRequest>,
 ) -> Result<Json<VisitView>, ApiError> {
-    let stamp = state
-        .engine
-        .stamp(req.client_time, position(req.position)?)
-        .map_err(me.err())?;
+    let stamp = me.stamp(&state, req.client_time, req.position)?;
     let pin = req.pin.as_deref().map(str::trim);
     let v = state
         .engine
@@ -200,10 +185,7 @@ pub async fn withdraw(
     PathId(id): PathId,
     ApiJson(req): ApiJson<EventRequest>,
 ) -> Result<Json<VisitView>, ApiError> {
-    let stamp = state
-        .engine
-        .stamp(req.client_time, position(req.position)?)
-        .map_err(me.err())?;
+    let stamp = me.stamp(&state, req.client_time, req.position)?;
     let v = state
         .engine
         .withdraw(&me.person, VisitId(id), stamp)
