@@ -8,6 +8,7 @@
 //!   set explicitly, which is only for a quick local loop.
 
 pub mod app;
+pub mod fake_sms;
 
 use std::path::PathBuf;
 use std::sync::Arc;

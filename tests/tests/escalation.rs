@@ -6,7 +6,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use makker_domain::PersonId;
 use makker_domain::visit::{ParticipantRole, VisitKind};
+use makker_engine::dispatcher::Dispatcher;
 use makker_mobile_api::*;
+use makker_notify::sms::{LogProvider, SmsProvider};
 use makker_store::{Changes, DeadlineKind, NewDeadline, Store};
 use makker_tests::app::{DURESS_PIN, Fixture, Member, PIN, TestApp, ready, start_request};
 use makker_tests::both;
@@ -56,12 +58,16 @@ fn rows(list: &[(i64, &str, &str)]) -> Vec<(i64, String, String)> {
     v
 }
 
-/// Moves the clock minute by minute to `t0 + minutes`, running the deadline loop at each.
+/// Moves the clock minute by minute to `t0 + minutes`, running the deadline loop and the
+/// dispatcher (with the log provider) at each.
 async fn run_to(app: &TestApp, t0: DateTime<Utc>, minutes: i64) {
     let sched = app.scheduler();
+    let sms: Arc<dyn SmsProvider> = Arc::new(LogProvider::new());
+    let dispatch = Dispatcher::new(app.engine.clone(), vec![sms]);
     while app.engine.now() < t0 + Duration::minutes(minutes) {
         app.clock.advance(Duration::minutes(1));
         sched.run_due().await.unwrap();
+        dispatch.tick().await.unwrap();
     }
 }
 

@@ -25,6 +25,34 @@ pub struct Config {
     pub token_days: u32,
     /// The address people open from links in messages, e.g. `https://makker.aarhus.dk`.
     pub public_url: String,
+    /// The SMS provider: `log` (the demo: messages go to the log), `gatewayapi`, `46elks`, `twilio`.
+    pub sms_primary: SmsProvider,
+    /// A second provider tried when the primary fails.
+    pub sms_failover: Option<SmsProvider>,
+    /// The sender name or number shown on the phone.
+    pub sms_sender: String,
+    /// The secret our SMS webhook URLs carry (46elks) or sign with (GatewayAPI).
+    pub sms_webhook_secret: Option<String>,
+    pub gatewayapi_token: Option<String>,
+    pub gatewayapi_base_url: Option<String>,
+    pub elks46_username: Option<String>,
+    pub elks46_password: Option<String>,
+    pub elks46_base_url: Option<String>,
+    pub twilio_account_sid: Option<String>,
+    pub twilio_auth_token: Option<String>,
+    pub twilio_base_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SmsProvider {
+    #[serde(rename = "log")]
+    Log,
+    #[serde(rename = "gatewayapi")]
+    GatewayApi,
+    #[serde(rename = "46elks")]
+    Elks46,
+    #[serde(rename = "twilio")]
+    Twilio,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +71,18 @@ impl Default for Config {
             log_format: LogFormat::Pretty,
             token_days: 90,
             public_url: "http://localhost:8080".into(),
+            sms_primary: SmsProvider::Log,
+            sms_failover: None,
+            sms_sender: "Makker".into(),
+            sms_webhook_secret: None,
+            gatewayapi_token: None,
+            gatewayapi_base_url: None,
+            elks46_username: None,
+            elks46_password: None,
+            elks46_base_url: None,
+            twilio_account_sid: None,
+            twilio_auth_token: None,
+            twilio_base_url: None,
         }
     }
 }
@@ -71,7 +111,9 @@ impl std::fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("token_days", &self.token_days)
             .field("public_url", &self.public_url)
-            .finish()
+            .field("sms_primary", &self.sms_primary)
+            .field("sms_failover", &self.sms_failover)
+            .finish_non_exhaustive()
     }
 }
 
@@ -81,6 +123,8 @@ pub enum ConfigError {
     Load(Box<figment::Error>),
     #[error("invalid configuration: database_url must start with sqlite:// or postgres:// (got {0:?})")]
     DatabaseUrl(String),
+    #[error("invalid configuration: the SMS provider {provider} needs {setting}")]
+    Missing { provider: String, setting: String },
     #[error("invalid configuration: public_url must be an http(s) URL (got {0:?})")]
     PublicUrl(String),
     #[error("invalid configuration: token_days must be between 1 and 365 (got {0})")]
@@ -141,6 +185,27 @@ impl Config {
         if !(1..=365).contains(&self.token_days) {
             return Err(ConfigError::TokenDays(self.token_days));
         }
+        for provider in std::iter::once(self.sms_primary).chain(self.sms_failover) {
+            let needs: &[(&str, &Option<String>)] = match provider {
+                SmsProvider::Log => &[],
+                SmsProvider::GatewayApi => &[("gatewayapi_token", &self.gatewayapi_token)],
+                SmsProvider::Elks46 => &[
+                    ("elks46_username", &self.elks46_username),
+                    ("elks46_password", &self.elks46_password),
+                    ("sms_webhook_secret", &self.sms_webhook_secret),
+                ],
+                SmsProvider::Twilio => &[
+                    ("twilio_account_sid", &self.twilio_account_sid),
+                    ("twilio_auth_token", &self.twilio_auth_token),
+                ],
+            };
+            if let Some((name, _)) = needs.iter().find(|(_, v)| v.as_deref().is_none_or(str::is_empty)) {
+                return Err(ConfigError::Missing {
+                    provider: format!("{provider:?}"),
+                    setting: (*name).to_owned(),
+                });
+            }
+        }
         self.load_policy()?;
         Ok(())
     }
@@ -167,6 +232,15 @@ impl Config {
     pub fn redacted_toml(&self) -> String {
         let mut shown = self.clone();
         shown.database_url = redact_url(&self.database_url);
+        let hide = |s: &mut Option<String>| {
+            if s.is_some() {
+                *s = Some("***".into());
+            }
+        };
+        hide(&mut shown.sms_webhook_secret);
+        hide(&mut shown.gatewayapi_token);
+        hide(&mut shown.elks46_password);
+        hide(&mut shown.twilio_auth_token);
         toml::to_string(&shown).expect("BUG: the configuration serializes to TOML")
     }
 }

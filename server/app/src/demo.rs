@@ -6,8 +6,13 @@ use makker_domain::geo::{Position, Shape};
 use makker_domain::place::{Place, PlaceKind, Warning, WarningKind};
 use makker_domain::route::{Route, Stop};
 use makker_domain::{PlaceId, RouteId, TeamId, WarningId};
-use makker_engine::Engine;
+use std::sync::Arc;
+
+use makker_domain::visit::{ParticipantRole, VisitKind};
+use makker_engine::{Engine, StartCommand};
 use uuid::Uuid;
+
+use anyhow::Context;
 
 use crate::admin::{self, PersonArgs};
 
@@ -102,13 +107,14 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<bool> {
     }
     let now = engine.now();
     let team = admin::create_team(engine, "Gadeteam Aarhus Midt", "Europe/Copenhagen").await?;
-    for (username, name, role) in PEOPLE {
+    for (i, (username, name, role)) in PEOPLE.into_iter().enumerate() {
         let args = PersonArgs {
             username: username.into(),
             name: name.into(),
             role: role.into(),
             teams: vec![team.id.0.to_string()],
-            phone: None,
+            // Fictional numbers: the demo's SMS go to the log, never to a phone.
+            phone: Some(format!("+455010000{i}")),
             lang: "da".into(),
             password: Some(PASSWORD.into()),
             pin: Some(PIN.into()),
@@ -215,5 +221,83 @@ pub fn welcome(address: &str) -> String {
          \x20           -d '{{\"username\":\"anna\",\"password\":\"{PASSWORD}\",\"device_name\":\"demo\"}}'\n\
          Stop with Ctrl-C.",
         users.join("\n")
+    )
+}
+
+/// The demo's policy: the default with times shortened to a minute, so a first-time user sees
+/// the reminder, the alarm and its escalation within two minutes.
+pub fn quick(mut engine: Engine) -> Engine {
+    let mut policy = (*engine.policy).clone();
+    for rule in &mut policy.rules {
+        rule.grace_minutes = 0;
+    }
+    policy.timers.reminder_before_minutes = 1;
+    policy.timers.ack_follow_up_minutes = 2;
+    for chain in policy.chains.values_mut() {
+        for (i, step) in chain.steps.iter_mut().enumerate() {
+            step.after_minutes = u32::try_from(i).unwrap_or(u32::MAX);
+        }
+        chain.repeat_minutes = 2;
+    }
+    engine.policy = Arc::new(policy);
+    engine
+}
+
+/// Dennis starts a one-minute visit at the drop-in centre and will not check out.
+/// Returns a line about it.
+///
+/// # Errors
+/// Storage failures.
+pub async fn miss_a_check_out(engine: &Engine) -> anyhow::Result<String> {
+    let dennis = admin::person(engine, "dennis").await?;
+    if let Some(v) = engine.active_visit(&dennis).await? {
+        return Ok(format!(
+            "Dennis is still in visit {} from an earlier demo run.",
+            v.id
+        ));
+    }
+    if engine.store.open_shift(dennis.id).await?.is_none() {
+        engine.start_shift(&dennis, None).await?;
+    }
+    let places = engine.store.places(&dennis.teams).await?;
+    let drop_in = places
+        .iter()
+        .find(|p| p.name.starts_with("Værestedet"))
+        .context("the demo's drop-in centre")?;
+    let answers = engine
+        .policy
+        .assessment
+        .questions
+        .iter()
+        .map(|q| (q.id.clone(), false))
+        .collect();
+    let cmd = StartCommand {
+        kind: VisitKind::DropIn,
+        place: drop_in.id,
+        planned_minutes: 1,
+        role: ParticipantRole::Talker,
+        partners: vec![],
+        answers: Some(answers),
+        lone_reason: None,
+        lone_approval: None,
+        tell_colleague: None,
+    };
+    let v = engine
+        .start_visit(&dennis, cmd, engine.stamp(None, None)?)
+        .await?;
+    Ok(format!(
+        "Dennis started a one-minute visit at {} ({}) and will miss his check-out.",
+        drop_in.name, v.value.id
+    ))
+}
+
+/// How to watch and acknowledge the demo's alarm.
+pub fn watch(address: &str, what: &str) -> String {
+    format!(
+        "{what}\n\
+         Watch the log: the reminder, then the alarm escalating (SMS go to the log provider).\n\
+         Acknowledge as Sofie: sign in as sofie (as above), then\n\
+         \x20 curl -s http://{address}/api/v1/alarms -H 'authorization: Bearer <token>'\n\
+         \x20 curl -s -X POST http://{address}/api/v1/alarms/<id>/acknowledge -H 'authorization: Bearer <token>'"
     )
 }

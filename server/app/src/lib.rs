@@ -10,9 +10,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use makker_engine::clock::{Clock, SystemClock};
+use makker_engine::dispatcher::Dispatcher;
 use makker_engine::scheduler::Scheduler;
 use makker_engine::{Engine, EngineSettings};
 use makker_http::AppState;
+use makker_notify::sms::SmsProvider;
 use makker_store::Store;
 use makker_store_pg::PgStore;
 use makker_store_sqlite::SqliteStore;
@@ -67,17 +69,78 @@ pub async fn bind(config: &Config) -> anyhow::Result<tokio::net::TcpListener> {
         .with_context(|| format!("cannot listen on {}", config.listen))
 }
 
+/// The SMS providers of the configuration: primary first, then failover.
+///
+/// # Errors
+/// A base URL that is not a URL, or the HTTP client cannot be built.
+pub fn sms_providers(config: &Config) -> anyhow::Result<Vec<Arc<dyn SmsProvider>>> {
+    use makker_notify::sms::{
+        Elks46, Elks46Config, GatewayApi, GatewayApiConfig, LogProvider, Secret, Twilio, TwilioConfig,
+        http_client,
+    };
+    let url = |given: &Option<String>, default: &str| -> anyhow::Result<reqwest::Url> {
+        let text = given.as_deref().unwrap_or(default);
+        reqwest::Url::parse(text).with_context(|| format!("{text:?} is not a URL"))
+    };
+    let webhook =
+        |path: &str| reqwest::Url::parse(&format!("{}/webhooks/sms/{path}", config.public_url)).ok();
+    let secret = |s: &Option<String>| Secret::new(s.clone().unwrap_or_default());
+    let mut out: Vec<Arc<dyn SmsProvider>> = Vec::new();
+    for which in std::iter::once(config.sms_primary).chain(config.sms_failover) {
+        let provider: Arc<dyn SmsProvider> = match which {
+            config::SmsProvider::Log => Arc::new(LogProvider::new()),
+            config::SmsProvider::GatewayApi => Arc::new(GatewayApi::new(
+                GatewayApiConfig {
+                    base_url: url(&config.gatewayapi_base_url, GatewayApiConfig::DEFAULT_BASE_URL)?,
+                    token: secret(&config.gatewayapi_token),
+                    sender: config.sms_sender.clone(),
+                    callback_url: webhook("gatewayapi/delivery"),
+                },
+                http_client()?,
+            )),
+            config::SmsProvider::Elks46 => Arc::new(Elks46::new(
+                Elks46Config {
+                    base_url: url(&config.elks46_base_url, Elks46Config::DEFAULT_BASE_URL)?,
+                    username: config.elks46_username.clone().unwrap_or_default(),
+                    password: secret(&config.elks46_password),
+                    from: config.sms_sender.clone(),
+                    delivery_url: webhook("46elks/delivery"),
+                    webhook_secret: secret(&config.sms_webhook_secret),
+                },
+                http_client()?,
+            )),
+            config::SmsProvider::Twilio => Arc::new(Twilio::new(
+                TwilioConfig {
+                    base_url: url(&config.twilio_base_url, TwilioConfig::DEFAULT_BASE_URL)?,
+                    account_sid: config.twilio_account_sid.clone().unwrap_or_default(),
+                    auth_token: secret(&config.twilio_auth_token),
+                    from: config.sms_sender.clone(),
+                    status_callback: webhook("twilio/delivery"),
+                },
+                http_client()?,
+            )),
+        };
+        out.push(provider);
+    }
+    Ok(out)
+}
+
 /// Serves the API until Ctrl-C or SIGTERM.
 ///
 /// # Errors
 /// The server fails.
-pub async fn serve(listener: tokio::net::TcpListener, engine: Engine) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    engine: Engine,
+    sms: Vec<Arc<dyn SmsProvider>>,
+) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "makker is listening");
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let scheduler = tokio::spawn(Scheduler::new(engine.clone()).run(stopped));
+    let scheduler = tokio::spawn(Scheduler::new(engine.clone()).run(stopped.clone()));
+    let dispatcher = tokio::spawn(Dispatcher::new(engine.clone(), sms).run(stopped));
     makker_http::launch(listener, AppState { engine }, shutdown_signal()).await?;
     let _ = stop.send(true);
-    let _ = scheduler.await;
+    let _ = tokio::join!(scheduler, dispatcher);
     tracing::info!("makker stopped");
     Ok(())
 }

@@ -134,7 +134,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Serve => {
             let _lock = makker::lock_sqlite(&config.database_url)?;
             let engine = makker::engine(&config).await?;
-            makker::serve(makker::bind(&config).await?, engine).await
+            makker::serve(
+                makker::bind(&config).await?,
+                engine,
+                makker::sms_providers(&config)?,
+            )
+            .await
         }
         Command::Demo => {
             let _lock = makker::lock_sqlite(&config.database_url)?;
@@ -143,8 +148,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 eprintln!("seeded the demo team into {}", config.database_url);
             }
             let listener = makker::bind(&config).await?;
-            println!("{}", demo::welcome(&listener.local_addr()?.to_string()));
-            makker::serve(listener, engine).await
+            let address = listener.local_addr()?.to_string();
+            println!("{}", demo::welcome(&address));
+            let engine = demo::quick(engine);
+            let alarm = demo::miss_a_check_out(&engine).await?;
+            println!("{}", demo::watch(&address, &alarm));
+            makker::serve(listener, engine, makker::sms_providers(&config)?).await
         }
         Command::Admin(cmd) => {
             let engine = makker::engine(&config).await?;

@@ -189,15 +189,17 @@ async fn the_demo_creates_its_database_and_serves_the_demo_team() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut api = None;
-    for line in stdout.lines() {
+    for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(rest) = line.strip_prefix("API:") {
             api = rest.split_whitespace().next().map(str::to_owned);
             break;
         }
     }
+    // Keep reading, so the demo never writes into a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
     let api = api.expect("the demo prints where the API is");
     assert!(
         s.0.join("makker-demo.db").exists(),

@@ -439,7 +439,8 @@ impl Engine {
             let worker = self.store.person(a.person).await?;
             let mut told: Vec<Person> = Vec::new();
             for m in self.store.messages(Some(a.id)).await? {
-                if m.message.person != a.person && !told.iter().any(|p| p.id == m.message.person) {
+                let reached = m.state != "cancelled";
+                if reached && m.message.person != a.person && !told.iter().any(|p| p.id == m.message.person) {
                     told.push(self.store.person(m.message.person).await?);
                 }
             }

@@ -11,6 +11,7 @@
 mod alarms;
 pub mod auth;
 pub mod clock;
+pub mod dispatcher;
 mod error;
 mod messages;
 pub mod scheduler;

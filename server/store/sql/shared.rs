@@ -664,6 +664,15 @@ async fn apply_changes(tx: &mut Tx, c: &Changes, now: DateTime<Utc>) -> StoreRes
             .execute(&mut **tx)
             .await
             .map_err(db_err)?;
+        // Someone is on it: calls for help not yet sent are no longer relevant.
+        sqlx::query(
+            "update outbox set state = 'cancelled' where alarm_id = $1 and state = 'pending' \
+             and kind in ('alarm', 'follow_up')",
+        )
+        .bind(alarm.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
     }
     for d in &c.arm {
         arm(tx, d, now).await?;

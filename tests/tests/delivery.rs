@@ -1,0 +1,142 @@
+//! The outbox dispatcher against local fakes of an SMS provider's HTTP API: the outbox id
+//! travels as the reference, failover, retries honouring `Retry-After`, permanent failures
+//! visible, and nothing sent twice.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use makker_engine::dispatcher::Dispatcher;
+use makker_mobile_api::EventRequest;
+use makker_notify::sms::{GatewayApi, GatewayApiConfig, Secret, SmsProvider, http_client};
+use makker_store::{Message, Store};
+use makker_tests::app::{TestApp, ready};
+use makker_tests::both;
+use makker_tests::fake_sms::{FakeGatewayApi, TOKEN};
+
+fn provider(fake: &FakeGatewayApi, token: &str) -> Arc<dyn SmsProvider> {
+    let config = GatewayApiConfig {
+        base_url: fake.base_url.parse().unwrap(),
+        token: Secret::new(token),
+        sender: "Makker".into(),
+        callback_url: None,
+    };
+    Arc::new(GatewayApi::new(config, http_client().unwrap()))
+}
+
+/// An SOS by Carl queues its first step (urgent chain: Carl himself) right away.
+async fn one_alarm_sms(app: &TestApp, f: &makker_tests::app::Fixture) -> Message {
+    f.carl.phone.sos(&EventRequest::default()).await.unwrap();
+    app.scheduler().run_due().await.unwrap();
+    let queued = app.engine.store.messages(None).await.unwrap();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    queued[0].clone()
+}
+
+async fn message(app: &TestApp, id: uuid::Uuid) -> Message {
+    app.engine
+        .store
+        .messages(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.message.id == id)
+        .unwrap()
+}
+
+async fn an_alarm_sms_carries_its_outbox_id_and_is_sent_once(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let primary = FakeGatewayApi::start().await;
+    let sms = one_alarm_sms(&app, &f).await;
+    let dispatch = Dispatcher::new(app.engine.clone(), vec![provider(&primary, TOKEN)]);
+    assert_eq!(dispatch.tick().await.unwrap(), 1);
+    assert_eq!(dispatch.tick().await.unwrap(), 0, "nothing is left to send");
+    let got = primary.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["userref"], sms.message.id.to_string());
+    assert_eq!(
+        got[0]["recipients"][0]["msisdn"].to_string(),
+        f.carl.person.phone.as_deref().unwrap().trim_start_matches('+')
+    );
+    assert!(
+        got[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("MAKKER ALARM: SOS")
+    );
+    let sent = message(&app, sms.message.id).await;
+    assert_eq!(
+        (sent.state.as_str(), sent.attempts, sent.provider_ref.as_deref()),
+        ("sent", 1, Some("1"))
+    );
+}
+
+async fn the_failover_provider_takes_over_when_the_primary_fails(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let (primary, failover) = (FakeGatewayApi::start().await, FakeGatewayApi::start().await);
+    primary.script(&[(500, None)]);
+    let sms = one_alarm_sms(&app, &f).await;
+    let dispatch = Dispatcher::new(
+        app.engine.clone(),
+        vec![provider(&primary, TOKEN), provider(&failover, TOKEN)],
+    );
+    dispatch.tick().await.unwrap();
+    assert!(primary.received().is_empty());
+    assert_eq!(
+        failover.received().len(),
+        1,
+        "sent by the failover in the same attempt"
+    );
+    assert_eq!(message(&app, sms.message.id).await.state, "sent");
+}
+
+async fn a_busy_provider_is_retried_no_sooner_than_it_asks(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let primary = FakeGatewayApi::start().await;
+    primary.script(&[(429, Some(120)), (503, None)]);
+    let sms = one_alarm_sms(&app, &f).await;
+    let dispatch = Dispatcher::new(app.engine.clone(), vec![provider(&primary, TOKEN)]);
+    dispatch.tick().await.unwrap();
+    let waiting = message(&app, sms.message.id).await;
+    assert_eq!((waiting.state.as_str(), waiting.attempts), ("pending", 1));
+    assert!(
+        waiting.next_attempt_at >= app.engine.now() + Duration::seconds(120),
+        "Retry-After is honoured"
+    );
+    assert_eq!(dispatch.tick().await.unwrap(), 0, "not before its time");
+    app.clock.advance(Duration::seconds(121));
+    dispatch.tick().await.unwrap();
+    let again = message(&app, sms.message.id).await;
+    assert_eq!(
+        (again.state.as_str(), again.attempts),
+        ("pending", 2),
+        "the 503 is retried too"
+    );
+    assert!(
+        again.last_error.as_deref().is_some_and(|e| e.contains("503")),
+        "{again:?}"
+    );
+    app.clock.advance(Duration::minutes(5));
+    dispatch.tick().await.unwrap();
+    assert_eq!(message(&app, sms.message.id).await.state, "sent");
+    assert_eq!(primary.received().len(), 1, "sent exactly once");
+}
+
+async fn a_refused_message_fails_visibly_without_retries(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let primary = FakeGatewayApi::start().await;
+    let sms = one_alarm_sms(&app, &f).await;
+    let dispatch = Dispatcher::new(app.engine.clone(), vec![provider(&primary, "wrong-token")]);
+    dispatch.tick().await.unwrap();
+    let failed = message(&app, sms.message.id).await;
+    assert_eq!((failed.state.as_str(), failed.attempts), ("failed", 1));
+    assert!(failed.last_error.is_some());
+    app.clock.advance(Duration::hours(1));
+    assert_eq!(dispatch.tick().await.unwrap(), 0);
+}
+
+both! {
+    sent_once => an_alarm_sms_carries_its_outbox_id_and_is_sent_once,
+    failover => the_failover_provider_takes_over_when_the_primary_fails,
+    retry_after => a_busy_provider_is_retried_no_sooner_than_it_asks,
+    permanent_failure => a_refused_message_fails_visibly_without_retries,
+}
