@@ -11,12 +11,16 @@ use makker_domain::{PlaceId, Role, TeamId, WarningId};
 use makker_engine::clock::ManualClock;
 use makker_engine::{Engine, NewPersonInput};
 use makker_http::AppState;
+use makker_http::webhooks::Webhooks;
 use makker_mobile_api::client::Client;
 use makker_store::{Person, Store, Team};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
 pub const PIN: &str = "1234";
+/// The SMS webhooks' shared secret (46elks, GatewayAPI) and Twilio auth token in tests.
+pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
+pub const TWILIO_TOKEN: &str = "test-twilio-token";
 pub const DURESS_PIN: &str = "9876";
 
 /// A running server. Dropping it stops the server.
@@ -49,8 +53,10 @@ pub async fn spawn_app(store: Arc<dyn Store>) -> TestApp {
         .expect("bind port 0");
     let base = format!("http://{}", listener.local_addr().expect("a local address"));
     let (stop, stopped) = oneshot::channel::<()>();
+    let webhooks = Webhooks::new(&base, Some(WEBHOOK_SECRET), Some(TWILIO_TOKEN));
     let state = AppState {
         engine: engine.clone(),
+        webhooks: Arc::new(webhooks),
     };
     tokio::spawn(async move {
         let shutdown = async {

@@ -14,6 +14,7 @@ use makker_engine::dispatcher::Dispatcher;
 use makker_engine::scheduler::Scheduler;
 use makker_engine::{Engine, EngineSettings};
 use makker_http::AppState;
+use makker_http::webhooks::Webhooks;
 use makker_notify::sms::SmsProvider;
 use makker_store::Store;
 use makker_store_pg::PgStore;
@@ -125,6 +126,15 @@ pub fn sms_providers(config: &Config) -> anyhow::Result<Vec<Arc<dyn SmsProvider>
     Ok(out)
 }
 
+/// The webhook verifiers of the configuration.
+pub fn webhooks(config: &Config) -> Webhooks {
+    Webhooks::new(
+        &config.public_url,
+        config.sms_webhook_secret.as_deref(),
+        config.twilio_auth_token.as_deref(),
+    )
+}
+
 /// Serves the API until Ctrl-C or SIGTERM.
 ///
 /// # Errors
@@ -133,12 +143,17 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     engine: Engine,
     sms: Vec<Arc<dyn SmsProvider>>,
+    webhooks: Webhooks,
 ) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "makker is listening");
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let scheduler = tokio::spawn(Scheduler::new(engine.clone()).run(stopped.clone()));
     let dispatcher = tokio::spawn(Dispatcher::new(engine.clone(), sms).run(stopped));
-    makker_http::launch(listener, AppState { engine }, shutdown_signal()).await?;
+    let state = AppState {
+        engine,
+        webhooks: Arc::new(webhooks),
+    };
+    makker_http::launch(listener, state, shutdown_signal()).await?;
     let _ = stop.send(true);
     let _ = tokio::join!(scheduler, dispatcher);
     tracing::info!("makker stopped");

@@ -138,6 +138,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 makker::bind(&config).await?,
                 engine,
                 makker::sms_providers(&config)?,
+                makker::webhooks(&config),
             )
             .await
         }
@@ -153,7 +154,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let engine = demo::quick(engine);
             let alarm = demo::miss_a_check_out(&engine).await?;
             println!("{}", demo::watch(&address, &alarm));
-            makker::serve(listener, engine, makker::sms_providers(&config)?).await
+            makker::serve(
+                listener,
+                engine,
+                makker::sms_providers(&config)?,
+                makker::webhooks(&config),
+            )
+            .await
         }
         Command::Admin(cmd) => {
             let engine = makker::engine(&config).await?;

@@ -641,3 +641,38 @@ impl Engine {
             .collect()
     }
 }
+
+impl Engine {
+    /// A command by SMS from a worker's phone: "OK" checks in, "OUT <pin>" checks out (the
+    /// duress PIN works here too). The sender is known by their phone number.
+    ///
+    /// # Errors
+    /// `Unauthorized` for an unknown sender; `Invalid` for a text that is no command; the
+    /// visit's refusals (no active visit, wrong PIN).
+    pub async fn sms_command(
+        &self,
+        from: &str,
+        command: makker_notify::sms::InboundCommand,
+    ) -> Result<Visit> {
+        use makker_notify::sms::InboundCommand;
+        let me = match self.store.person_by_phone(from).await {
+            Ok(p) => p,
+            Err(StoreError::NotFound) => return Err(EngineError::Unauthorized),
+            Err(e) => return Err(e.into()),
+        };
+        let visit = self
+            .store
+            .active_visit_of(me.id)
+            .await?
+            .ok_or(EngineError::NotFound("active visit"))?;
+        let stamp = self.stamp(None, None)?;
+        match command {
+            InboundCommand::CheckIn => self.check_in(&me, visit.value.id, stamp).await,
+            InboundCommand::CheckOut { pin } => {
+                self.check_out(&me, visit.value.id, Some(pin.expose()), stamp)
+                    .await
+            }
+            InboundCommand::Unknown => Err(EngineError::Invalid("send OK, or OUT and your PIN".into())),
+        }
+    }
+}

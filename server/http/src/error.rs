@@ -29,6 +29,8 @@ pub enum ApiError {
     IdempotencyKeyInvalid,
     IdempotencyKeyReused,
     IdempotencyInProgress,
+    WebhookUnauthenticated,
+    UnknownSender,
     Internal(String),
 }
 
@@ -156,6 +158,20 @@ impl ApiError {
                 None,
             ),
             ApiError::NotFound => (S::NOT_FOUND, "not-found", "Not found", None, None),
+            ApiError::WebhookUnauthenticated => (
+                S::FORBIDDEN,
+                "webhook-unauthenticated",
+                "Webhook not verified",
+                Some("The signature or shared secret is missing or wrong.".into()),
+                None,
+            ),
+            ApiError::UnknownSender => (
+                S::FORBIDDEN,
+                "unknown-sender",
+                "Unknown sender",
+                Some("This number belongs to nobody here.".into()),
+                None,
+            ),
             ApiError::MethodNotAllowed => (
                 S::METHOD_NOT_ALLOWED,
                 "method-not-allowed",

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod views;
+pub mod webhooks;
 
 use std::future::Future;
 use std::time::Duration;
@@ -37,6 +38,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Engine,
+    pub webhooks: std::sync::Arc<webhooks::Webhooks>,
 }
 
 #[derive(OpenApi)]
@@ -82,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         get(move || async move { ([("content-type", "application/json")], doc) }),
     )
     .route("/healthz", get(|| async { "ok" }))
+    .merge(webhooks::router())
     .fallback(|| async { ApiError::NotFound })
     .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
     .with_state(state)

@@ -34,6 +34,8 @@ create table outbox (
     provider text,                       -- who accepted it
     provider_ref text,                   -- the provider's id for it
     last_error text,
+    receipt text,                        -- the provider's last delivery report (delivered, failed, ...)
+    receipt_at text,
     created_at text not null,
     sent_at text
 );

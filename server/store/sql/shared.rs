@@ -374,6 +374,7 @@ struct MessageRow {
     provider: Option<String>,
     provider_ref: Option<String>,
     last_error: Option<String>,
+    receipt: Option<String>,
     created_at: DateTime<Utc>,
     sent_at: Option<DateTime<Utc>>,
 }
@@ -398,6 +399,7 @@ impl MessageRow {
             provider: self.provider,
             provider_ref: self.provider_ref,
             last_error: self.last_error,
+            receipt: self.receipt,
             created_at: self.created_at,
             sent_at: self.sent_at,
         })
@@ -405,7 +407,7 @@ impl MessageRow {
 }
 
 const MESSAGE_COLUMNS: &str = "outbox_id, dedup_key, alarm_id, visit_id, person_id, channel, kind, body, drill, \
-     state, attempts, next_attempt_at, provider, provider_ref, last_error, created_at, sent_at";
+     state, attempts, next_attempt_at, provider, provider_ref, last_error, receipt, created_at, sent_at";
 
 fn to_i32(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
@@ -445,6 +447,21 @@ impl SqlStore {
             duress_pin_hash: r.duress_pin_hash,
             created_at: r.created_at,
         })
+    }
+
+    /// The one person whose `column` (a fixed name, never input) equals `value`.
+    async fn person_by(&self, column: &'static str, value: &str) -> StoreResult<Person> {
+        let sql = format!("select {PERSON_COLUMNS} from person p where p.{column} = $1");
+        let mut rows: Vec<PersonRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(value)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        match (rows.pop(), rows.is_empty()) {
+            (Some(row), true) => self.person_from(row).await,
+            // Two people sharing a phone number cannot be told apart by an SMS.
+            _ => Err(StoreError::NotFound),
+        }
     }
 
     async fn people_where(&self, condition: &'static str, id: Uuid) -> StoreResult<Vec<Person>> {
@@ -794,13 +811,11 @@ impl Store for SqlStore {
     }
 
     async fn person_by_username(&self, username: &str) -> StoreResult<Person> {
-        let sql = format!("select {PERSON_COLUMNS} from person p where p.username = $1");
-        let row: PersonRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(username)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err)?;
-        self.person_from(row).await
+        self.person_by("username", username).await
+    }
+
+    async fn person_by_phone(&self, phone: &str) -> StoreResult<Person> {
+        self.person_by("phone", phone).await
     }
 
     async fn team_members(&self, team: TeamId) -> StoreResult<Vec<Person>> {
@@ -1570,6 +1585,21 @@ impl Store for SqlStore {
         };
         update.execute(&mut *tx).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)
+    }
+
+    async fn record_receipt(&self, message: Uuid, status: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        let done = sqlx::query("update outbox set receipt = $2, receipt_at = $3 where outbox_id = $1")
+            .bind(message)
+            .bind(status)
+            .bind(at)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
     async fn messages(&self, alarm: Option<AlarmId>) -> StoreResult<Vec<Message>> {

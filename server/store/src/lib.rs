@@ -237,6 +237,8 @@ pub struct Message {
     pub provider: Option<String>,
     pub provider_ref: Option<String>,
     pub last_error: Option<String>,
+    /// The provider's last delivery report.
+    pub receipt: Option<String>,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
 }
@@ -304,6 +306,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_person(&self, person: &Person) -> StoreResult<()>;
     async fn person(&self, id: PersonId) -> StoreResult<Person>;
     async fn person_by_username(&self, username: &str) -> StoreResult<Person>;
+    /// The person with this phone number (E.164), for inbound SMS.
+    async fn person_by_phone(&self, phone: &str) -> StoreResult<Person>;
     async fn team_members(&self, team: TeamId) -> StoreResult<Vec<Person>>;
     async fn set_password_hash(&self, id: PersonId, hash: &str) -> StoreResult<()>;
     async fn set_pin_hashes(&self, id: PersonId, pin: Option<&str>, duress: Option<&str>) -> StoreResult<()>;
@@ -404,6 +408,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<Message>>;
     /// Records one delivery attempt and its outcome.
     async fn record_attempt(&self, message: Uuid, attempt: &Attempt, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Records a provider's delivery report on a message; `NotFound` for an unknown id.
+    async fn record_receipt(&self, message: Uuid, status: &str, at: DateTime<Utc>) -> StoreResult<()>;
     /// Every message, oldest first, optionally of one alarm.
     async fn messages(&self, alarm: Option<AlarmId>) -> StoreResult<Vec<Message>>;
 
