@@ -396,3 +396,39 @@ async fn two_replicas_fire_ten_thousand_deadlines_exactly_once() {
         "nothing due is left armed"
     );
 }
+
+/// A deadline armed by one replica wakes the other's sleeping loop (LISTEN/NOTIFY), long
+/// before its fallback poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_armed_elsewhere_wakes_a_sleeping_replica() {
+    if makker_tests::pg_skipped() {
+        return;
+    }
+    let (app, f) = ready(makker_tests::pg_store().await).await;
+    let replica = makker_engine::Engine {
+        wake: Arc::new(tokio::sync::Notify::new()),
+        ..app.engine.clone()
+    };
+    let wake = replica.wake.clone();
+    let watcher = tokio::spawn({
+        let store = replica.store.clone();
+        async move { store.watch_deadlines(Box::new(move || wake.notify_one())).await }
+    });
+    let mut sched = makker_engine::scheduler::Scheduler::new(replica);
+    sched.max_sleep = std::time::Duration::from_secs(3600);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(sched.run(stopped));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // This process arms an SOS escalation due now; the replica must fire it.
+    f.carl.phone.sos(&EventRequest::default()).await.unwrap();
+    let fired = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while app.engine.store.messages(None).await.unwrap().is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let _ = stop.send(true);
+    let _ = running.await;
+    watcher.abort();
+    assert!(fired.is_ok(), "the replica slept through a due deadline");
+}

@@ -147,6 +147,10 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "makker is listening");
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let wake = engine.wake.clone();
+    let store = engine.store.clone();
+    let watcher =
+        tokio::spawn(async move { store.watch_deadlines(Box::new(move || wake.notify_one())).await });
     let scheduler = tokio::spawn(Scheduler::new(engine.clone()).run(stopped.clone()));
     let dispatcher = tokio::spawn(Dispatcher::new(engine.clone(), sms).run(stopped));
     let state = AppState {
@@ -156,6 +160,7 @@ pub async fn serve(
     makker_http::launch(listener, state, shutdown_signal()).await?;
     let _ = stop.send(true);
     let _ = tokio::join!(scheduler, dispatcher);
+    watcher.abort();
     tracing::info!("makker stopped");
     Ok(())
 }

@@ -19,6 +19,40 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 const SCHEMA_QUERY: &str = "select table_name::text, column_name::text from information_schema.columns \
      where table_schema = current_schema() and table_name not like '\\_sqlx%' order by table_name";
 
+const CHANNEL: &str = "makker_deadline";
+const NOTIFY_ARMED: &str = "select pg_notify('makker_deadline', '')";
+
+/// Listens for deadlines armed by other replicas, reconnecting after a lost connection.
+async fn watch_deadlines(
+    pool: &sqlx::PgPool,
+    wake: Box<dyn Fn() + Send + Sync>,
+) -> makker_store::StoreResult<()> {
+    loop {
+        let mut listener = match sqlx::postgres::PgListener::connect_with(pool).await {
+            Ok(l) => l,
+            Err(e) if pool.is_closed() => return Err(makker_store::StoreError::Transient(e.to_string())),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for deadlines; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(CHANNEL).await {
+            tracing::warn!(error = %e, "cannot listen for deadlines; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        // A reconnect may have missed notifications: wake once to look.
+        wake();
+        while listener.recv().await.is_ok() {
+            wake();
+        }
+        if pool.is_closed() {
+            return Ok(());
+        }
+    }
+}
+
 fn constraint_of(e: &dyn DatabaseError) -> String {
     e.constraint()
         .map_or_else(|| e.message().to_owned(), str::to_owned)

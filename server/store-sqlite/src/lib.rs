@@ -23,6 +23,16 @@ const SCHEMA_QUERY: &str = "select m.name, c.name from sqlite_master m join prag
      where m.type = 'table' and m.name not like 'sqlite_%' and m.name not like '\\_sqlx%' escape '\\' \
      order by m.name";
 
+/// One process serves a SQLite file: nobody else arms deadlines.
+const NOTIFY_ARMED: &str = "";
+
+async fn watch_deadlines(
+    _pool: &sqlx::SqlitePool,
+    _wake: Box<dyn Fn() + Send + Sync>,
+) -> makker_store::StoreResult<()> {
+    Ok(())
+}
+
 /// SQLite names the columns, not the index: map them back to our constraint names.
 fn constraint_of(e: &dyn DatabaseError) -> String {
     let msg = e.message();

@@ -694,6 +694,14 @@ async fn apply_changes(tx: &mut Tx, c: &Changes, now: DateTime<Utc>) -> StoreRes
     for d in &c.arm {
         arm(tx, d, now).await?;
     }
+    let armed = !c.arm.is_empty() || c.visit_timers.as_ref().is_some_and(|(_, t)| !t.is_empty());
+    if armed && !super::NOTIFY_ARMED.is_empty() {
+        // Delivered at commit: other replicas wake up for the new deadline.
+        sqlx::query(super::NOTIFY_ARMED)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    }
     for m in &c.outbox {
         // INVARIANT: the dedup key makes a second (alarm, step, recipient, channel) a no-op.
         sqlx::query(
@@ -1477,6 +1485,10 @@ impl Store for SqlStore {
         apply_changes(&mut tx, changes, now).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
+    }
+
+    async fn watch_deadlines(&self, wake: Box<dyn Fn() + Send + Sync>) -> StoreResult<()> {
+        super::watch_deadlines(&self.pool, wake).await
     }
 
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {

@@ -393,6 +393,10 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
         changes: &Changes,
     ) -> StoreResult<bool>;
+    /// Calls `wake` whenever another process armed a deadline (PostgreSQL LISTEN/NOTIFY; a
+    /// hint only — the loop still polls). Runs until the store is closed; returns at once on
+    /// SQLite, where one process serves.
+    async fn watch_deadlines(&self, wake: Box<dyn Fn() + Send + Sync>) -> StoreResult<()>;
     /// The earliest armed deadline.
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
     /// Armed deadlines (for tests and the board).
