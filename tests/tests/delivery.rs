@@ -134,7 +134,31 @@ async fn a_refused_message_fails_visibly_without_retries(store: Arc<dyn Store>) 
     assert_eq!(dispatch.tick().await.unwrap(), 0);
 }
 
+/// A dispatcher that leased a message and died before sending (SIGKILL between commit and
+/// send) leaves it pending: it is sent once, by another, when the lease lapses.
+async fn a_message_leased_by_a_dispatcher_that_died_is_sent_once_after_its_lease(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let primary = FakeGatewayApi::start().await;
+    let sms = one_alarm_sms(&app, &f).await;
+    let now = app.engine.now();
+    let leased = app
+        .engine
+        .store
+        .claim_messages(now, "dead-dispatcher", now + Duration::seconds(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 1);
+    let dispatch = Dispatcher::new(app.engine.clone(), vec![provider(&primary, TOKEN)]);
+    assert_eq!(dispatch.tick().await.unwrap(), 0, "leased to the dead dispatcher");
+    app.clock.advance(Duration::seconds(61));
+    assert_eq!(dispatch.tick().await.unwrap(), 1);
+    assert_eq!(dispatch.tick().await.unwrap(), 0);
+    assert_eq!(primary.received().len(), 1);
+    assert_eq!(message(&app, sms.message.id).await.state, "sent");
+}
+
 both! {
+    crash_between_commit_and_send => a_message_leased_by_a_dispatcher_that_died_is_sent_once_after_its_lease,
     sent_once => an_alarm_sms_carries_its_outbox_id_and_is_sent_once,
     failover => the_failover_provider_takes_over_when_the_primary_fails,
     retry_after => a_busy_provider_is_retried_no_sooner_than_it_asks,

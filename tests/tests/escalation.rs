@@ -342,7 +342,71 @@ async fn a_restart_fires_every_overdue_deadline_at_once(store: Arc<dyn Store>) {
     let _ = sent(&app, &f, t0).await;
 }
 
+/// A process that leased due deadlines and died before committing (SIGKILL between claim and
+/// commit) leaves them armed: they fire once, elsewhere, when the lease lapses; the dead
+/// process cannot fire them afterwards.
+async fn a_deadline_leased_by_a_process_that_died_fires_once_after_its_lease(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    f.anna
+        .phone
+        .start_visit(&start(VisitKind::DropIn, f.drop_in.id.0, 30))
+        .await
+        .unwrap();
+    app.clock.advance(Duration::minutes(41));
+    let now = app.engine.now();
+    let leased = app
+        .engine
+        .store
+        .claim_due(now, "dead-replica", now + Duration::seconds(30), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        leased.iter().map(|d| d.kind).collect::<Vec<_>>(),
+        vec![DeadlineKind::Reminder, DeadlineKind::Overdue]
+    );
+    assert_eq!(
+        app.scheduler().run_due().await.unwrap(),
+        0,
+        "leased rows are left alone"
+    );
+    app.clock.advance(Duration::seconds(31));
+    assert!(app.scheduler().run_due().await.unwrap() >= 2);
+    let late = app
+        .engine
+        .store
+        .fire(
+            leased[1].id,
+            "dead-replica",
+            app.engine.now(),
+            &Changes::default(),
+        )
+        .await
+        .unwrap();
+    assert!(!late, "a lapsed lease cannot fire");
+    assert_eq!(
+        f.sofie.phone.alarms().await.unwrap().len(),
+        1,
+        "one alarm, not two"
+    );
+}
+
+/// The engine decides what is due by the database's clock.
+#[tokio::test]
+async fn the_engines_clock_is_the_databases() {
+    if makker_tests::pg_skipped() {
+        return;
+    }
+    let store = makker_tests::pg_store().await;
+    let clock = makker_engine::clock::DbClock::default();
+    let offset = clock.sync(store.as_ref()).await.unwrap();
+    assert!(offset.num_milliseconds().abs() < 1_000, "same host: {offset}");
+    let db = store.db_now().await.unwrap();
+    use makker_engine::clock::Clock;
+    assert!((clock.now() - db).num_milliseconds().abs() < 1_000);
+}
+
 both! {
+    crash_between_claim_and_commit => a_deadline_leased_by_a_process_that_died_fires_once_after_its_lease,
     missed_check_out_chain => a_missed_check_out_runs_the_whole_chain_until_someone_acknowledges,
     check_in_moves_timers => a_check_in_in_time_moves_the_timers_and_nothing_fires,
     duress_is_silent => a_duress_check_out_raises_a_silent_alarm_that_no_check_out_stands_down,

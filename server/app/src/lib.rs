@@ -9,7 +9,7 @@ pub mod telemetry;
 use std::sync::Arc;
 
 use anyhow::Context;
-use makker_engine::clock::{Clock, SystemClock};
+use makker_engine::clock::{Clock, DbClock};
 use makker_engine::dispatcher::Dispatcher;
 use makker_engine::scheduler::Scheduler;
 use makker_engine::{Engine, EngineSettings};
@@ -51,7 +51,22 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 pub async fn engine(config: &Config) -> anyhow::Result<Engine> {
     let store = open_store(&config.database_url).await?;
     let policy = Arc::new(config.load_policy()?);
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    // What is due is decided by the database's clock, which every replica shares.
+    let clock = Arc::new(DbClock::default());
+    clock
+        .sync(store.as_ref())
+        .await
+        .context("cannot read the database's clock")?;
+    let resync = (clock.clone(), store.clone());
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            if let Err(e) = resync.0.sync(resync.1.as_ref()).await {
+                tracing::warn!(error = %e, "cannot read the database's clock; keeping the last offset");
+            }
+        }
+    });
+    let clock: Arc<dyn Clock> = clock;
     let mut engine = Engine::new(store, policy, clock);
     engine.settings = EngineSettings {
         token_days: config.token_days,

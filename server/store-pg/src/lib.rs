@@ -53,6 +53,14 @@ async fn watch_deadlines(
     }
 }
 
+async fn db_now(pool: &sqlx::PgPool) -> makker_store::StoreResult<chrono::DateTime<chrono::Utc>> {
+    let (now,): (chrono::DateTime<chrono::Utc>,) = sqlx::query_as("select clock_timestamp()")
+        .fetch_one(pool)
+        .await
+        .map_err(|e| makker_store::StoreError::Transient(e.to_string()))?;
+    Ok(now)
+}
+
 fn constraint_of(e: &dyn DatabaseError) -> String {
     e.constraint()
         .map_or_else(|| e.message().to_owned(), str::to_owned)

@@ -33,6 +33,11 @@ async fn watch_deadlines(
     Ok(())
 }
 
+/// SQLite runs inside this process: its clock is this host's.
+async fn db_now(_pool: &sqlx::SqlitePool) -> makker_store::StoreResult<chrono::DateTime<chrono::Utc>> {
+    Ok(chrono::Utc::now())
+}
+
 /// SQLite names the columns, not the index: map them back to our constraint names.
 fn constraint_of(e: &dyn DatabaseError) -> String {
     let msg = e.message();

@@ -1487,6 +1487,10 @@ impl Store for SqlStore {
         Ok(true)
     }
 
+    async fn db_now(&self) -> StoreResult<DateTime<Utc>> {
+        super::db_now(&self.pool).await
+    }
+
     async fn watch_deadlines(&self, wake: Box<dyn Fn() + Send + Sync>) -> StoreResult<()> {
         super::watch_deadlines(&self.pool, wake).await
     }

@@ -393,6 +393,8 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
         changes: &Changes,
     ) -> StoreResult<bool>;
+    /// The database's own time: the one clock replicas agree on.
+    async fn db_now(&self) -> StoreResult<DateTime<Utc>>;
     /// Calls `wake` whenever another process armed a deadline (PostgreSQL LISTEN/NOTIFY; a
     /// hint only — the loop still polls). Runs until the store is closed; returns at once on
     /// SQLite, where one process serves.
