@@ -212,6 +212,18 @@ impl Client {
     }
 
     /// # Errors
+    /// 422 for an endpoint or keys that are not usable.
+    pub async fn subscribe_push(&self, req: &PushSubscriptionRequest) -> Result<()> {
+        self.post("/api/v1/push/subscriptions", req).await
+    }
+
+    /// # Errors
+    /// 401 when not signed in.
+    pub async fn push_key(&self) -> Result<PushKeyView> {
+        self.get("/api/v1/push/key").await
+    }
+
+    /// # Errors
     /// 401 when not signed in.
     pub async fn alarms(&self) -> Result<Vec<AlarmView>> {
         self.get("/api/v1/alarms").await

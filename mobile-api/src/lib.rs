@@ -282,3 +282,28 @@ pub struct LoneApprovalView {
     pub place_id: Uuid,
     pub expires_at: DateTime<Utc>,
 }
+
+/// `PushSubscription.toJSON()` from the browser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PushKeys {
+    pub p256dh: String,
+    pub auth: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PushSubscriptionRequest {
+    pub endpoint: String,
+    pub keys: PushKeys,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushUnsubscribeRequest {
+    pub endpoint: String,
+}
+
+/// The `applicationServerKey` to subscribe with; none when push is not configured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PushKeyView {
+    pub public_key: Option<String>,
+}

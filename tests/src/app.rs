@@ -39,6 +39,15 @@ impl Drop for TestApp {
     }
 }
 
+/// The VAPID key of the tests (RFC 8291 §5's application server key) and its subject.
+pub const VAPID_PRIVATE: &str = "yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw";
+pub const VAPID_SUBJECT: &str = "mailto:drift@makker.dk";
+
+pub fn test_vapid() -> makker_notify::push::VapidConfig {
+    makker_notify::push::VapidConfig::parse(VAPID_PRIVATE, VAPID_SUBJECT)
+        .expect("the test VAPID key is valid")
+}
+
 /// The time every test starts at: a Monday afternoon in Copenhagen.
 pub fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 13, 0, 0).unwrap()
@@ -47,7 +56,8 @@ pub fn start_time() -> DateTime<Utc> {
 /// Serves the real router on 127.0.0.1:0 over `store`.
 pub async fn spawn_app(store: Arc<dyn Store>) -> TestApp {
     let clock = Arc::new(ManualClock::new(start_time()));
-    let engine = Engine::new(store, Arc::new(Policy::default()), clock.clone());
+    let mut engine = Engine::new(store, Arc::new(Policy::default()), clock.clone());
+    engine.settings.push_public_key = Some(test_vapid().key.public_key().to_owned());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind port 0");

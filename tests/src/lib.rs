@@ -8,6 +8,8 @@
 //!   set explicitly, which is only for a quick local loop.
 
 pub mod app;
+#[path = "../fakes/push_service.rs"]
+pub mod fake_push;
 pub mod fake_sms;
 
 use std::path::PathBuf;

@@ -41,6 +41,12 @@ pub struct Config {
     pub twilio_account_sid: Option<String>,
     pub twilio_auth_token: Option<String>,
     pub twilio_base_url: Option<String>,
+    /// The VAPID private key (base64url, or PEM) for Web Push; push is off without it.
+    pub vapid_private_key: Option<String>,
+    /// Who push services may contact about our pushes: a real `mailto:` or `https:` URL.
+    pub vapid_subject: Option<String>,
+    /// Development only: accept push endpoints on http and loopback addresses.
+    pub push_allow_insecure: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +89,9 @@ impl Default for Config {
             twilio_account_sid: None,
             twilio_auth_token: None,
             twilio_base_url: None,
+            vapid_private_key: None,
+            vapid_subject: None,
+            push_allow_insecure: false,
         }
     }
 }
@@ -123,6 +132,8 @@ pub enum ConfigError {
     Load(Box<figment::Error>),
     #[error("invalid configuration: database_url must start with sqlite:// or postgres:// (got {0:?})")]
     DatabaseUrl(String),
+    #[error("invalid configuration: vapid_private_key and vapid_subject: {0}")]
+    Vapid(String),
     #[error("invalid configuration: the SMS provider {provider} needs {setting}")]
     Missing { provider: String, setting: String },
     #[error("invalid configuration: public_url must be an http(s) URL (got {0:?})")]
@@ -185,6 +196,7 @@ impl Config {
         if !(1..=365).contains(&self.token_days) {
             return Err(ConfigError::TokenDays(self.token_days));
         }
+        self.vapid()?;
         for provider in std::iter::once(self.sms_primary).chain(self.sms_failover) {
             let needs: &[(&str, &Option<String>)] = match provider {
                 SmsProvider::Log => &[],
@@ -208,6 +220,20 @@ impl Config {
         }
         self.load_policy()?;
         Ok(())
+    }
+
+    /// The Web Push identity, when push is configured.
+    ///
+    /// # Errors
+    /// A key without a subject, or a key or subject that is not valid.
+    pub fn vapid(&self) -> Result<Option<makker_notify::push::VapidConfig>, ConfigError> {
+        let Some(key) = &self.vapid_private_key else {
+            return Ok(None);
+        };
+        let subject = self.vapid_subject.as_deref().unwrap_or_default();
+        makker_notify::push::VapidConfig::parse(key, subject)
+            .map(Some)
+            .map_err(|e| ConfigError::Vapid(e.to_string()))
     }
 
     /// The policy in force: the configured file, or the compiled-in default.
@@ -241,6 +267,7 @@ impl Config {
         hide(&mut shown.gatewayapi_token);
         hide(&mut shown.elks46_password);
         hide(&mut shown.twilio_auth_token);
+        hide(&mut shown.vapid_private_key);
         toml::to_string(&shown).expect("BUG: the configuration serializes to TOML")
     }
 }

@@ -15,6 +15,7 @@ use makker_engine::scheduler::Scheduler;
 use makker_engine::{Engine, EngineSettings};
 use makker_http::AppState;
 use makker_http::webhooks::Webhooks;
+use makker_notify::push::{EndpointPolicy, WebPush};
 use makker_notify::sms::SmsProvider;
 use makker_store::Store;
 use makker_store_pg::PgStore;
@@ -68,7 +69,9 @@ pub async fn engine(config: &Config) -> anyhow::Result<Engine> {
     });
     let clock: Arc<dyn Clock> = clock;
     let mut engine = Engine::new(store, policy, clock);
+    let vapid = config.vapid()?;
     engine.settings = EngineSettings {
+        push_public_key: vapid.as_ref().map(|v| v.key.public_key().to_owned()),
         token_days: config.token_days,
         ..EngineSettings::default()
     };
@@ -150,6 +153,22 @@ pub fn webhooks(config: &Config) -> Webhooks {
     )
 }
 
+/// The Web Push sender of the configuration, when push is configured.
+///
+/// # Errors
+/// The VAPID settings are invalid or the HTTP client cannot be built.
+pub fn web_push(config: &Config) -> anyhow::Result<Option<WebPush>> {
+    let Some(vapid) = config.vapid()? else {
+        return Ok(None);
+    };
+    let insecure = config.push_allow_insecure;
+    let policy = EndpointPolicy {
+        allow_http: insecure,
+        allow_loopback: insecure,
+    };
+    Ok(Some(WebPush::new(vapid, policy)?))
+}
+
 /// Serves the API until Ctrl-C or SIGTERM.
 ///
 /// # Errors
@@ -158,6 +177,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     engine: Engine,
     sms: Vec<Arc<dyn SmsProvider>>,
+    push: Option<WebPush>,
     webhooks: Webhooks,
 ) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "makker is listening");
@@ -167,7 +187,11 @@ pub async fn serve(
     let watcher =
         tokio::spawn(async move { store.watch_deadlines(Box::new(move || wake.notify_one())).await });
     let scheduler = tokio::spawn(Scheduler::new(engine.clone()).run(stopped.clone()));
-    let dispatcher = tokio::spawn(Dispatcher::new(engine.clone(), sms).run(stopped));
+    let mut dispatcher = Dispatcher::new(engine.clone(), sms);
+    if let Some(push) = push {
+        dispatcher = dispatcher.with_push(push);
+    }
+    let dispatcher = tokio::spawn(dispatcher.run(stopped));
     let state = AppState {
         engine,
         webhooks: Arc::new(webhooks),

@@ -138,6 +138,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 makker::bind(&config).await?,
                 engine,
                 makker::sms_providers(&config)?,
+                makker::web_push(&config)?,
                 makker::webhooks(&config),
             )
             .await
@@ -158,6 +159,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 listener,
                 engine,
                 makker::sms_providers(&config)?,
+                makker::web_push(&config)?,
                 makker::webhooks(&config),
             )
             .await

@@ -37,29 +37,45 @@ pub(crate) fn escalate_now(alarm: AlarmId, at: DateTime<Utc>) -> NewDeadline {
 }
 
 impl Engine {
-    /// One message per person and channel they can receive. Push needs a subscription,
-    /// which phones register with the web app; until then SMS carries everything.
-    pub(crate) fn messages(&self, to: &[Person], channels: &[Channel], o: &Occasion<'_>) -> Vec<NewMessage> {
+    /// One message per person and channel they can receive: SMS with a phone number, push
+    /// with a registered subscription (and push configured). Positions go only by SMS.
+    pub(crate) async fn messages(
+        &self,
+        to: &[Person],
+        channels: &[Channel],
+        o: &Occasion<'_>,
+    ) -> Result<Vec<NewMessage>> {
         let mut out = Vec::new();
         for person in to {
             for channel in channels {
-                if *channel != Channel::Sms || person.phone.is_none() {
+                let reachable = match channel {
+                    Channel::Sms => person.phone.is_some(),
+                    Channel::Push => {
+                        self.settings.push_public_key.is_some()
+                            && !self.store.push_subscriptions(person.id).await?.is_empty()
+                    }
+                };
+                if !reachable {
                     continue;
                 }
+                let name = match channel {
+                    Channel::Sms => "sms",
+                    Channel::Push => "push",
+                };
                 out.push(NewMessage {
                     id: Uuid::now_v7(),
-                    dedup_key: format!("{}:{}:{}", o.key, person.id, "sms"),
+                    dedup_key: format!("{}:{}:{}", o.key, person.id, name),
                     alarm: o.alarm,
                     visit: o.visit,
                     person: person.id,
                     channel: *channel,
                     kind: o.text.kind().to_owned(),
-                    body: o.text.render(person.lang, true),
+                    body: o.text.render(person.lang, *channel == Channel::Sms),
                     drill: false,
                 });
             }
         }
-        out
+        Ok(out)
     }
 
     /// Everyone on shift in the team, and the team's supervisors, except `except`.
@@ -203,7 +219,7 @@ impl Engine {
             visit: a.visit,
             text,
         };
-        changes.outbox = self.messages(&people, &plan.channels, &occasion);
+        changes.outbox = self.messages(&people, &plan.channels, &occasion).await?;
         changes.arm.push(escalate_now(a.id, plan.next_due));
         alarm.value.step += 1;
         changes.saved_alarms.push(alarm);
@@ -244,7 +260,9 @@ impl Engine {
                 worker: &worker.display_name,
             },
         };
-        changes.outbox = self.messages(&told, &[Channel::Sms, Channel::Push], &occasion);
+        changes.outbox = self
+            .messages(&told, &[Channel::Sms, Channel::Push], &occasion)
+            .await?;
         changes.arm.push(escalate_now(a.id, now));
         alarm.value.reopen();
         changes.saved_alarms.push(alarm);
@@ -393,11 +411,14 @@ impl Engine {
                         visit: Some(visit.id),
                         text,
                     };
-                    c.outbox.extend(self.messages(
-                        &[self.store.person(*colleague).await?],
-                        &[Channel::Sms, Channel::Push],
-                        &occasion,
-                    ));
+                    c.outbox.extend(
+                        self.messages(
+                            &[self.store.person(*colleague).await?],
+                            &[Channel::Sms, Channel::Push],
+                            &occasion,
+                        )
+                        .await?,
+                    );
                 }
                 Effect::TwoPersonBreak { left, remaining } => {
                     let alone = self.store.person(remaining[0]).await?;
@@ -411,11 +432,14 @@ impl Engine {
                         visit: Some(visit.id),
                         text,
                     };
-                    c.outbox.extend(self.messages(
-                        &self.supervisors(visit.team).await?,
-                        &[Channel::Sms, Channel::Push],
-                        &occasion,
-                    ));
+                    c.outbox.extend(
+                        self.messages(
+                            &self.supervisors(visit.team).await?,
+                            &[Channel::Sms, Channel::Push],
+                            &occasion,
+                        )
+                        .await?,
+                    );
                 }
                 Effect::CheckedIn { .. } | Effect::Extended { .. } | Effect::CheckedOut { .. } if !duress => {
                     self.stand_down(visit, now, &mut c).await?;
@@ -452,8 +476,10 @@ impl Engine {
                     worker: &worker.display_name,
                 },
             };
-            c.outbox
-                .extend(self.messages(&told, &[Channel::Sms, Channel::Push], &occasion));
+            c.outbox.extend(
+                self.messages(&told, &[Channel::Sms, Channel::Push], &occasion)
+                    .await?,
+            );
             c.calm_alarms.push(a.id);
             alarm.value.stand_down(now);
             c.saved_alarms.push(alarm);

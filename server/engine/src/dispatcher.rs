@@ -15,9 +15,12 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use makker_domain::policy::Channel;
+use makker_notify::push::{
+    PROVIDER, PushError, PushKind, PushMessage, PushPayload, Subscription, Topic, Urgency, WebPush,
+};
 use makker_notify::sms::{Sms, SmsProvider};
 use makker_notify::{SendError, mask_phone};
-use makker_store::{Attempt, Message};
+use makker_store::{Attempt, Message, PushSubscription};
 use rand::Rng;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -30,6 +33,7 @@ pub struct Dispatcher {
     engine: Engine,
     /// Primary first, then failover.
     sms: Vec<Arc<dyn SmsProvider>>,
+    push: Option<WebPush>,
     owner: String,
     pub batch: u32,
     pub lease: Duration,
@@ -62,6 +66,7 @@ impl Dispatcher {
         Dispatcher {
             engine,
             sms,
+            push: None,
             owner: format!("dispatch-{}", Uuid::now_v7()),
             batch: 200,
             lease: Duration::seconds(60),
@@ -70,6 +75,12 @@ impl Dispatcher {
             max_backoff: Duration::minutes(10),
             max_sleep: StdDuration::from_millis(500),
         }
+    }
+
+    /// Sends push messages through `push` (without it, push messages fail visibly).
+    pub fn with_push(mut self, push: WebPush) -> Self {
+        self.push = Some(push);
+        self
     }
 
     /// Sends what is due now, concurrently; returns how many messages were attempted.
@@ -87,14 +98,26 @@ impl Dispatcher {
         let mut sends = JoinSet::new();
         for m in due {
             let to = self.engine.store.person(m.message.person).await?.phone;
+            let subscriptions = match m.message.channel {
+                Channel::Push => self.engine.store.push_subscriptions(m.message.person).await?,
+                Channel::Sms => vec![],
+            };
             let providers = self.sms.clone();
+            let push = self.push.clone();
             sends.spawn(async move {
-                let outcome = deliver(&providers, &m, to.as_deref()).await;
-                (m, outcome)
+                let (outcome, gone) = match m.message.channel {
+                    Channel::Sms => (deliver(&providers, &m, to.as_deref()).await, vec![]),
+                    Channel::Push => deliver_push(push.as_ref(), &m, &subscriptions).await,
+                };
+                (m, outcome, gone)
             });
         }
         while let Some(done) = sends.join_next().await {
-            let (m, outcome) = done.map_err(|e| EngineError::Invalid(format!("a send task failed: {e}")))?;
+            let (m, outcome, gone) =
+                done.map_err(|e| EngineError::Invalid(format!("a send task failed: {e}")))?;
+            for endpoint in gone {
+                self.engine.store.remove_push_subscription(&endpoint).await?;
+            }
             let attempt = self.attempt(&m, outcome, self.engine.now());
             self.engine
                 .store
@@ -168,16 +191,80 @@ enum Outcome {
     },
 }
 
-async fn deliver(providers: &[Arc<dyn SmsProvider>], m: &Message, to: Option<&str>) -> Outcome {
-    let fail = |provider: &str, error: &str, retry| Outcome::Failed {
+fn fail(provider: &str, error: &str, retry_after: Option<Option<StdDuration>>) -> Outcome {
+    Outcome::Failed {
         provider: provider.into(),
         error: error.into(),
-        retry_after: retry,
-    };
-    if m.message.channel != Channel::Sms {
-        // Push subscriptions are not stored yet; the row stays visible as failed.
-        return fail("web_push", "no push subscription", None);
+        retry_after,
     }
+}
+
+/// Pushes to every subscription of the recipient; sent when one accepts. Returns the
+/// endpoints the push service says are gone, to forget.
+async fn deliver_push(
+    push: Option<&WebPush>,
+    m: &Message,
+    subscriptions: &[PushSubscription],
+) -> (Outcome, Vec<String>) {
+    let Some(push) = push else {
+        return (fail(PROVIDER, "Web Push is not configured", None), vec![]);
+    };
+    let (kind, urgency) = match m.message.kind.as_str() {
+        "reminder" => (PushKind::CheckInDue, Urgency::Normal),
+        "alarm" | "follow_up" => (PushKind::Alarm, Urgency::High),
+        "stand_down" => (PushKind::AlarmResolved, Urgency::High),
+        _ => (PushKind::VisitNotice, Urgency::Normal),
+    };
+    let payload = PushPayload {
+        kind,
+        title: "Makker".into(),
+        body: m.message.body.clone(),
+        visit_id: m.message.visit,
+        alarm_id: m.message.alarm,
+        urgency,
+    };
+    let topic = m
+        .message
+        .alarm
+        .map(Topic::for_alarm)
+        .or_else(|| m.message.visit.map(Topic::for_visit));
+    let message = PushMessage {
+        payload,
+        ttl: StdDuration::from_secs(3600),
+        topic,
+    };
+    let (mut last, mut gone) = (fail(PROVIDER, "no push subscription", None), vec![]);
+    for sub in subscriptions {
+        let target = Subscription {
+            endpoint: sub.endpoint.clone(),
+            p256dh: sub.p256dh.clone(),
+            auth: sub.auth.clone(),
+        };
+        let sent = matches!(last, Outcome::Sent { .. });
+        match push.send(&target, &message).await {
+            Ok(receipt) => {
+                last = Outcome::Sent {
+                    provider: PROVIDER.into(),
+                    provider_ref: receipt.provider_id,
+                }
+            }
+            Err(PushError::Gone { reason }) => {
+                gone.push(sub.endpoint.clone());
+                if !sent {
+                    last = fail(PROVIDER, &reason, None);
+                }
+            }
+            Err(PushError::Send(SendError::Retry { after, reason })) if !sent => {
+                last = fail(PROVIDER, &reason, Some(after))
+            }
+            Err(PushError::Send(e)) if !sent => last = fail(PROVIDER, &e.to_string(), None),
+            Err(_) => {}
+        }
+    }
+    (last, gone)
+}
+
+async fn deliver(providers: &[Arc<dyn SmsProvider>], m: &Message, to: Option<&str>) -> Outcome {
     let Some(to) = to else {
         return fail("none", "no phone number", None);
     };

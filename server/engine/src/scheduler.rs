@@ -170,7 +170,8 @@ impl Scheduler {
         };
         changes.outbox = self
             .engine
-            .messages(&people, &[Channel::Push, Channel::Sms], &occasion);
+            .messages(&people, &[Channel::Push, Channel::Sms], &occasion)
+            .await?;
         Ok(changes)
     }
 

@@ -30,6 +30,8 @@ pub struct EngineSettings {
     pub max_nearby_m: f64,
     /// Where people open links from messages (e.g. to acknowledge an alarm).
     pub public_url: String,
+    /// Our VAPID public key when Web Push is configured; without it nothing is pushed.
+    pub push_public_key: Option<String>,
 }
 
 impl Default for EngineSettings {
@@ -39,6 +41,7 @@ impl Default for EngineSettings {
             approval_minutes: 30,
             max_nearby_m: 5_000.0,
             public_url: "http://localhost:8080".into(),
+            push_public_key: None,
         }
     }
 }
@@ -674,5 +677,54 @@ impl Engine {
             }
             InboundCommand::Unknown => Err(EngineError::Invalid("send OK, or OUT and your PIN".into())),
         }
+    }
+}
+
+impl Engine {
+    /// Registers this phone's push subscription for me.
+    ///
+    /// # Errors
+    /// An endpoint that is not an http(s) URL, or keys that are not base64url.
+    pub async fn register_push(
+        &self,
+        me: &Person,
+        device: Uuid,
+        endpoint: &str,
+        p256dh: &str,
+        auth: &str,
+    ) -> Result<()> {
+        let url_ok =
+            (endpoint.starts_with("https://") || endpoint.starts_with("http://")) && endpoint.len() <= 2048;
+        let key_ok = |k: &str| {
+            (1..=256).contains(&k.len())
+                && k.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'=')
+        };
+        if !url_ok || !key_ok(p256dh) || !key_ok(auth) {
+            return Err(EngineError::Invalid(
+                "a push subscription needs an http(s) endpoint and base64url keys".into(),
+            ));
+        }
+        let sub = makker_store::PushSubscription {
+            id: Uuid::now_v7(),
+            person: me.id,
+            device: Some(device),
+            endpoint: endpoint.to_owned(),
+            p256dh: p256dh.to_owned(),
+            auth: auth.to_owned(),
+        };
+        Ok(self.store.add_push_subscription(&sub, self.now()).await?)
+    }
+
+    /// Forgets one of my push subscriptions.
+    ///
+    /// # Errors
+    /// `NotFound` unless the endpoint is one of mine.
+    pub async fn unregister_push(&self, me: &Person, endpoint: &str) -> Result<()> {
+        let mine = self.store.push_subscriptions(me.id).await?;
+        if !mine.iter().any(|s| s.endpoint == endpoint) {
+            return Err(EngineError::NotFound("push subscription"));
+        }
+        Ok(self.store.remove_push_subscription(endpoint).await?)
     }
 }

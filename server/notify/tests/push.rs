@@ -4,9 +4,6 @@
 //!
 //! Needs `python3` with `pip install http_ece py_vapid cryptography`.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -96,88 +93,9 @@ fn rfc_subscription(endpoint: &str) -> Subscription {
     }
 }
 
-/// `tests/fakes/push_service.py`, on a port of its own, stopped on drop.
-struct FakePushService {
-    child: Child,
-    origin: String,
-    http: reqwest::Client,
-}
-
-impl FakePushService {
-    fn start() -> FakePushService {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fakes/push_service.py");
-        let mut child = Command::new("python3")
-            .arg(&script)
-            .args(["--port", "0", "--subject", SUBJECT])
-            // It exits when its stdin closes, so it dies with this test process.
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 starts the fake push service");
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("piped stdout");
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the fake prints its port");
-        let port: u16 = line.trim().parse().unwrap_or_else(|_| {
-            panic!(
-                "the fake push service printed {line:?}, not its port; \
-                 is `pip install http_ece py_vapid cryptography` done?"
-            )
-        });
-        // The control client is a plain reqwest client, which needs a rustls provider.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        FakePushService {
-            child,
-            origin: format!("http://127.0.0.1:{port}"),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn control(&self, path: &str, body: Option<Value>) -> reqwest::Response {
-        let url = format!("{}/_fake/{path}", self.origin);
-        let request = match body {
-            Some(body) => self.http.post(url).json(&body),
-            None => self.http.get(url),
-        };
-        request
-            .send()
-            .await
-            .expect("the fake answers")
-            .error_for_status()
-            .expect("control call")
-    }
-
-    /// A new subscription; the fake made the browser's key pair and auth secret.
-    async fn subscribe(&self) -> Subscription {
-        self.control("subscriptions", Some(serde_json::json!({})))
-            .await
-            .json()
-            .await
-            .unwrap()
-    }
-
-    /// The fake answers the next push with `status` (and `Retry-After`).
-    async fn answer_next(&self, status: u16, retry_after: Option<&str>) {
-        let mut answer = serde_json::json!({ "status": status });
-        if let Some(retry_after) = retry_after {
-            answer["retry_after"] = retry_after.into();
-        }
-        self.control("answers", Some(answer)).await;
-    }
-
-    /// Every push the fake received, with what it decrypted and verified.
-    async fn requests(&self) -> Vec<Value> {
-        self.control("requests", None).await.json().await.unwrap()
-    }
-}
-
-impl Drop for FakePushService {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "../../../tests/fakes/push_service.rs"]
+mod push_service;
+use push_service::FakePushService;
 
 /// A transport that must not be reached: the endpoint should have been refused before.
 struct MustNotPost;
@@ -198,7 +116,7 @@ fn gone_reason(result: Result<makker_notify::Receipt, PushError>) -> String {
 
 #[tokio::test]
 async fn a_push_is_encrypted_for_the_browser_and_signed_for_its_push_service() {
-    let fake = FakePushService::start();
+    let fake = FakePushService::start(SUBJECT);
     let subscription = fake.subscribe().await;
     let push = web_push(TEST_POLICY);
     let message = alarm_message();
@@ -256,7 +174,7 @@ fn the_rfc_8291_example_decrypts_with_the_ece_crate_that_encrypts_our_pushes() {
 #[tokio::test]
 async fn the_fake_push_service_decrypts_the_rfc_8291_example() {
     // The fake is the oracle for every other test, so it is checked against the RFC first.
-    let fake = FakePushService::start();
+    let fake = FakePushService::start(SUBJECT);
     let given = serde_json::json!({ "private_key": RFC_UA_PRIVATE, "auth": RFC_AUTH });
     let subscription: Subscription = fake
         .control("subscriptions", Some(given))
@@ -286,7 +204,7 @@ async fn the_fake_push_service_decrypts_the_rfc_8291_example() {
 
 #[tokio::test]
 async fn a_gone_subscription_is_reported_as_gone_which_is_permanent() {
-    let fake = FakePushService::start();
+    let fake = FakePushService::start(SUBJECT);
     let subscription = fake.subscribe().await;
     let push = web_push(TEST_POLICY);
     for status in [410, 404] {
@@ -301,7 +219,7 @@ async fn a_gone_subscription_is_reported_as_gone_which_is_permanent() {
 
 #[tokio::test]
 async fn too_many_requests_is_retried_after_the_delay_the_push_service_asks_for() {
-    let fake = FakePushService::start();
+    let fake = FakePushService::start(SUBJECT);
     let subscription = fake.subscribe().await;
     fake.answer_next(429, Some("7")).await;
 
@@ -320,7 +238,7 @@ async fn too_many_requests_is_retried_after_the_delay_the_push_service_asks_for(
 
 #[tokio::test]
 async fn a_server_error_is_retried_and_a_bad_request_is_not() {
-    let fake = FakePushService::start();
+    let fake = FakePushService::start(SUBJECT);
     let subscription = fake.subscribe().await;
     let push = web_push(TEST_POLICY);
 
@@ -360,7 +278,7 @@ async fn a_push_service_that_cannot_be_reached_is_retried_without_naming_the_pat
 
 #[tokio::test]
 async fn a_loopback_endpoint_is_refused_unless_loopback_is_allowed() {
-    let fake = FakePushService::start();
+    let fake = FakePushService::start(SUBJECT);
     let subscription = fake.subscribe().await;
     let no_loopback = EndpointPolicy {
         allow_http: true,
@@ -394,7 +312,7 @@ async fn a_loopback_endpoint_is_refused_unless_loopback_is_allowed() {
 async fn the_http_client_itself_refuses_a_name_that_resolves_to_loopback() {
     // The check the sender makes first is made again by the client's resolver at connect
     // time, so a name that re-resolves between the two (DNS rebinding) gets nowhere.
-    let fake = FakePushService::start();
+    let fake = FakePushService::start(SUBJECT);
     let endpoint = format!("{}/push/x", fake.origin.replace("127.0.0.1", "localhost"));
     let transport = ReqwestTransport::new(EndpointPolicy {
         allow_http: true,

@@ -21,8 +21,8 @@ use makker_domain::{
 };
 use makker_store::{
     Assessment, Attempt, Changes, Deadline, DeadlineKind, Device, Idempotency, LoneApproval, Message,
-    NewDeadline, NewMessage, Person, Shift, Stamp, Store, StoreError, StoreResult, Team, Versioned,
-    VisitEvent, constraint,
+    NewDeadline, NewMessage, Person, PushSubscription, Shift, Stamp, Store, StoreError, StoreResult, Team,
+    Versioned, VisitEvent, constraint,
 };
 use sqlx::types::Json;
 use sqlx::{FromRow, Pool, Transaction};
@@ -1628,6 +1628,61 @@ impl Store for SqlStore {
             .await
             .map_err(db_err)?;
         rows.into_iter().map(MessageRow::into_message).collect()
+    }
+
+    async fn add_push_subscription(&self, sub: &PushSubscription, now: DateTime<Utc>) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("delete from push_subscription where endpoint = $1")
+            .bind(&sub.endpoint)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(
+            "insert into push_subscription (push_subscription_id, person_id, device_id, endpoint, p256dh, auth, \
+             created_at) values ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(sub.id)
+        .bind(sub.person.0)
+        .bind(sub.device)
+        .bind(&sub.endpoint)
+        .bind(&sub.p256dh)
+        .bind(&sub.auth)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn push_subscriptions(&self, person: PersonId) -> StoreResult<Vec<PushSubscription>> {
+        let rows: Vec<(Uuid, Uuid, Option<Uuid>, String, String, String)> = sqlx::query_as(
+            "select push_subscription_id, person_id, device_id, endpoint, p256dh, auth from push_subscription \
+             where person_id = $1 order by created_at",
+        )
+        .bind(person.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, person, device, endpoint, p256dh, auth)| PushSubscription {
+                id,
+                person: PersonId(person),
+                device,
+                endpoint,
+                p256dh,
+                auth,
+            })
+            .collect())
+    }
+
+    async fn remove_push_subscription(&self, endpoint: &str) -> StoreResult<()> {
+        sqlx::query("delete from push_subscription where endpoint = $1")
+            .bind(endpoint)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
     }
 
     async fn idempotency_begin(

@@ -278,6 +278,27 @@ pub struct Changes {
     pub outbox: Vec<NewMessage>,
 }
 
+/// A browser's push subscription, registered by a signed-in phone.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushSubscription {
+    pub id: Uuid,
+    pub person: PersonId,
+    pub device: Option<Uuid>,
+    pub endpoint: String,
+    pub p256dh: String,
+    pub auth: String,
+}
+
+impl std::fmt::Debug for PushSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The endpoint is a capability to push to someone: never in logs.
+        f.debug_struct("PushSubscription")
+            .field("id", &self.id)
+            .field("person", &self.person)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What the store knows about an idempotency key.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Idempotency {
@@ -418,6 +439,12 @@ pub trait Store: Send + Sync + 'static {
     async fn record_receipt(&self, message: Uuid, status: &str, at: DateTime<Utc>) -> StoreResult<()>;
     /// Every message, oldest first, optionally of one alarm.
     async fn messages(&self, alarm: Option<AlarmId>) -> StoreResult<Vec<Message>>;
+
+    /// Registers a subscription; the same endpoint again replaces the earlier one.
+    async fn add_push_subscription(&self, sub: &PushSubscription, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn push_subscriptions(&self, person: PersonId) -> StoreResult<Vec<PushSubscription>>;
+    /// Forgets a subscription (unsubscribed, or gone at the push service).
+    async fn remove_push_subscription(&self, endpoint: &str) -> StoreResult<()>;
 
     /// Claims an idempotency key for `person`, or tells what became of it.
     async fn idempotency_begin(

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod alarms;
+pub mod push;
 pub mod team;
 pub mod visits;
 
@@ -15,6 +16,9 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(account::login))
         .routes(routes!(alarms::list))
+        .routes(routes!(push::key))
+        .routes(routes!(push::subscribe))
+        .routes(routes!(push::unsubscribe))
         .routes(routes!(alarms::acknowledge))
         .routes(routes!(alarms::resolve))
         .routes(routes!(account::logout))
