@@ -224,6 +224,12 @@ impl Client {
     }
 
     /// # Errors
+    /// 403 unless a supervisor or admin.
+    pub async fn start_drill(&self, req: &DrillRequest) -> Result<Vec<AlarmView>> {
+        self.post("/api/v1/drills", req).await
+    }
+
+    /// # Errors
     /// 401 when not signed in.
     pub async fn alarms(&self) -> Result<Vec<AlarmView>> {
         self.get("/api/v1/alarms").await

@@ -257,6 +257,18 @@ pub struct AlarmView {
     pub acknowledged_at: Option<DateTime<Utc>>,
     pub outcome: Option<String>,
     pub note: Option<String>,
+    /// A practice alarm: its messages say so, and it never counts in alarm statistics.
+    pub drill: bool,
+}
+
+/// Start a drill for one worker, or for every worker on shift in a team.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DrillRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -405,7 +405,51 @@ async fn the_engines_clock_is_the_databases() {
     assert!((clock.now() - db).num_milliseconds().abs() < 1_000);
 }
 
+async fn a_drill_runs_the_real_chain_marked_as_a_test(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let t0 = app.engine.now();
+    let refused =
+        f.bo.phone
+            .start_drill(&DrillRequest {
+                worker_id: Some(f.anna.id()),
+                team_id: None,
+            })
+            .await;
+    assert_eq!(
+        refused.unwrap_err().problem().unwrap().status,
+        403,
+        "workers do not start drills"
+    );
+    let drills = f
+        .sofie
+        .phone
+        .start_drill(&DrillRequest {
+            worker_id: None,
+            team_id: Some(f.team.id.0),
+        })
+        .await
+        .unwrap();
+    assert_eq!(drills.len(), 3, "every worker on shift: anna, bo, carl");
+    assert!(drills.iter().all(|d| d.drill));
+    run_to(&app, t0, 2).await;
+    let anna = drills.iter().find(|d| d.person_id == f.anna.id()).unwrap();
+    let taken = f.bo.phone.acknowledge(anna.id).await.unwrap();
+    assert_eq!(
+        taken.acknowledged_at,
+        Some(t0 + Duration::minutes(2)),
+        "how fast it was taken is kept"
+    );
+    let all = app.engine.store.messages(None).await.unwrap();
+    assert!(!all.is_empty());
+    assert!(
+        all.iter()
+            .all(|m| m.message.drill && m.message.body.starts_with("[ØVELSE] ")),
+        "{all:?}"
+    );
+}
+
 both! {
+    drill => a_drill_runs_the_real_chain_marked_as_a_test,
     crash_between_claim_and_commit => a_deadline_leased_by_a_process_that_died_fires_once_after_its_lease,
     missed_check_out_chain => a_missed_check_out_runs_the_whole_chain_until_someone_acknowledges,
     check_in_moves_timers => a_check_in_in_time_moves_the_timers_and_nothing_fires,

@@ -85,6 +85,9 @@ pub struct Alarm {
     pub note: Option<String>,
     /// Where the worker was when it was raised, if known.
     pub position: Option<crate::geo::Position>,
+    /// A drill runs the real chain with every message marked as a test, and never counts in
+    /// the real alarm statistics.
+    pub drill: bool,
 }
 
 impl Alarm {
@@ -114,6 +117,7 @@ impl Alarm {
             outcome: None,
             note: None,
             position: None,
+            drill: false,
         }
     }
 

@@ -25,6 +25,21 @@ pub(crate) struct Occasion<'a> {
     pub alarm: Option<AlarmId>,
     pub visit: Option<VisitId>,
     pub text: Text<'a>,
+    /// A drill: every message says so, and is marked in the outbox.
+    pub drill: bool,
+}
+
+fn drill_mark(drill: bool, lang: makker_domain::text::Lang, body: String) -> String {
+    use makker_domain::text::Lang;
+    if !drill {
+        return body;
+    }
+    let mark = match lang {
+        Lang::Da => "[ØVELSE]",
+        Lang::Sv => "[ÖVNING]",
+        Lang::En => "[DRILL]",
+    };
+    format!("{mark} {body}")
 }
 
 pub(crate) fn escalate_now(alarm: AlarmId, at: DateTime<Utc>) -> NewDeadline {
@@ -70,8 +85,12 @@ impl Engine {
                     person: person.id,
                     channel: *channel,
                     kind: o.text.kind().to_owned(),
-                    body: o.text.render(person.lang, *channel == Channel::Sms),
-                    drill: false,
+                    body: drill_mark(
+                        o.drill,
+                        person.lang,
+                        o.text.render(person.lang, *channel == Channel::Sms),
+                    ),
+                    drill: o.drill,
                 });
             }
         }
@@ -215,6 +234,7 @@ impl Engine {
         };
         let occasion = Occasion {
             key: format!("alarm:{}:{}", a.id, a.step),
+            drill: a.drill,
             alarm: Some(a.id),
             visit: a.visit,
             text,
@@ -254,6 +274,7 @@ impl Engine {
         );
         let occasion = Occasion {
             key,
+            drill: a.drill,
             alarm: Some(a.id),
             visit: a.visit,
             text: Text::FollowUp {
@@ -406,6 +427,7 @@ impl Engine {
                         place: &place.name,
                     };
                     let occasion = Occasion {
+                        drill: false,
                         key: format!("visit:{}:left:{}", visit.id, worker.id),
                         alarm: None,
                         visit: Some(visit.id),
@@ -427,6 +449,7 @@ impl Engine {
                         place: &place.name,
                     };
                     let occasion = Occasion {
+                        drill: false,
                         key: format!("visit:{}:break:{left}", visit.id),
                         alarm: None,
                         visit: Some(visit.id),
@@ -470,6 +493,7 @@ impl Engine {
             }
             let occasion = Occasion {
                 key: format!("alarm:{}:stand-down", a.id),
+                drill: a.drill,
                 alarm: Some(a.id),
                 visit: Some(visit.id),
                 text: Text::StandDown {
@@ -485,6 +509,63 @@ impl Engine {
             c.saved_alarms.push(alarm);
         }
         Ok(())
+    }
+
+    /// A drill: the real chain for a worker, or for each worker on shift in a team, with
+    /// every message marked as a test. Supervisors and admins start drills.
+    ///
+    /// # Errors
+    /// Another role, a worker or team not mine, or neither given.
+    pub async fn start_drill(
+        &self,
+        me: &Person,
+        worker: Option<PersonId>,
+        team: Option<TeamId>,
+    ) -> Result<Vec<Alarm>> {
+        if !matches!(me.role, Role::Supervisor | Role::Admin) {
+            return Err(EngineError::Forbidden);
+        }
+        let targets: Vec<(Person, TeamId)> = match (worker, team) {
+            (Some(w), _) => {
+                let p = found(self.store.person(w).await, "person")?;
+                let shared = p
+                    .teams
+                    .iter()
+                    .copied()
+                    .find(|t| me.teams.contains(t))
+                    .ok_or(EngineError::NotFound("person"))?;
+                vec![(p, shared)]
+            }
+            (None, Some(t)) if me.teams.contains(&t) => {
+                let on_shift = self.store.on_shift(t).await?;
+                on_shift
+                    .into_iter()
+                    .map(|(p, _)| (p, t))
+                    .filter(|(p, _)| p.role == Role::Worker)
+                    .collect()
+            }
+            (None, Some(_)) => return Err(EngineError::NotFound("team")),
+            (None, None) => return Err(EngineError::Invalid("a drill needs a worker or a team".into())),
+        };
+        let now = self.now();
+        let mut changes = Changes::default();
+        for (person, team) in targets {
+            let visit = self.store.active_visit_of(person.id).await?.map(|v| v.value.id);
+            let mut alarm = Alarm::raise(
+                AlarmId(Uuid::now_v7()),
+                team,
+                person.id,
+                visit,
+                AlarmKind::Sos,
+                &self.policy.timers.sos_chain,
+                now,
+            );
+            alarm.drill = true;
+            changes.arm.push(escalate_now(alarm.id, now));
+            changes.new_alarms.push(alarm);
+        }
+        self.apply(&changes, now).await?;
+        Ok(changes.new_alarms)
     }
 
     /// Raises an SOS now: the alarm and its first escalation step, with no reminder.

@@ -163,6 +163,7 @@ impl Scheduler {
         }
         let minutes = self.engine.policy.timers.reminder_before_minutes;
         let occasion = Occasion {
+            drill: false,
             key: format!("deadline:{}", d.id),
             alarm: None,
             visit: Some(visit),

@@ -113,5 +113,6 @@ pub fn alarm(a: &Alarm) -> AlarmView {
         acknowledged_at: a.acknowledged_at,
         outcome: a.outcome.clone(),
         note: a.note.clone(),
+        drill: a.drill,
     }
 }

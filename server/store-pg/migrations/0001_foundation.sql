@@ -161,6 +161,7 @@ create table alarm (
     note text,
     lat double precision,                -- where the worker was when it was raised
     lon double precision,
+    drill boolean not null,              -- a practice alarm: messages marked, kept out of statistics
     version integer not null,            -- optimistic lock, +1 per save
     created_at timestamptz not null
 );

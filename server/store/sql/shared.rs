@@ -303,6 +303,7 @@ struct AlarmRow {
     note: Option<String>,
     lat: Option<f64>,
     lon: Option<f64>,
+    drill: bool,
     version: i32,
 }
 
@@ -325,6 +326,7 @@ impl AlarmRow {
             outcome: self.outcome,
             note: self.note,
             position: position(self.lat, self.lon),
+            drill: self.drill,
         };
         Ok(Versioned {
             value: alarm,
@@ -334,7 +336,7 @@ impl AlarmRow {
 }
 
 const ALARM_COLUMNS: &str = "alarm_id, team_id, person_id, visit_id, kind, state, raised_at, chain, step, \
-     acknowledged_by, acknowledged_at, resolved_by, resolved_at, outcome, note, lat, lon, version";
+     acknowledged_by, acknowledged_at, resolved_by, resolved_at, outcome, note, lat, lon, drill, version";
 
 #[derive(FromRow)]
 struct DeadlineRow {
@@ -588,7 +590,7 @@ async fn write_events(tx: &mut Tx, changes: &Changes) -> StoreResult<()> {
 async fn insert_alarm(tx: &mut Tx, a: &Alarm) -> StoreResult<()> {
     sqlx::query(
         "insert into alarm (alarm_id, team_id, person_id, visit_id, kind, state, raised_at, chain, step, \
-         lat, lon, version, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $7)",
+         lat, lon, drill, version, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $7)",
     )
     .bind(a.id.0)
     .bind(a.team.0)
@@ -601,6 +603,7 @@ async fn insert_alarm(tx: &mut Tx, a: &Alarm) -> StoreResult<()> {
     .bind(to_i32(a.step))
     .bind(a.position.map(|p| p.lat))
     .bind(a.position.map(|p| p.lon))
+    .bind(a.drill)
     .execute(&mut **tx)
     .await
     .map_err(db_err)?;

@@ -2,8 +2,9 @@
 
 use axum::Json;
 use axum::extract::State;
-use makker_domain::AlarmId;
-use makker_mobile_api::{AlarmView, Problem, ResolveRequest};
+use axum::http::StatusCode;
+use makker_domain::{AlarmId, PersonId, TeamId};
+use makker_mobile_api::{AlarmView, DrillRequest, Problem, ResolveRequest};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -57,4 +58,25 @@ pub async fn resolve(
         .await
         .map_err(me.err())?;
     Ok(Json(views::alarm(&alarm)))
+}
+
+/// Start a drill: the real escalation chain, every message marked as a test.
+#[utoipa::path(post, path = "/api/v1/drills", tag = "alarms", security(("device_token" = [])),
+    request_body = DrillRequest,
+    responses((status = 201, body = Vec<AlarmView>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn drill(
+    State(state): State<AppState>,
+    me: Caller,
+    ApiJson(req): ApiJson<DrillRequest>,
+) -> Result<(StatusCode, Json<Vec<AlarmView>>), ApiError> {
+    let worker = req.worker_id.map(PersonId);
+    let alarms = state
+        .engine
+        .start_drill(&me.person, worker, req.team_id.map(TeamId))
+        .await
+        .map_err(me.err())?;
+    Ok((
+        StatusCode::CREATED,
+        Json(alarms.iter().map(views::alarm).collect()),
+    ))
 }

@@ -16,6 +16,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(account::login))
         .routes(routes!(alarms::list))
+        .routes(routes!(alarms::drill))
         .routes(routes!(push::key))
         .routes(routes!(push::subscribe))
         .routes(routes!(push::unsubscribe))
