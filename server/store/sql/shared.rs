@@ -419,7 +419,57 @@ fn to_u32(n: i32) -> StoreResult<u32> {
     parse(u32::try_from(n))
 }
 
+/// A table whose due rows are leased to one process at a time (deadlines, outbox).
+struct Lease {
+    table: &'static str,
+    id: &'static str,
+    state: &'static str,
+    due: &'static str,
+}
+
 impl SqlStore {
+    /// Leases up to `limit` rows due at `now` to `owner` until `until`, returning `columns`.
+    ///
+    /// INVARIANT: a lease is taken in one statement; PostgreSQL skips rows another replica
+    /// holds, so replicas share the due rows instead of racing for them. A lapsed lease may
+    /// be taken again.
+    async fn lease<R>(
+        &self,
+        l: Lease,
+        columns: &str,
+        now: DateTime<Utc>,
+        owner: &str,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<R>>
+    where
+        R: for<'r> FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+    {
+        let Lease {
+            table,
+            id,
+            state,
+            due,
+        } = l;
+        let sql = format!(
+            "update {table} set claimed_by = $2, claim_expires_at = $3 where {id} in (\
+             select {id} from {table} where state = '{state}' and {due} <= $1 \
+             and (claim_expires_at is null or claim_expires_at < $1) order by {due} limit $4{SKIP_LOCKED}) \
+             returning {columns}"
+        );
+        let mut tx = self.begin().await?;
+        let rows: Vec<R> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(owner)
+            .bind(until)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(rows)
+    }
+
     async fn begin(&self) -> StoreResult<Tx> {
         self.pool.begin_with(BEGIN_WRITE).await.map_err(db_err)
     }
@@ -1436,24 +1486,22 @@ impl Store for SqlStore {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<Deadline>> {
-        // INVARIANT: a lease is taken in one statement; PostgreSQL skips rows another replica
-        // holds, so replicas share the due rows instead of racing for them.
-        let sql = format!(
-            "update deadline set claimed_by = $2, claim_expires_at = $3 where deadline_id in (\
-             select deadline_id from deadline where state = 'armed' and due_at <= $1 \
-             and (claim_expires_at is null or claim_expires_at < $1) order by due_at limit $4{SKIP_LOCKED}) \
-             returning deadline_id, kind, visit_id, alarm_id, due_at"
-        );
-        let mut tx = self.begin().await?;
-        let rows: Vec<DeadlineRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(now)
-            .bind(owner)
-            .bind(lease_until)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        let lease = Lease {
+            table: "deadline",
+            id: "deadline_id",
+            state: "armed",
+            due: "due_at",
+        };
+        let rows: Vec<DeadlineRow> = self
+            .lease(
+                lease,
+                "deadline_id, kind, visit_id, alarm_id, due_at",
+                now,
+                owner,
+                lease_until,
+                limit,
+            )
+            .await?;
         let mut due: Vec<Deadline> = rows
             .into_iter()
             .map(DeadlineRow::into_deadline)
@@ -1525,22 +1573,15 @@ impl Store for SqlStore {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<Message>> {
-        let sql = format!(
-            "update outbox set claimed_by = $2, claim_expires_at = $3 where outbox_id in (\
-             select outbox_id from outbox where state = 'pending' and next_attempt_at <= $1 \
-             and (claim_expires_at is null or claim_expires_at < $1) order by next_attempt_at limit $4{SKIP_LOCKED}) \
-             returning {MESSAGE_COLUMNS}"
-        );
-        let mut tx = self.begin().await?;
-        let rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(now)
-            .bind(owner)
-            .bind(lease_until)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        let lease = Lease {
+            table: "outbox",
+            id: "outbox_id",
+            state: "pending",
+            due: "next_attempt_at",
+        };
+        let rows: Vec<MessageRow> = self
+            .lease(lease, MESSAGE_COLUMNS, now, owner, lease_until, limit)
+            .await?;
         let mut out: Vec<Message> = rows
             .into_iter()
             .map(MessageRow::into_message)
