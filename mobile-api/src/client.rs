@@ -281,6 +281,12 @@ impl Client {
 
     /// # Errors
     /// See the API.
+    pub async fn heartbeat(&self, id: Uuid, req: &EventRequest) -> Result<VisitView> {
+        self.post(&format!("/api/v1/visits/{id}/heartbeat"), req).await
+    }
+
+    /// # Errors
+    /// See the API.
     pub async fn extend(&self, id: Uuid, req: &ExtendRequest) -> Result<VisitView> {
         self.post(&format!("/api/v1/visits/{id}/extend"), req).await
     }

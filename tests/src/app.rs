@@ -53,10 +53,15 @@ pub fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 13, 0, 0).unwrap()
 }
 
-/// Serves the real router on 127.0.0.1:0 over `store`.
+/// Serves the real router on 127.0.0.1:0 over `store`, with the default policy.
 pub async fn spawn_app(store: Arc<dyn Store>) -> TestApp {
+    spawn_app_with(store, Policy::default()).await
+}
+
+/// Serves the real router on 127.0.0.1:0 over `store`, under `policy`.
+pub async fn spawn_app_with(store: Arc<dyn Store>, policy: Policy) -> TestApp {
     let clock = Arc::new(ManualClock::new(start_time()));
-    let mut engine = Engine::new(store, Arc::new(Policy::default()), clock.clone());
+    let mut engine = Engine::new(store, Arc::new(policy), clock.clone());
     engine.settings.push_public_key = Some(test_vapid().key.public_key().to_owned());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -65,6 +65,7 @@ fn every_mobile_endpoint_is_documented_with_its_problems() {
         "/api/v1/visits/{id}",
         "/api/v1/visits/{id}/join",
         "/api/v1/visits/{id}/check-in",
+        "/api/v1/visits/{id}/heartbeat",
         "/api/v1/visits/{id}/extend",
         "/api/v1/visits/{id}/check-out",
         "/api/v1/visits/{id}/withdraw",

@@ -448,7 +448,52 @@ async fn a_drill_runs_the_real_chain_marked_as_a_test(store: Arc<dyn Store>) {
     );
 }
 
+async fn a_silent_phone_raises_an_alarm_that_its_next_heartbeat_stands_down(store: Arc<dyn Store>) {
+    let mut policy = makker_domain::policy::Policy::default();
+    policy.timers.heartbeat_silence_minutes = 10;
+    let app = makker_tests::app::spawn_app_with(store, policy).await;
+    let f = app.fixture().await;
+    for m in [&f.anna, &f.bo, &f.carl, &f.sofie] {
+        m.phone.start_shift(None).await.unwrap();
+    }
+    let t0 = app.engine.now();
+    let v = f
+        .anna
+        .phone
+        .start_visit(&start(VisitKind::DropIn, f.drop_in.id.0, 30))
+        .await
+        .unwrap();
+    run_to(&app, t0, 8).await;
+    f.anna
+        .phone
+        .heartbeat(v.id, &EventRequest::default())
+        .await
+        .unwrap();
+    run_to(&app, t0, 17).await;
+    assert!(
+        f.sofie.phone.alarms().await.unwrap().is_empty(),
+        "heard at 8: silent only from 18"
+    );
+    run_to(&app, t0, 18).await;
+    let alarm = alarm_of(&f.sofie).await;
+    assert_eq!(alarm.kind, makker_domain::alarm::AlarmKind::LostHeartbeat);
+    assert_eq!(alarm.raised_at, t0 + Duration::minutes(18));
+    run_to(&app, t0, 23).await;
+    f.anna
+        .phone
+        .heartbeat(v.id, &EventRequest::default())
+        .await
+        .unwrap();
+    assert!(
+        f.sofie.phone.alarms().await.unwrap().is_empty(),
+        "the phone is heard again"
+    );
+    let told = sent(&app, &f, t0).await;
+    assert!(told.contains(&(23, "bo".into(), "stand_down".into())), "{told:?}");
+}
+
 both! {
+    lost_heartbeat => a_silent_phone_raises_an_alarm_that_its_next_heartbeat_stands_down,
     drill => a_drill_runs_the_real_chain_marked_as_a_test,
     crash_between_claim_and_commit => a_deadline_leased_by_a_process_that_died_fires_once_after_its_lease,
     missed_check_out_chain => a_missed_check_out_runs_the_whole_chain_until_someone_acknowledges,

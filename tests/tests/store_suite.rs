@@ -284,7 +284,10 @@ async fn act(
     } = store.visit(visit).await.unwrap();
     let effects = transition(&mut visit, stamp.occurred_at()).unwrap();
     let events = new_events(person, visit.id, effects.clone(), stamp);
-    store.save_visit(&visit, version, &events).await.unwrap();
+    store
+        .save_visit(&visit, version, &events, stamp.received_at)
+        .await
+        .unwrap();
     effects
 }
 
@@ -516,7 +519,7 @@ async fn visits_round_trip_and_saves_are_optimistic(store: Arc<dyn Store>) {
     let effects = checked_in.check_in(w.talker.id, at(10, 20)).unwrap();
     let events = new_events(w.talker.id, checked_in.id, effects, stamp(at(10, 20)));
     store
-        .save_visit(&checked_in, read.version, &events)
+        .save_visit(&checked_in, read.version, &events, at(10, 20))
         .await
         .unwrap();
     let saved = store.visit(new.visit.id).await.unwrap();
@@ -532,7 +535,7 @@ async fn visits_round_trip_and_saves_are_optimistic(store: Arc<dyn Store>) {
     let effects = stale.extend(w.observer.id, 30, at(10, 25)).unwrap();
     let events = new_events(w.observer.id, stale.id, effects, stamp(at(10, 25)));
     assert_conflict(
-        store.save_visit(&stale, read.version, &events).await,
+        store.save_visit(&stale, read.version, &events, at(10, 25)).await,
         constraint::VISIT_VERSION,
     );
     assert_eq!(store.visit(new.visit.id).await.unwrap(), saved);
@@ -584,7 +587,10 @@ async fn a_duress_check_out_raises_its_alarm_in_the_same_save(store: Arc<dyn Sto
     alarm.position = Some(there);
     let mut changes = new_events(talker, id, effects, duress);
     changes.new_alarms.push(alarm.clone());
-    store.save_visit(&visit, version, &changes).await.unwrap();
+    store
+        .save_visit(&visit, version, &changes, at(10, 40))
+        .await
+        .unwrap();
     assert_eq!(store.alarms_of(talker).await.unwrap(), [alarm]);
     assert_eq!(store.active_visit_of(talker).await.unwrap(), None);
     let still_there = store

@@ -21,14 +21,17 @@ pub enum AlarmKind {
     MissedCheckOut,
     Sos,
     Duress,
+    /// The phone stopped sending heartbeats during a visit (when the policy asks for them).
+    LostHeartbeat,
 }
 
 impl AlarmKind {
-    pub const ALL: [AlarmKind; 4] = [
+    pub const ALL: [AlarmKind; 5] = [
         AlarmKind::MissedCheckIn,
         AlarmKind::MissedCheckOut,
         AlarmKind::Sos,
         AlarmKind::Duress,
+        AlarmKind::LostHeartbeat,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +40,7 @@ impl AlarmKind {
             AlarmKind::MissedCheckOut => "missed_check_out",
             AlarmKind::Sos => "sos",
             AlarmKind::Duress => "duress",
+            AlarmKind::LostHeartbeat => "lost_heartbeat",
         }
     }
 

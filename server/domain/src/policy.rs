@@ -87,6 +87,10 @@ pub struct Timers {
     pub ack_follow_up_minutes: u32,
     /// The escalation chain of an SOS (and a duress alarm outside a visit).
     pub sos_chain: String,
+    /// Phones send heartbeats during a visit; this long without any sign of life raises an
+    /// alarm. Zero: silence never alarms (phones in bad coverage would cry wolf).
+    #[serde(default)]
+    pub heartbeat_silence_minutes: u32,
 }
 
 /// What to do when fewer than `min_participants` start a visit.

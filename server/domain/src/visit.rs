@@ -131,6 +131,8 @@ pub struct Visit {
     pub started_at: DateTime<Utc>,
     pub planned_end: DateTime<Utc>,
     pub last_check_in_at: DateTime<Utc>,
+    /// The last sign of life from any participant's phone: a check-in, an extension, a heartbeat.
+    pub last_seen_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
     pub terms: Terms,
     pub lone_reason: Option<String>,
@@ -205,6 +207,8 @@ pub enum TimerKind {
     Reminder,
     /// The check-in or check-out is due and the grace time has passed: an alarm.
     Overdue,
+    /// No sign of life from the phones for the policy's silence time: an alarm.
+    Silence,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -293,6 +297,7 @@ impl Visit {
             started_at: now,
             planned_end: now + minutes(req.planned_minutes),
             last_check_in_at: now,
+            last_seen_at: now,
             ended_at: None,
             terms: Terms::from(rule),
             lone_reason,
@@ -335,7 +340,19 @@ impl Visit {
     pub fn check_in(&mut self, person: PersonId, now: DateTime<Utc>) -> Result<Vec<Effect>, Refusal> {
         self.present_participant(person)?;
         self.last_check_in_at = now;
+        self.last_seen_at = now;
         Ok(vec![Effect::CheckedIn { person }])
+    }
+
+    /// A heartbeat from a participant's phone: a sign of life, not a check-in. Returns no
+    /// effect: heartbeats are not logged, they only move the silence timer.
+    ///
+    /// # Errors
+    /// Not a present participant, or the visit has ended.
+    pub fn heartbeat(&mut self, person: PersonId, now: DateTime<Utc>) -> Result<Vec<Effect>, Refusal> {
+        self.present_participant(person)?;
+        self.last_seen_at = self.last_seen_at.max(now);
+        Ok(vec![])
     }
 
     /// Moves the planned end `by_minutes` past the later of now and the current planned end,
@@ -359,6 +376,7 @@ impl Visit {
         }
         self.planned_end = planned_end;
         self.last_check_in_at = now;
+        self.last_seen_at = now;
         Ok(vec![Effect::Extended { person, planned_end }])
     }
 
@@ -426,14 +444,14 @@ impl Visit {
     }
 
     /// The timers this visit needs now: a reminder `reminder_before_minutes` before the next
-    /// check-in (or the check-out, when that comes first) and the overdue alarm after the grace
-    /// time. None once the visit has ended.
-    pub fn timers(&self, reminder_before_minutes: u32) -> Vec<Timer> {
+    /// check-in (or the check-out, when that comes first), the overdue alarm after the grace
+    /// time, and, when the policy asks for heartbeats, the silence alarm. None once ended.
+    pub fn timers(&self, reminder_before_minutes: u32, silence_minutes: u32) -> Vec<Timer> {
         if self.state == VisitState::Ended {
             return vec![];
         }
         let due = self.check_in_due();
-        vec![
+        let mut timers = vec![
             Timer {
                 kind: TimerKind::Reminder,
                 due: due - minutes(reminder_before_minutes),
@@ -442,7 +460,14 @@ impl Visit {
                 kind: TimerKind::Overdue,
                 due: due + minutes(self.terms.grace_minutes),
             },
-        ]
+        ];
+        if silence_minutes > 0 {
+            timers.push(Timer {
+                kind: TimerKind::Silence,
+                due: self.last_seen_at + minutes(silence_minutes),
+            });
+        }
+        timers
     }
 
     /// What a missed deadline means now: a missed check-out when the planned end is due.

@@ -386,7 +386,7 @@ fn timers_follow_the_next_check_in_and_stop_when_the_visit_ends() {
     // Park, low risk: check in every 30 minutes, 5 minutes' grace; planned 30 minutes.
     let due = now() + Duration::minutes(30);
     assert_eq!(
-        v.timers(5),
+        v.timers(5, 0),
         vec![
             Timer {
                 kind: TimerKind::Reminder,
@@ -406,5 +406,29 @@ fn timers_follow_the_next_check_in_and_stop_when_the_visit_ends() {
     v.extend(person(ANNA), 60, now()).unwrap();
     assert_eq!(v.overdue_alarm(), AlarmKind::MissedCheckIn);
     v.check_out(person(ANNA), Pin::Normal, now()).unwrap();
-    assert!(v.timers(5).is_empty());
+    assert!(v.timers(5, 0).is_empty());
+}
+
+#[test]
+fn a_heartbeat_moves_only_the_silence_timer() {
+    let mut v = allowed(lone(VisitKind::Park));
+    assert_eq!(
+        v.timers(5, 10).last(),
+        Some(&Timer {
+            kind: TimerKind::Silence,
+            due: now() + Duration::minutes(10)
+        })
+    );
+    let later = now() + Duration::minutes(8);
+    assert_eq!(v.heartbeat(person(ANNA), later), Ok(vec![]));
+    assert_eq!(v.last_check_in_at, now(), "a heartbeat is not a check-in");
+    assert_eq!(
+        v.timers(5, 10).last(),
+        Some(&Timer {
+            kind: TimerKind::Silence,
+            due: later + Duration::minutes(10)
+        })
+    );
+    assert_eq!(v.timers(5, 0).len(), 2, "silence off: no silence timer");
+    assert_eq!(v.heartbeat(person(BO), later), Err(Refusal::NotParticipant));
 }

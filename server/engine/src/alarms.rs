@@ -392,7 +392,10 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<Changes> {
         let mut c = Changes::default();
-        let timers = visit.timers(self.policy.timers.reminder_before_minutes);
+        let timers = visit.timers(
+            self.policy.timers.reminder_before_minutes,
+            self.policy.timers.heartbeat_silence_minutes,
+        );
         let timers = timers
             .iter()
             .map(|t| NewDeadline {
@@ -464,23 +467,40 @@ impl Engine {
                         .await?,
                     );
                 }
-                Effect::CheckedIn { .. } | Effect::Extended { .. } | Effect::CheckedOut { .. } if !duress => {
-                    self.stand_down(visit, now, &mut c).await?;
-                }
                 _ => {}
             }
+        }
+        if !duress {
+            let signalled = effects.iter().any(|e| {
+                matches!(
+                    e,
+                    Effect::CheckedIn { .. } | Effect::Extended { .. } | Effect::CheckedOut { .. }
+                )
+            });
+            self.stand_down(visit, signalled, now, &mut c).await?;
         }
         Ok(c)
     }
 
-    /// The worker signalled: missed check-in and check-out alarms of the visit are over, and
-    /// everyone who was told hears so. SOS and duress alarms stay until someone resolves them.
-    async fn stand_down(&self, visit: &Visit, now: DateTime<Utc>, c: &mut Changes) -> Result<()> {
+    /// The worker signalled: missed check-in and check-out alarms of the visit are over (and a
+    /// lost heartbeat, once the phone is heard again), and everyone who was told hears so. SOS
+    /// and duress alarms stay until someone resolves them.
+    async fn stand_down(
+        &self,
+        visit: &Visit,
+        signalled: bool,
+        now: DateTime<Utc>,
+        c: &mut Changes,
+    ) -> Result<()> {
         for mut alarm in self.store.unresolved_alarms(visit.id).await? {
             let a = &alarm.value;
-            if !matches!(a.kind, AlarmKind::MissedCheckIn | AlarmKind::MissedCheckOut)
-                || c.saved_alarms.iter().any(|s| s.value.id == a.id)
-            {
+            // A check-in answers a missed check-in or check-out; any sign of life answers silence.
+            let answered = match a.kind {
+                AlarmKind::MissedCheckIn | AlarmKind::MissedCheckOut => signalled,
+                AlarmKind::LostHeartbeat => visit.last_seen_at > a.raised_at,
+                AlarmKind::Sos | AlarmKind::Duress => false,
+            };
+            if !answered || c.saved_alarms.iter().any(|s| s.value.id == a.id) {
                 continue;
             }
             let worker = self.store.person(a.person).await?;

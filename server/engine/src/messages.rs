@@ -129,6 +129,9 @@ fn alarm_name(kind: AlarmKind, lang: Lang) -> &'static str {
         (AlarmKind::Duress, Lang::Da) => "tvangskode",
         (AlarmKind::Duress, Lang::Sv) => "tvångskod",
         (AlarmKind::Duress, Lang::En) => "duress PIN",
+        (AlarmKind::LostHeartbeat, Lang::Da) => "telefonen er tavs",
+        (AlarmKind::LostHeartbeat, Lang::Sv) => "telefonen är tyst",
+        (AlarmKind::LostHeartbeat, Lang::En) => "phone went silent",
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use makker_domain::AlarmId;
-use makker_domain::alarm::Alarm;
+use makker_domain::alarm::{Alarm, AlarmKind};
 use makker_domain::policy::Channel;
 use makker_domain::visit::VisitState;
 use makker_store::{Changes, Deadline, DeadlineKind, StoreError, Versioned, constraint};
@@ -131,7 +131,7 @@ impl Scheduler {
     async fn fire(&self, d: &Deadline, now: DateTime<Utc>) -> Result<bool> {
         let changes = match (d.kind, d.alarm) {
             (DeadlineKind::Reminder, _) => self.reminder(d).await?,
-            (DeadlineKind::Overdue, _) => self.overdue(d, now).await?,
+            (DeadlineKind::Overdue | DeadlineKind::Silence, _) => self.overdue(d, now).await?,
             (DeadlineKind::Escalate, Some(a)) => {
                 self.engine
                     .escalation_step(self.engine.store.alarm(a).await?, now)
@@ -188,7 +188,10 @@ impl Scheduler {
             v.team,
             worker,
             Some(v.id),
-            v.overdue_alarm(),
+            match d.kind {
+                DeadlineKind::Silence => AlarmKind::LostHeartbeat,
+                _ => v.overdue_alarm(),
+            },
             &v.terms.chain,
             now,
         );

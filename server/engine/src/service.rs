@@ -541,6 +541,15 @@ impl Engine {
             .await
     }
 
+    /// A heartbeat from my phone during a visit: moves the silence timer only.
+    ///
+    /// # Errors
+    /// See [`Visit::heartbeat`].
+    pub async fn heartbeat(&self, me: &Person, visit: VisitId, stamp: Stamp) -> Result<Visit> {
+        self.change(me, visit, stamp, |v, now| v.heartbeat(me.id, now))
+            .await
+    }
+
     /// # Errors
     /// See [`Visit::extend`].
     pub async fn extend(&self, me: &Person, visit: VisitId, minutes: u32, stamp: Stamp) -> Result<Visit> {
@@ -619,7 +628,11 @@ impl Engine {
             let effects = transition(&mut visit, stamp.received_at)?;
             let mut changes = self.consequences(&visit, &effects, stamp.received_at).await?;
             changes.events = self.events(me.id, visit.id, effects, stamp);
-            match self.store.save_visit(&visit, version, &changes).await {
+            match self
+                .store
+                .save_visit(&visit, version, &changes, stamp.received_at)
+                .await
+            {
                 Ok(()) => {
                     self.wake.notify_one();
                     return Ok(visit);

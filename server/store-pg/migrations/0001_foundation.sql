@@ -102,6 +102,7 @@ create table visit (
     started_at timestamptz not null,
     planned_end timestamptz not null,
     last_check_in_at timestamptz not null,
+    last_seen_at timestamptz not null,            -- the last sign of life from a phone (check-in, heartbeat)
     ended_at timestamptz,
     min_participants integer not null,   -- policy terms copied at the start
     check_in_minutes integer not null,
@@ -148,7 +149,7 @@ create table alarm (
     team_id uuid not null references team (team_id),
     person_id uuid not null references person (person_id), -- the worker the alarm is about
     visit_id uuid references visit (visit_id),
-    kind text not null constraint alarm_kind_check check (kind in ('missed_check_in', 'missed_check_out', 'sos', 'duress')),
+    kind text not null constraint alarm_kind_check check (kind in ('missed_check_in', 'missed_check_out', 'sos', 'duress', 'lost_heartbeat')),
     state text not null constraint alarm_state_check check (state in ('open', 'acknowledged', 'resolved')),
     raised_at timestamptz not null,
     chain text not null,                 -- escalation chain from the policy

@@ -2,7 +2,7 @@
 
 create table deadline (
     deadline_id bigint generated always as identity primary key,
-    kind text not null constraint deadline_kind_check check (kind in ('reminder', 'overdue', 'escalate', 'follow_up')),
+    kind text not null constraint deadline_kind_check check (kind in ('reminder', 'overdue', 'silence', 'escalate', 'follow_up')),
     visit_id uuid references visit (visit_id),
     alarm_id uuid references alarm (alarm_id),
     due_at timestamptz not null,

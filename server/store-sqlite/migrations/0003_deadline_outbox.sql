@@ -2,7 +2,7 @@
 
 create table deadline (
     deadline_id integer primary key autoincrement,
-    kind text not null constraint deadline_kind_check check (kind in ('reminder', 'overdue', 'escalate', 'follow_up')),
+    kind text not null constraint deadline_kind_check check (kind in ('reminder', 'overdue', 'silence', 'escalate', 'follow_up')),
     visit_id blob references visit (visit_id),
     alarm_id blob references alarm (alarm_id),
     due_at text not null,

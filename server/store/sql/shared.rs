@@ -250,6 +250,7 @@ struct VisitRow {
     started_at: DateTime<Utc>,
     planned_end: DateTime<Utc>,
     last_check_in_at: DateTime<Utc>,
+    last_seen_at: DateTime<Utc>,
     ended_at: Option<DateTime<Utc>>,
     min_participants: i32,
     check_in_minutes: i32,
@@ -562,6 +563,7 @@ impl SqlStore {
             started_at: r.started_at,
             planned_end: r.planned_end,
             last_check_in_at: r.last_check_in_at,
+            last_seen_at: r.last_seen_at,
             ended_at: r.ended_at,
             terms: Terms {
                 min_participants: parse(u8::try_from(r.min_participants))?,
@@ -583,7 +585,7 @@ impl SqlStore {
 }
 
 const VISIT_COLUMNS: &str = "v.visit_id, v.team_id, v.place_id, v.kind, v.state, v.points, v.level, \
-     v.started_at, v.planned_end, v.last_check_in_at, v.ended_at, v.min_participants, v.check_in_minutes, \
+     v.started_at, v.planned_end, v.last_check_in_at, v.last_seen_at, v.ended_at, v.min_participants, v.check_in_minutes, \
      v.max_minutes, v.grace_minutes, v.tell_colleague_on_exit, v.chain, v.lone_reason, v.approved_by, \
      v.tell_colleague, v.version";
 
@@ -718,7 +720,7 @@ async fn apply_changes(tx: &mut Tx, c: &Changes, now: DateTime<Utc>) -> StoreRes
     if let Some((visit, timers)) = &c.visit_timers {
         sqlx::query(
             "update deadline set state = 'cancelled' where visit_id = $1 and state = 'armed' \
-             and kind in ('reminder', 'overdue')",
+             and kind in ('reminder', 'overdue', 'silence')",
         )
         .bind(visit.0)
         .execute(&mut **tx)
@@ -1326,8 +1328,8 @@ impl Store for SqlStore {
             "insert into visit (visit_id, team_id, place_id, assessment_id, kind, state, points, level, \
              started_at, planned_end, last_check_in_at, ended_at, min_participants, check_in_minutes, \
              max_minutes, grace_minutes, tell_colleague_on_exit, chain, lone_reason, approved_by, \
-             tell_colleague, version, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-             $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, 1, $9)",
+             tell_colleague, version, created_at, last_seen_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+             $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, 1, $9, $11)",
         )
         .bind(v.id.0)
         .bind(v.team.0)
@@ -1384,13 +1386,19 @@ impl Store for SqlStore {
         }
     }
 
-    async fn save_visit(&self, v: &Visit, version: i64, changes: &Changes) -> StoreResult<()> {
+    async fn save_visit(
+        &self,
+        v: &Visit,
+        version: i64,
+        changes: &Changes,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         // INVARIANT: the version check and the write are one statement, so of two concurrent
         // saves of the same read only the first succeeds.
         let done = sqlx::query(
             "update visit set state = $3, planned_end = $4, last_check_in_at = $5, ended_at = $6, \
-             version = version + 1 where visit_id = $1 and version = $2",
+             last_seen_at = $7, version = version + 1 where visit_id = $1 and version = $2",
         )
         .bind(v.id.0)
         .bind(version)
@@ -1398,6 +1406,7 @@ impl Store for SqlStore {
         .bind(v.planned_end)
         .bind(v.last_check_in_at)
         .bind(v.ended_at)
+        .bind(v.last_seen_at)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -1406,10 +1415,6 @@ impl Store for SqlStore {
                 constraint: constraint::VISIT_VERSION.into(),
             });
         }
-        let now = changes
-            .events
-            .first()
-            .map_or(v.last_check_in_at, |e| e.stamp.received_at);
         write_participants(&mut tx, v, now).await?;
         apply_changes(&mut tx, changes, now).await?;
         tx.commit().await.map_err(db_err)

@@ -181,6 +181,7 @@ pub struct LoneApproval {
 pub enum DeadlineKind {
     Reminder,
     Overdue,
+    Silence,
     Escalate,
     FollowUp,
 }
@@ -190,6 +191,7 @@ impl From<TimerKind> for DeadlineKind {
         match k {
             TimerKind::Reminder => DeadlineKind::Reminder,
             TimerKind::Overdue => DeadlineKind::Overdue,
+            TimerKind::Silence => DeadlineKind::Silence,
         }
     }
 }
@@ -383,7 +385,13 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// # Errors
     /// `Conflict { constraint: VISIT_VERSION }` when someone saved it in between.
-    async fn save_visit(&self, visit: &Visit, version: i64, changes: &Changes) -> StoreResult<()>;
+    async fn save_visit(
+        &self,
+        visit: &Visit,
+        version: i64,
+        changes: &Changes,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
     /// The event log, in the order things happened (the phone's time where it gave one).
     async fn visit_events(&self, id: VisitId) -> StoreResult<Vec<VisitEvent>>;
 

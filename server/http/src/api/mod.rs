@@ -37,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(visits::get))
         .routes(routes!(visits::join))
         .routes(routes!(visits::check_in))
+        .routes(routes!(visits::heartbeat))
         .routes(routes!(visits::extend))
         .routes(routes!(visits::check_out))
         .routes(routes!(visits::withdraw))

@@ -193,3 +193,22 @@ pub async fn withdraw(
         .map_err(me.err())?;
     Ok(reply(&v))
 }
+
+/// A heartbeat from the phone during a visit (when the policy watches for silence).
+#[utoipa::path(post, path = "/api/v1/visits/{id}/heartbeat", tag = "visits", security(("device_token" = [])),
+    params(("id" = uuid::Uuid, Path)), request_body = EventRequest,
+    responses((status = 200, body = VisitView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    me: Caller,
+    PathId(id): PathId,
+    ApiJson(req): ApiJson<EventRequest>,
+) -> Result<Json<VisitView>, ApiError> {
+    let stamp = me.stamp(&state, req.client_time, req.position)?;
+    let v = state
+        .engine
+        .heartbeat(&me.person, VisitId(id), stamp)
+        .await
+        .map_err(me.err())?;
+    Ok(reply(&v))
+}
