@@ -251,3 +251,24 @@ async fn shutdown_signal() {
         () = term => {},
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_second_process_on_the_same_sqlite_file_is_refused() {
+        let dir = std::env::temp_dir().join(format!("makker-lock-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("m.db").display());
+        let first = super::lock_sqlite(&url).unwrap();
+        assert!(first.is_some());
+        let second = super::lock_sqlite(&url).unwrap_err().to_string();
+        assert!(second.contains("another makker process"), "{second}");
+        drop(first);
+        assert!(
+            super::lock_sqlite(&url).unwrap().is_some(),
+            "free again once the first is gone"
+        );
+        assert!(super::lock_sqlite("postgres://x/y").unwrap().is_none());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
