@@ -47,6 +47,8 @@ pub struct Config {
     pub vapid_subject: Option<String>,
     /// Development only: accept push endpoints on http and loopback addresses.
     pub push_allow_insecure: bool,
+    /// Positions are forgotten after this many days (a daily job at 03:15 UTC).
+    pub position_retention_days: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +94,7 @@ impl Default for Config {
             vapid_private_key: None,
             vapid_subject: None,
             push_allow_insecure: false,
+            position_retention_days: 30,
         }
     }
 }

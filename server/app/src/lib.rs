@@ -11,6 +11,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use makker_engine::clock::{Clock, DbClock};
 use makker_engine::dispatcher::Dispatcher;
+use makker_engine::maintenance::Maintenance;
 use makker_engine::scheduler::Scheduler;
 use makker_engine::{Engine, EngineSettings};
 use makker_http::AppState;
@@ -179,6 +180,7 @@ pub async fn serve(
     sms: Vec<Arc<dyn SmsProvider>>,
     push: Option<WebPush>,
     webhooks: Webhooks,
+    position_retention_days: u32,
 ) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "makker is listening");
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -192,6 +194,9 @@ pub async fn serve(
         dispatcher = dispatcher.with_push(push);
     }
     let dispatcher = tokio::spawn(dispatcher.run(stopped));
+    let mut maintenance = Maintenance::new(engine.clone(), position_retention_days)
+        .start()
+        .await?;
     let state = AppState {
         engine,
         webhooks: Arc::new(webhooks),
@@ -200,6 +205,7 @@ pub async fn serve(
     let _ = stop.send(true);
     let _ = tokio::join!(scheduler, dispatcher);
     watcher.abort();
+    let _ = maintenance.shutdown().await;
     tracing::info!("makker stopped");
     Ok(())
 }

@@ -140,6 +140,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 makker::sms_providers(&config)?,
                 makker::web_push(&config)?,
                 makker::webhooks(&config),
+                config.position_retention_days,
             )
             .await
         }
@@ -161,6 +162,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 makker::sms_providers(&config)?,
                 makker::web_push(&config)?,
                 makker::webhooks(&config),
+                config.position_retention_days,
             )
             .await
         }

@@ -14,6 +14,8 @@ pub use shared::SqlStore as PgStore;
 type Db = sqlx::Postgres;
 /// Appended to claim subqueries: replicas skip rows another one holds.
 const SKIP_LOCKED: &str = " for update skip locked";
+/// Taken in the maintenance transaction: one process purges at a time.
+const MAINTENANCE_LOCK: &str = "select pg_try_advisory_xact_lock(724137)";
 const BEGIN_WRITE: &str = "begin";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 const SCHEMA_QUERY: &str = "select table_name::text, column_name::text from information_schema.columns \

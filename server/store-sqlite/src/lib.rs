@@ -17,6 +17,8 @@ pub use shared::SqlStore as SqliteStore;
 type Db = sqlx::Sqlite;
 /// Appended to claim subqueries: replicas skip rows another one holds.
 const SKIP_LOCKED: &str = "";
+/// Taken in the maintenance transaction: one process purges at a time.
+const MAINTENANCE_LOCK: &str = "select true";
 const BEGIN_WRITE: &str = "begin immediate";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 const SCHEMA_QUERY: &str = "select m.name, c.name from sqlite_master m join pragma_table_info(m.name) c \

@@ -1734,6 +1734,33 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn purge_positions(&self, before: DateTime<Utc>) -> StoreResult<Option<u64>> {
+        let mut tx = self.begin().await?;
+        // INVARIANT: one process at a time (a transaction-scoped advisory lock on PostgreSQL).
+        let (locked,): (bool,) = sqlx::query_as(super::MAINTENANCE_LOCK)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if !locked {
+            return Ok(None);
+        }
+        let events = sqlx::query(
+            "update visit_event set lat = null, lon = null where received_at < $1 and lat is not null",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let alarms =
+            sqlx::query("update alarm set lat = null, lon = null where raised_at < $1 and lat is not null")
+                .bind(before)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some(events.rows_affected() + alarms.rows_affected()))
+    }
+
     async fn idempotency_begin(
         &self,
         person: PersonId,

@@ -454,6 +454,10 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets a subscription (unsubscribed, or gone at the push service).
     async fn remove_push_subscription(&self, endpoint: &str) -> StoreResult<()>;
 
+    /// Forgets positions recorded before `before` (visit events and alarms), keeping the rest
+    /// of the record. `None` when another process holds the maintenance lock right now.
+    async fn purge_positions(&self, before: DateTime<Utc>) -> StoreResult<Option<u64>>;
+
     /// Claims an idempotency key for `person`, or tells what became of it.
     async fn idempotency_begin(
         &self,
