@@ -155,7 +155,32 @@ async fn a_delivery_report_is_recorded_on_its_message(store: Arc<dyn Store>) {
     );
 }
 
+async fn a_supervisor_acknowledges_an_alarm_by_replying_tag(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let v = started(&f).await;
+    assert_eq!(
+        twilio_inbound(&app, phone(&f.sofie), "TAG", TWILIO_TOKEN).await,
+        404,
+        "no alarm told to her yet"
+    );
+    // Anna misses her check-out; by step 3 of the standard chain Sofie has been told.
+    let sched = app.scheduler();
+    for _ in 0..55 {
+        app.clock.advance(chrono::Duration::minutes(1));
+        sched.run_due().await.unwrap();
+    }
+    assert_eq!(
+        twilio_inbound(&app, phone(&f.sofie), " tag ", TWILIO_TOKEN).await,
+        204
+    );
+    let alarms = app.engine.store.alarms_of(PersonId(f.anna.id())).await.unwrap();
+    assert_eq!(alarms.len(), 1);
+    assert_eq!(alarms[0].acknowledged_by, Some(PersonId(f.sofie.id())));
+    assert_eq!(alarms[0].visit, Some(VisitId(v.id)));
+}
+
 both! {
+    acknowledge_by_sms => a_supervisor_acknowledges_an_alarm_by_replying_tag,
     sms_ok => an_sms_ok_checks_in_and_a_wrong_secret_changes_nothing,
     sms_out_duress => an_sms_out_with_the_duress_pin_checks_out_and_raises_the_silent_alarm,
     unknown_sender => an_unknown_sender_is_refused,

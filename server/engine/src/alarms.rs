@@ -315,6 +315,33 @@ impl Engine {
         Ok(alarm.value)
     }
 
+    /// "TAG" by SMS: acknowledges the newest open alarm this person was sent a message about.
+    ///
+    /// # Errors
+    /// No open alarm was sent to them, or the alarm's own refusals.
+    pub(crate) async fn acknowledge_by_sms(&self, me: &Person) -> Result<Visit> {
+        let mut open = None;
+        for team in &me.teams {
+            for a in self.team_alarms(me).await? {
+                if a.team == *team && a.state == AlarmState::Open {
+                    let told = self
+                        .store
+                        .messages(Some(a.id))
+                        .await?
+                        .iter()
+                        .any(|m| m.message.person == me.id);
+                    if told && open.as_ref().is_none_or(|o: &Alarm| o.raised_at < a.raised_at) {
+                        open = Some(a);
+                    }
+                }
+            }
+        }
+        let alarm = open.ok_or(EngineError::NotFound("open alarm"))?;
+        self.acknowledge(me, alarm.id).await?;
+        let visit = alarm.visit.ok_or(EngineError::NotFound("visit"))?;
+        Ok(self.store.visit(visit).await?.value)
+    }
+
     /// Closes an acknowledged alarm with an outcome and a note.
     ///
     /// # Errors

@@ -84,9 +84,9 @@ impl Text<'_> {
                     text.push_str(&format!(" {:.5},{:.5}.", p.lat, p.lon));
                 }
                 text.push_str(&pick(
-                    format!(" Kvitter: {link} Ring 112 ved fare."),
-                    format!(" Kvittera: {link} Ring 112 vid fara."),
-                    format!(" Acknowledge: {link} Call 112 if in danger."),
+                    format!(" Kvitter: svar TAG eller {link} Ring 112 ved fare."),
+                    format!(" Kvittera: svara TAR eller {link} Ring 112 vid fara."),
+                    format!(" Acknowledge: reply TAKE or {link} Call 112 if in danger."),
                 ));
                 text
             }

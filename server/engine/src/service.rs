@@ -659,8 +659,9 @@ impl Engine {
 }
 
 impl Engine {
-    /// A command by SMS from a worker's phone: "OK" checks in, "OUT <pin>" checks out (the
-    /// duress PIN works here too). The sender is known by their phone number.
+    /// A command by SMS: "OK" checks in, "OUT <pin>" checks out (the duress PIN works here
+    /// too), "TAG" acknowledges the newest open alarm the sender was told of. The sender is
+    /// known by their phone number.
     ///
     /// # Errors
     /// `Unauthorized` for an unknown sender; `Invalid` for a text that is no command; the
@@ -676,6 +677,9 @@ impl Engine {
             Err(StoreError::NotFound) => return Err(EngineError::Unauthorized),
             Err(e) => return Err(e.into()),
         };
+        if command == InboundCommand::Acknowledge {
+            return self.acknowledge_by_sms(&me).await;
+        }
         let visit = self
             .store
             .active_visit_of(me.id)
@@ -688,7 +692,9 @@ impl Engine {
                 self.check_out(&me, visit.value.id, Some(pin.expose()), stamp)
                     .await
             }
-            InboundCommand::Unknown => Err(EngineError::Invalid("send OK, or OUT and your PIN".into())),
+            InboundCommand::Acknowledge | InboundCommand::Unknown => {
+                Err(EngineError::Invalid("send OK, or OUT and your PIN".into()))
+            }
         }
     }
 }

@@ -48,6 +48,8 @@ pub enum InboundCommand {
     /// `OUT 1234`: the sender leaves, with the PIN they typed (normal or duress: the caller
     /// decides, by comparing hashes).
     CheckOut { pin: CheckOutPin },
+    /// `TAG` (Danish), `TAR` (Swedish) or `TAKE`: "I'm on it" for the alarm the sender was told of.
+    Acknowledge,
     /// Anything else.
     Unknown,
 }
@@ -57,6 +59,12 @@ impl InboundCommand {
         let text = text.trim();
         if text.eq_ignore_ascii_case("ok") {
             return Self::CheckIn;
+        }
+        if ["tag", "tar", "take"]
+            .iter()
+            .any(|w| text.eq_ignore_ascii_case(w))
+        {
+            return Self::Acknowledge;
         }
         let mut words = text.split_whitespace();
         match (words.next(), words.next(), words.next()) {
