@@ -320,20 +320,19 @@ impl Engine {
     /// # Errors
     /// No open alarm was sent to them, or the alarm's own refusals.
     pub(crate) async fn acknowledge_by_sms(&self, me: &Person) -> Result<Visit> {
-        let mut open = None;
-        for team in &me.teams {
-            for a in self.team_alarms(me).await? {
-                if a.team == *team && a.state == AlarmState::Open {
-                    let told = self
-                        .store
-                        .messages(Some(a.id))
-                        .await?
-                        .iter()
-                        .any(|m| m.message.person == me.id);
-                    if told && open.as_ref().is_none_or(|o: &Alarm| o.raised_at < a.raised_at) {
-                        open = Some(a);
-                    }
-                }
+        let mut open: Option<Alarm> = None;
+        // team_alarms is newest first: the first open one the sender was told of wins.
+        for a in self.team_alarms(me).await? {
+            if a.state == AlarmState::Open
+                && self
+                    .store
+                    .messages(Some(a.id))
+                    .await?
+                    .iter()
+                    .any(|m| m.message.person == me.id)
+            {
+                open = Some(a);
+                break;
             }
         }
         let alarm = open.ok_or(EngineError::NotFound("open alarm"))?;
