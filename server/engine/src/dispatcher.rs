@@ -69,7 +69,7 @@ impl Dispatcher {
             push: None,
             owner: format!("dispatch-{}", Uuid::now_v7()),
             batch: 200,
-            lease: Duration::seconds(60),
+            lease: Duration::seconds(30),
             max_attempts: 8,
             first_backoff: Duration::seconds(10),
             max_backoff: Duration::minutes(10),

@@ -47,8 +47,8 @@ impl Scheduler {
         Scheduler {
             engine,
             owner: format!("makker-{}", Uuid::now_v7()),
-            batch: 500,
-            lease: Duration::seconds(30),
+            batch: 200,
+            lease: Duration::seconds(10),
             max_sleep: StdDuration::from_secs(1),
         }
     }
