@@ -61,6 +61,11 @@ impl Role {
     }
 }
 
+/// A check-out PIN (normal or duress) is four to eight ASCII digits.
+pub fn is_valid_pin(pin: &str) -> bool {
+    (4..=8).contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown name: {0}")]
 pub struct UnknownName(pub String);

@@ -380,15 +380,7 @@ impl Engine {
     pub async fn team_alarms(&self, me: &Person) -> Result<Vec<Alarm>> {
         let mut out = Vec::new();
         for team in &me.teams {
-            for p in self.store.team_members(*team).await? {
-                out.extend(
-                    self.store
-                        .alarms_of(p.id)
-                        .await?
-                        .into_iter()
-                        .filter(|a| a.state != AlarmState::Resolved && a.team == *team),
-                );
-            }
+            out.extend(self.store.unresolved_team_alarms(*team).await?);
         }
         out.sort_by_key(|a| std::cmp::Reverse(a.raised_at));
         Ok(out)

@@ -40,10 +40,7 @@ pub fn token_hash(token: &str) -> String {
         .collect()
 }
 
-/// A PIN is four to eight digits.
-pub fn is_valid_pin(pin: &str) -> bool {
-    (4..=8).contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit())
-}
+pub use makker_domain::is_valid_pin;
 
 #[cfg(test)]
 mod tests {

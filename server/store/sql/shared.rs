@@ -1472,6 +1472,20 @@ impl Store for SqlStore {
             .collect()
     }
 
+    async fn unresolved_team_alarms(&self, team: TeamId) -> StoreResult<Vec<Alarm>> {
+        let sql = format!(
+            "select {ALARM_COLUMNS} from alarm where team_id = $1 and state <> 'resolved' order by raised_at desc"
+        );
+        let rows: Vec<AlarmRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(team.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.into_iter()
+            .map(|r| r.into_alarm().map(|a| a.value))
+            .collect()
+    }
+
     async fn unresolved_alarms(&self, visit: VisitId) -> StoreResult<Vec<Versioned<Alarm>>> {
         let sql = format!(
             "select {ALARM_COLUMNS} from alarm where visit_id = $1 and state <> 'resolved' order by raised_at"

@@ -402,6 +402,8 @@ pub trait Store: Send + Sync + 'static {
     async fn apply(&self, changes: &Changes, now: DateTime<Utc>) -> StoreResult<()>;
     async fn alarm(&self, id: AlarmId) -> StoreResult<Versioned<Alarm>>;
     async fn alarms_of(&self, person: PersonId) -> StoreResult<Vec<Alarm>>;
+    /// Alarms of a team that are not resolved, newest first.
+    async fn unresolved_team_alarms(&self, team: TeamId) -> StoreResult<Vec<Alarm>>;
     /// Alarms of a visit that are not resolved.
     async fn unresolved_alarms(&self, visit: VisitId) -> StoreResult<Vec<Versioned<Alarm>>>;
 

@@ -83,8 +83,7 @@ pub struct CheckOutPin(String);
 impl CheckOutPin {
     /// `Some` when `pin` is 4 to 8 ASCII digits.
     pub fn parse(pin: &str) -> Option<Self> {
-        let valid = (4..=8).contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit());
-        valid.then(|| Self(pin.to_owned()))
+        makker_domain::is_valid_pin(pin).then(|| Self(pin.to_owned()))
     }
 
     /// The digits, to hash and compare with the stored PINs.
