@@ -238,8 +238,15 @@ async fn a_duress_check_out_raises_a_silent_alarm_that_no_check_out_stands_down(
         "Bo is still there; Anna's phone shows a normal check-out"
     );
     app.scheduler().run_due().await.unwrap();
-    // Urgent chain, step 1 is worker + partner: never Anna's own phone. Bo is now alone (break).
-    let first = rows(&[(10, "bo", "alarm"), (10, "sofie", "two_person_break")]);
+    // Urgent chain, step 1 is worker + partner: never Anna's own phone. Bo is now alone
+    // (break): he gets his lone timer; the supervisor and Anna hear exactly what a normal
+    // check-out would have told them, so her phone gives nothing away.
+    let first = rows(&[
+        (10, "anna", "two_person_break"),
+        (10, "bo", "alarm"),
+        (10, "bo", "lone_timer"),
+        (10, "sofie", "two_person_break"),
+    ]);
     assert_eq!(sent(&app, &f, t0).await, first);
     f.bo.phone
         .check_out(
@@ -260,13 +267,73 @@ async fn a_duress_check_out_raises_a_silent_alarm_that_no_check_out_stands_down(
     let all = sent(&app, &f, t0).await;
     assert!(
         all.iter()
-            .all(|(_, who, kind)| who != "anna" && kind != "stand_down"),
+            .all(|(_, who, kind)| (who != "anna" || kind != "alarm") && kind != "stand_down"),
         "{all:?}"
     );
     assert!(
         all.contains(&(12, "sofie".into(), "alarm".into())),
         "step 2 at +2 min reaches the supervisor: {all:?}"
     );
+}
+
+async fn a_partner_leaving_early_starts_a_lone_timer_and_tells_a_colleague(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let t0 = app.engine.now();
+    // Unannounced home visit: by two, check in every 20 minutes, 5 minutes' grace, urgent chain.
+    let mut req = start(VisitKind::HomeVisitUnannounced, f.home.id.0, 60);
+    req.partners.push(PartnerRequest {
+        person_id: f.bo.id(),
+        role: ParticipantRole::Observer,
+    });
+    let v = f.anna.phone.start_visit(&req).await.unwrap();
+    run_to(&app, t0, 15).await;
+    f.bo.phone.check_out(v.id, &pin_body(PIN)).await.unwrap();
+    // Anna's lone timer runs from the break at the policy's 10 minutes, not the visit's 20.
+    let armed: Vec<_> = app
+        .engine
+        .store
+        .armed()
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| (d.kind, (d.due_at - t0).num_minutes()))
+        .collect();
+    assert_eq!(
+        armed,
+        vec![(DeadlineKind::Reminder, 20), (DeadlineKind::Overdue, 30)]
+    );
+    run_to(&app, t0, 30).await;
+    let alarm = alarm_of(&f.sofie).await;
+    assert_eq!(
+        (alarm.kind, alarm.raised_at),
+        (
+            makker_domain::alarm::AlarmKind::MissedCheckIn,
+            t0 + Duration::minutes(30)
+        )
+    );
+    f.anna.phone.check_out(v.id, &pin_body(PIN)).await.unwrap();
+    assert_eq!(
+        sent(&app, &f, t0).await,
+        rows(&[
+            (15, "anna", "reminder"), // before the break: the pair's check-in due at 20
+            (15, "bo", "reminder"),
+            (15, "bo", "two_person_break"), // the partner who left is the colleague told
+            (15, "sofie", "two_person_break"),
+            (15, "anna", "lone_timer"),
+            (20, "anna", "reminder"),
+            (30, "anna", "alarm"), // urgent step 1: the worker and her partner, though he left
+            (30, "bo", "alarm"),
+            (30, "bo", "stand_down"), // those told, not Anna who checked out herself
+            (30, "bo", "tell_colleague"), // rule 6 for the one left: Bo hears she is out
+        ])
+    );
+}
+
+fn pin_body(pin: &str) -> CheckOutRequest {
+    CheckOutRequest {
+        pin: Some(pin.into()),
+        ..Default::default()
+    }
 }
 
 async fn an_sos_escalates_at_once_without_a_reminder(store: Arc<dyn Store>) {
@@ -493,6 +560,7 @@ async fn a_silent_phone_raises_an_alarm_that_its_next_heartbeat_stands_down(stor
 }
 
 both! {
+    two_person_break => a_partner_leaving_early_starts_a_lone_timer_and_tells_a_colleague,
     lost_heartbeat => a_silent_phone_raises_an_alarm_that_its_next_heartbeat_stands_down,
     drill => a_drill_runs_the_real_chain_marked_as_a_test,
     crash_between_claim_and_commit => a_deadline_leased_by_a_process_that_died_fires_once_after_its_lease,

@@ -91,6 +91,14 @@ pub struct Timers {
     /// alarm. Zero: silence never alarms (phones in bad coverage would cry wolf).
     #[serde(default)]
     pub heartbeat_silence_minutes: u32,
+    /// When a partner leaves a visit that needs two, the one left behind must check in this
+    /// often until they leave too (their lone timer).
+    #[serde(default = "default_break_check_in")]
+    pub break_check_in_minutes: u32,
+}
+
+fn default_break_check_in() -> u32 {
+    10
 }
 
 /// What to do when fewer than `min_participants` start a visit.

@@ -104,10 +104,12 @@ pub struct Terms {
     pub grace_minutes: u32,
     pub tell_colleague_on_exit: bool,
     pub chain: String,
+    /// The check-in interval of a worker whose partner left early (the lone timer).
+    pub break_check_in_minutes: u32,
 }
 
-impl From<&Rule> for Terms {
-    fn from(r: &Rule) -> Self {
+impl Terms {
+    fn new(r: &Rule, policy: &Policy) -> Self {
         Terms {
             min_participants: r.min_participants,
             check_in_minutes: r.check_in_minutes,
@@ -115,6 +117,7 @@ impl From<&Rule> for Terms {
             grace_minutes: r.grace_minutes,
             tell_colleague_on_exit: r.tell_colleague_on_exit,
             chain: r.chain.clone(),
+            break_check_in_minutes: policy.timers.break_check_in_minutes,
         }
     }
 }
@@ -138,6 +141,8 @@ pub struct Visit {
     pub lone_reason: Option<String>,
     pub approved_by: Option<PersonId>,
     pub tell_colleague: Option<PersonId>,
+    /// Since when the workers still here are fewer than the visit needs: a partner left early.
+    pub alone_since: Option<DateTime<Utc>>,
 }
 
 /// What happened, as data. The visit event log and, later, the outbox are written from these.
@@ -165,10 +170,12 @@ pub enum Effect {
     DuressAlarm {
         person: PersonId,
     },
-    /// A partner left a visit that needs more people; the others are now below the minimum.
+    /// A partner left a visit that needs more people; the others are now below the minimum
+    /// and run on the lone timer: the next check-in is due at `check_in_due`.
     TwoPersonBreak {
         left: PersonId,
         remaining: Vec<PersonId>,
+        check_in_due: DateTime<Utc>,
     },
     /// Rule 6: a worker alone has left the home; the named colleague is told.
     TellColleague {
@@ -299,10 +306,11 @@ impl Visit {
             last_check_in_at: now,
             last_seen_at: now,
             ended_at: None,
-            terms: Terms::from(rule),
+            terms: Terms::new(rule, policy),
             lone_reason,
             approved_by: req.approved_by,
             tell_colleague,
+            alone_since: None,
         };
         Ok((visit, vec![Effect::Started { by: starter }]))
     }
@@ -399,15 +407,15 @@ impl Visit {
             effects.push(Effect::DuressAlarm { person });
         }
         let remaining: Vec<PersonId> = self.present().map(|p| p.person).collect();
-        if !remaining.is_empty() && remaining.len() < usize::from(self.terms.min_participants) {
-            effects.push(Effect::TwoPersonBreak {
-                left: person,
-                remaining,
-            });
+        if !remaining.is_empty()
+            && remaining.len() < usize::from(self.terms.min_participants)
+            && self.alone_since.is_none()
+        {
+            effects.push(self.break_pair(person, remaining, now));
         }
         if was_alone
             && pin == Pin::Normal
-            && self.terms.tell_colleague_on_exit
+            && (self.terms.tell_colleague_on_exit || self.alone_since.is_some())
             && let Some(colleague) = self.tell_colleague
         {
             effects.push(Effect::TellColleague {
@@ -417,6 +425,19 @@ impl Visit {
         }
         effects.extend(self.end_if_empty(now));
         Ok(effects)
+    }
+
+    /// The pair broke: those left start their lone timer now, and unless a colleague was
+    /// already named, the partner who left is the one told when they are out (as in rule 6).
+    fn break_pair(&mut self, left: PersonId, remaining: Vec<PersonId>, now: DateTime<Utc>) -> Effect {
+        self.alone_since = Some(now);
+        self.last_check_in_at = now;
+        self.tell_colleague = self.tell_colleague.or(Some(left));
+        Effect::TwoPersonBreak {
+            left,
+            remaining,
+            check_in_due: self.check_in_due(),
+        }
     }
 
     /// Rule 4: the observer decides that the pair leaves; everyone is checked out.
@@ -437,10 +458,14 @@ impl Visit {
         Ok(effects)
     }
 
-    /// When the next check-in is due: the interval after the last one, or the planned end if
-    /// that comes first.
+    /// When the next check-in is due: the interval after the last one (the shorter lone timer
+    /// once the pair broke), or the planned end if that comes first.
     pub fn check_in_due(&self) -> DateTime<Utc> {
-        (self.last_check_in_at + minutes(self.terms.check_in_minutes)).min(self.planned_end)
+        let interval = match self.alone_since {
+            Some(_) => self.terms.check_in_minutes.min(self.terms.break_check_in_minutes),
+            None => self.terms.check_in_minutes,
+        };
+        (self.last_check_in_at + minutes(interval)).min(self.planned_end)
     }
 
     /// The timers this visit needs now: a reminder `reminder_before_minutes` before the next

@@ -303,28 +303,57 @@ fn check_in_moves_the_next_check_in_due_time() {
 }
 
 #[test]
-fn a_partner_leaving_early_leaves_the_other_worker_alone_and_records_a_break() {
+fn a_partner_leaving_early_starts_the_lone_timer_and_names_them_the_colleague_to_tell() {
     let mut v = allowed(pair(VisitKind::HomeVisitUnannounced));
-    let effects = v.check_out(person(BO), Pin::Normal, now()).unwrap();
+    assert_eq!(v.check_in_due(), now() + Duration::minutes(20));
+    let left_at = now() + Duration::minutes(15);
+    let effects = v.check_out(person(BO), Pin::Normal, left_at).unwrap();
+    // The lone timer counts from the break, at the policy's shorter interval (10 of 20 minutes).
+    let lone_due = left_at + Duration::minutes(10);
     assert_eq!(
         effects,
         vec![
             Effect::CheckedOut { person: person(BO) },
             Effect::TwoPersonBreak {
                 left: person(BO),
-                remaining: vec![person(ANNA)]
+                remaining: vec![person(ANNA)],
+                check_in_due: lone_due,
             },
         ]
     );
+    assert_eq!(v.check_in_due(), lone_due);
     assert_eq!(v.state, VisitState::Active);
     assert_eq!(v.check_in(person(BO), now()), Err(Refusal::AlreadyCheckedOut));
-    let last = v.check_out(person(ANNA), Pin::Normal, now()).unwrap();
+    let later = left_at + Duration::minutes(1);
+    v.check_in(person(ANNA), later).unwrap();
+    assert_eq!(v.check_in_due(), later + Duration::minutes(10), "the lone timer keeps running");
+    let last = v.check_out(person(ANNA), Pin::Normal, later).unwrap();
     assert_eq!(
         last,
-        vec![Effect::CheckedOut { person: person(ANNA) }, Effect::Ended]
+        vec![
+            Effect::CheckedOut { person: person(ANNA) },
+            Effect::TellColleague {
+                colleague: person(BO),
+                worker: person(ANNA)
+            },
+            Effect::Ended
+        ]
     );
     assert_eq!(v.state, VisitState::Ended);
     assert_eq!(v.check_in(person(ANNA), now()), Err(Refusal::VisitEnded));
+}
+
+#[test]
+fn a_break_keeps_a_colleague_already_named_and_a_duress_exit_tells_nobody() {
+    let mut v = allowed(Try {
+        tell: Some(person(CARL)),
+        ..pair(VisitKind::HomeVisitUnannounced)
+    });
+    v.check_out(person(BO), Pin::Normal, now()).unwrap();
+    assert_eq!(v.tell_colleague, Some(person(CARL)));
+    let last = v.check_out(person(ANNA), Pin::Duress, now()).unwrap();
+    assert!(!last.iter().any(|e| matches!(e, Effect::TellColleague { .. })));
+    assert!(last.contains(&Effect::DuressAlarm { person: person(ANNA) }));
 }
 
 #[test]

@@ -133,9 +133,12 @@ impl Engine {
     }
 
     async fn recipients(&self, r: Recipient, alarm: &Alarm, visit: Option<&Visit>) -> Result<Vec<Person>> {
+        // Partners who already left are told too: after a two-person break the one who left is
+        // the nearest help.
         let partners: Vec<PersonId> = visit
             .map(|v| {
-                v.present()
+                v.participants
+                    .iter()
                     .map(|p| p.person)
                     .filter(|p| *p != alarm.person)
                     .collect()
@@ -463,27 +466,8 @@ impl Engine {
                         .await?,
                     );
                 }
-                Effect::TwoPersonBreak { left, remaining } => {
-                    let alone = self.store.person(remaining[0]).await?;
-                    let text = Text::TwoPersonBreak {
-                        worker: &alone.display_name,
-                        place: &place.name,
-                    };
-                    let occasion = Occasion {
-                        drill: false,
-                        key: format!("visit:{}:break:{left}", visit.id),
-                        alarm: None,
-                        visit: Some(visit.id),
-                        text,
-                    };
-                    c.outbox.extend(
-                        self.messages(
-                            &self.supervisors(visit.team).await?,
-                            &[Channel::Sms, Channel::Push],
-                            &occasion,
-                        )
-                        .await?,
-                    );
+                Effect::TwoPersonBreak { left, remaining, .. } => {
+                    c.outbox.extend(self.tell_of_break(visit, &place.name, *left, remaining).await?);
                 }
                 _ => {}
             }
@@ -498,6 +482,52 @@ impl Engine {
             self.stand_down(visit, signalled, now, &mut c).await?;
         }
         Ok(c)
+    }
+
+    /// A pair broke: the supervisors and the partner who left hear who is alone where; those
+    /// left get their lone timer.
+    async fn tell_of_break(
+        &self,
+        visit: &Visit,
+        place: &str,
+        left: PersonId,
+        remaining: &[PersonId],
+    ) -> Result<Vec<NewMessage>> {
+        let minutes = visit
+            .terms
+            .check_in_minutes
+            .min(visit.terms.break_check_in_minutes);
+        let alone = self.store.person(remaining[0]).await?;
+        let mut told = self.supervisors(visit.team).await?;
+        if !told.iter().any(|p| p.id == left) {
+            told.push(self.store.person(left).await?);
+        }
+        told.retain(|p| !remaining.contains(&p.id));
+        fn occasion<'a>(visit: &Visit, left: PersonId, text: Text<'a>) -> Occasion<'a> {
+            Occasion {
+                drill: false,
+                key: format!("visit:{}:break:{left}:{}", visit.id, text.kind()),
+                alarm: None,
+                visit: Some(visit.id),
+                text,
+            }
+        }
+        let channels = [Channel::Sms, Channel::Push];
+        let break_text = Text::TwoPersonBreak {
+            worker: &alone.display_name,
+            place,
+            minutes,
+        };
+        let mut out = self.messages(&told, &channels, &occasion(visit, left, break_text)).await?;
+        let mut alone_people = Vec::new();
+        for p in remaining {
+            alone_people.push(self.store.person(*p).await?);
+        }
+        out.extend(
+            self.messages(&alone_people, &channels, &occasion(visit, left, Text::LoneTimer { minutes }))
+                .await?,
+        );
+        Ok(out)
     }
 
     /// The worker signalled: missed check-in and check-out alarms of the visit are over (and a

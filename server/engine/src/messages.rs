@@ -27,9 +27,15 @@ pub enum Text<'a> {
         worker: &'a str,
         place: &'a str,
     },
+    /// To the supervisor and the partner who left: who is alone now, where.
     TwoPersonBreak {
         worker: &'a str,
         place: &'a str,
+        minutes: u32,
+    },
+    /// To the worker left alone: their lone timer.
+    LoneTimer {
+        minutes: u32,
     },
     FollowUp {
         worker: &'a str,
@@ -45,6 +51,7 @@ impl Text<'_> {
             Text::StandDown { .. } => "stand_down",
             Text::TellColleague { .. } => "tell_colleague",
             Text::TwoPersonBreak { .. } => "two_person_break",
+            Text::LoneTimer { .. } => "lone_timer",
             Text::FollowUp { .. } => "follow_up",
         }
     }
@@ -100,10 +107,15 @@ impl Text<'_> {
                 format!("Makker: {worker} har lämnat hemmet ({place})."),
                 format!("Makker: {worker} has left the home ({place})."),
             ),
-            Text::TwoPersonBreak { worker, place } => pick(
-                format!("Makker: {worker} er nu alene ved {place}."),
-                format!("Makker: {worker} är nu ensam vid {place}."),
-                format!("Makker: {worker} is now alone at {place}."),
+            Text::TwoPersonBreak { worker, place, minutes } => pick(
+                format!("Makker: {worker} er nu alene ved {place} og tjekker ind hvert {minutes}. min."),
+                format!("Makker: {worker} är nu ensam vid {place} och checkar in var {minutes}:e min."),
+                format!("Makker: {worker} is now alone at {place}, checking in every {minutes} min."),
+            ),
+            Text::LoneTimer { minutes } => pick(
+                format!("Makker: Du er nu alene. Tjek ind inden {minutes} min. Svar OK."),
+                format!("Makker: Du är nu ensam. Checka in inom {minutes} min. Svara OK."),
+                format!("Makker: You are alone now. Check in within {minutes} min. Reply OK."),
             ),
             Text::FollowUp { worker } => pick(
                 format!("Makker: Alarmen for {worker} er kvitteret, men ikke afsluttet."),

@@ -261,6 +261,8 @@ struct VisitRow {
     lone_reason: Option<String>,
     approved_by: Option<Uuid>,
     tell_colleague: Option<Uuid>,
+    alone_since: Option<DateTime<Utc>>,
+    break_check_in_minutes: i32,
     version: i64,
 }
 
@@ -572,10 +574,12 @@ impl SqlStore {
                 grace_minutes: to_u32(r.grace_minutes)?,
                 tell_colleague_on_exit: r.tell_colleague_on_exit,
                 chain: r.chain,
+                break_check_in_minutes: to_u32(r.break_check_in_minutes)?,
             },
             lone_reason: r.lone_reason,
             approved_by: r.approved_by.map(PersonId),
             tell_colleague: r.tell_colleague.map(PersonId),
+            alone_since: r.alone_since,
         };
         Ok(Versioned {
             value: visit,
@@ -587,7 +591,7 @@ impl SqlStore {
 const VISIT_COLUMNS: &str = "v.visit_id, v.team_id, v.place_id, v.kind, v.state, v.points, v.level, \
      v.started_at, v.planned_end, v.last_check_in_at, v.last_seen_at, v.ended_at, v.min_participants, v.check_in_minutes, \
      v.max_minutes, v.grace_minutes, v.tell_colleague_on_exit, v.chain, v.lone_reason, v.approved_by, \
-     v.tell_colleague, v.version";
+     v.tell_colleague, v.alone_since, v.break_check_in_minutes, v.version";
 
 /// Writes participants' presence: new ones are inserted, known ones get their `left_at`.
 async fn write_participants(tx: &mut Tx, visit: &Visit, now: DateTime<Utc>) -> StoreResult<()> {
@@ -1328,8 +1332,8 @@ impl Store for SqlStore {
             "insert into visit (visit_id, team_id, place_id, assessment_id, kind, state, points, level, \
              started_at, planned_end, last_check_in_at, ended_at, min_participants, check_in_minutes, \
              max_minutes, grace_minutes, tell_colleague_on_exit, chain, lone_reason, approved_by, \
-             tell_colleague, version, created_at, last_seen_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-             $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, 1, $9, $11)",
+             tell_colleague, version, created_at, last_seen_at, break_check_in_minutes) values ($1, $2, $3, $4, $5, \
+             $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, 1, $9, $11, $22)",
         )
         .bind(v.id.0)
         .bind(v.team.0)
@@ -1352,6 +1356,7 @@ impl Store for SqlStore {
         .bind(&v.lone_reason)
         .bind(v.approved_by.map(|p| p.0))
         .bind(v.tell_colleague.map(|p| p.0))
+        .bind(to_i32(v.terms.break_check_in_minutes))
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -1398,7 +1403,8 @@ impl Store for SqlStore {
         // saves of the same read only the first succeeds.
         let done = sqlx::query(
             "update visit set state = $3, planned_end = $4, last_check_in_at = $5, ended_at = $6, \
-             last_seen_at = $7, version = version + 1 where visit_id = $1 and version = $2",
+             last_seen_at = $7, alone_since = $8, tell_colleague = $9, version = version + 1 \
+             where visit_id = $1 and version = $2",
         )
         .bind(v.id.0)
         .bind(version)
@@ -1407,6 +1413,8 @@ impl Store for SqlStore {
         .bind(v.last_check_in_at)
         .bind(v.ended_at)
         .bind(v.last_seen_at)
+        .bind(v.alone_since)
+        .bind(v.tell_colleague.map(|p| p.0))
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
