@@ -236,6 +236,12 @@ impl Client {
     }
 
     /// # Errors
+    /// 403 for workers; 404 for another team's alarm.
+    pub async fn deliveries(&self, id: Uuid) -> Result<Vec<DeliveryView>> {
+        self.get(&format!("/api/v1/alarms/{id}/deliveries")).await
+    }
+
+    /// # Errors
     /// 422 for my own alarm or one a colleague took.
     pub async fn acknowledge(&self, id: Uuid) -> Result<AlarmView> {
         self.post(&format!("/api/v1/alarms/{id}/acknowledge"), &()).await

@@ -261,6 +261,41 @@ pub struct AlarmView {
     pub drill: bool,
 }
 
+/// One message of an alarm's escalation trail and what became of it. The text itself is left
+/// out: an SMS may carry the worker's position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryView {
+    /// The outbox row's id, which the provider got as its reference.
+    pub id: Uuid,
+    pub recipient_id: Uuid,
+    pub recipient_name: String,
+    /// `sms` or `push`.
+    pub channel: String,
+    /// `alarm`, `stand_down`, `follow_up`, ...
+    pub kind: String,
+    /// `pending`, `sent`, `failed` or `cancelled`.
+    pub state: String,
+    /// The provider that accepted it.
+    pub provider: Option<String>,
+    /// The provider's last delivery report (e.g. `delivered`, `failed`).
+    pub receipt: Option<String>,
+    pub last_error: Option<String>,
+    pub queued_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub drill: bool,
+    pub attempts: Vec<AttemptView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AttemptView {
+    pub attempt: u32,
+    pub provider: String,
+    /// `sent`, `retry` or `failed`.
+    pub outcome: String,
+    pub detail: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
 /// Start a drill for one worker, or for every worker on shift in a team.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -10,7 +10,7 @@
 pub mod app;
 #[path = "../fakes/push_service.rs"]
 pub mod fake_push;
-pub mod fake_sms;
+pub use makker_fakes::gatewayapi as fake_sms;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -188,7 +188,8 @@ async fn a_pair_visit_runs_from_start_to_end(store: Arc<dyn Store>) {
     let bo = PersonId(f.bo.id());
     let anna = PersonId(f.anna.id());
     assert!(
-        log.iter().any(|e| matches!(e, Effect::TwoPersonBreak { left, remaining, .. }
+        log.iter()
+            .any(|e| matches!(e, Effect::TwoPersonBreak { left, remaining, .. }
             if *left == bo && *remaining == vec![anna])),
         "{log:?}"
     );

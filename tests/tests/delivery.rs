@@ -87,6 +87,38 @@ async fn the_failover_provider_takes_over_when_the_primary_fails(store: Arc<dyn 
         "sent by the failover in the same attempt"
     );
     assert_eq!(message(&app, sms.message.id).await.state, "sent");
+    // The supervisor sees the trail: to whom, how, and the provider's answers.
+    let alarm = sms.message.alarm.unwrap().0;
+    let trail = f.sofie.phone.deliveries(alarm).await.unwrap();
+    assert_eq!(trail.len(), 1);
+    let d = &trail[0];
+    assert_eq!(
+        (
+            d.recipient_id,
+            d.channel.as_str(),
+            d.kind.as_str(),
+            d.state.as_str()
+        ),
+        (f.carl.id(), "sms", "alarm", "sent")
+    );
+    assert_eq!(d.attempts.len(), 1, "{:?}", d.attempts);
+    assert_eq!(
+        (d.attempts[0].attempt, d.attempts[0].outcome.as_str()),
+        (1, "sent")
+    );
+    let status = |e: makker_mobile_api::client::ClientError| e.problem().map(|p| p.status);
+    assert_eq!(
+        status(f.carl.phone.deliveries(alarm).await.unwrap_err()),
+        Some(403),
+        "a worker does not read the trail"
+    );
+    let vejle = app.team("Gadeteam Vejle").await;
+    let otto = app.member("otto", makker_domain::Role::Supervisor, &vejle).await;
+    assert_eq!(
+        status(otto.phone.deliveries(alarm).await.unwrap_err()),
+        Some(404),
+        "another team's alarm does not exist for its supervisor"
+    );
 }
 
 async fn a_busy_provider_is_retried_no_sooner_than_it_asks(store: Arc<dyn Store>) {

@@ -141,6 +141,17 @@ async fn a_delivery_report_is_recorded_on_its_message(store: Arc<dyn Store>) {
     );
     let after = app.engine.store.messages(None).await.unwrap().remove(0);
     assert_eq!(after.receipt.as_deref(), Some("delivered: delivered"));
+    let trail = f
+        .sofie
+        .phone
+        .deliveries(message.message.alarm.unwrap().0)
+        .await
+        .unwrap();
+    assert_eq!(
+        trail[0].receipt.as_deref(),
+        Some("delivered: delivered"),
+        "the board shows it"
+    );
     let forged = format!(
         "/webhooks/sms/46elks/delivery?ref={}&secret=nope",
         message.message.id

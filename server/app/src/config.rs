@@ -49,6 +49,12 @@ pub struct Config {
     pub push_allow_insecure: bool,
     /// Positions are forgotten after this many days (a daily job at 03:15 UTC).
     pub position_retention_days: u32,
+    /// How long a process holds the due deadlines it claimed: if it dies, another replica
+    /// fires them after this many seconds.
+    pub deadline_lease_seconds: u32,
+    /// How long a process holds the messages it claimed for sending (longer than the slowest
+    /// provider's answer, or a slow send is tried twice).
+    pub outbox_lease_seconds: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +101,8 @@ impl Default for Config {
             vapid_subject: None,
             push_allow_insecure: false,
             position_retention_days: 30,
+            deadline_lease_seconds: 10,
+            outbox_lease_seconds: 30,
         }
     }
 }
@@ -143,6 +151,8 @@ pub enum ConfigError {
     PublicUrl(String),
     #[error("invalid configuration: token_days must be between 1 and 365 (got {0})")]
     TokenDays(u32),
+    #[error("invalid configuration: {name} must be between 1 and 600 seconds (got {seconds})")]
+    Lease { name: &'static str, seconds: u32 },
     #[error("invalid configuration: cannot read the policy file {path}: {source}")]
     PolicyFile { path: PathBuf, source: std::io::Error },
     #[error("invalid configuration: the policy file {path} is not valid: {source}")]
@@ -198,6 +208,14 @@ impl Config {
         }
         if !(1..=365).contains(&self.token_days) {
             return Err(ConfigError::TokenDays(self.token_days));
+        }
+        for (name, seconds) in [
+            ("deadline_lease_seconds", self.deadline_lease_seconds),
+            ("outbox_lease_seconds", self.outbox_lease_seconds),
+        ] {
+            if !(1..=600).contains(&seconds) {
+                return Err(ConfigError::Lease { name, seconds });
+            }
         }
         self.vapid()?;
         for provider in std::iter::once(self.sms_primary).chain(self.sms_failover) {

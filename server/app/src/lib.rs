@@ -174,27 +174,26 @@ pub fn web_push(config: &Config) -> anyhow::Result<Option<WebPush>> {
 ///
 /// # Errors
 /// The server fails.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    engine: Engine,
-    sms: Vec<Arc<dyn SmsProvider>>,
-    push: Option<WebPush>,
-    webhooks: Webhooks,
-    position_retention_days: u32,
-) -> anyhow::Result<()> {
+pub async fn serve(listener: tokio::net::TcpListener, engine: Engine, config: &Config) -> anyhow::Result<()> {
+    let sms = sms_providers(config)?;
+    let push = web_push(config)?;
+    let webhooks = webhooks(config);
     tracing::info!(address = %listener.local_addr()?, "makker is listening");
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let wake = engine.wake.clone();
     let store = engine.store.clone();
     let watcher =
         tokio::spawn(async move { store.watch_deadlines(Box::new(move || wake.notify_one())).await });
-    let scheduler = tokio::spawn(Scheduler::new(engine.clone()).run(stopped.clone()));
+    let mut scheduler = Scheduler::new(engine.clone());
+    scheduler.lease = chrono::Duration::seconds(config.deadline_lease_seconds.into());
+    let scheduler = tokio::spawn(scheduler.run(stopped.clone()));
     let mut dispatcher = Dispatcher::new(engine.clone(), sms);
+    dispatcher.lease = chrono::Duration::seconds(config.outbox_lease_seconds.into());
     if let Some(push) = push {
         dispatcher = dispatcher.with_push(push);
     }
     let dispatcher = tokio::spawn(dispatcher.run(stopped));
-    let mut maintenance = Maintenance::new(engine.clone(), position_retention_days)
+    let mut maintenance = Maintenance::new(engine.clone(), config.position_retention_days)
         .start()
         .await?;
     let state = AppState {

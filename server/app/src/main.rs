@@ -109,6 +109,7 @@ fn main() -> ExitCode {
         config.database_url = "sqlite://makker-demo.db".into();
     }
     makker::telemetry::init(config.log_format);
+    let _failpoints = makker_engine::failpoints();
     let runtime = tokio::runtime::Runtime::new().expect("BUG: a tokio runtime starts");
     match runtime.block_on(run(cli.command, config)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,15 +135,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Serve => {
             let _lock = makker::lock_sqlite(&config.database_url)?;
             let engine = makker::engine(&config).await?;
-            makker::serve(
-                makker::bind(&config).await?,
-                engine,
-                makker::sms_providers(&config)?,
-                makker::web_push(&config)?,
-                makker::webhooks(&config),
-                config.position_retention_days,
-            )
-            .await
+            makker::serve(makker::bind(&config).await?, engine, &config).await
         }
         Command::Demo => {
             let _lock = makker::lock_sqlite(&config.database_url)?;
@@ -156,15 +149,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let engine = demo::quick(engine);
             let alarm = demo::miss_a_check_out(&engine).await?;
             println!("{}", demo::watch(&address, &alarm));
-            makker::serve(
-                listener,
-                engine,
-                makker::sms_providers(&config)?,
-                makker::web_push(&config)?,
-                makker::webhooks(&config),
-                config.position_retention_days,
-            )
-            .await
+            makker::serve(listener, engine, &config).await
         }
         Command::Admin(cmd) => {
             let engine = makker::engine(&config).await?;

@@ -326,7 +326,11 @@ fn a_partner_leaving_early_starts_the_lone_timer_and_names_them_the_colleague_to
     assert_eq!(v.check_in(person(BO), now()), Err(Refusal::AlreadyCheckedOut));
     let later = left_at + Duration::minutes(1);
     v.check_in(person(ANNA), later).unwrap();
-    assert_eq!(v.check_in_due(), later + Duration::minutes(10), "the lone timer keeps running");
+    assert_eq!(
+        v.check_in_due(),
+        later + Duration::minutes(10),
+        "the lone timer keeps running"
+    );
     let last = v.check_out(person(ANNA), Pin::Normal, later).unwrap();
     assert_eq!(
         last,

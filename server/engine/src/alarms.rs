@@ -8,7 +8,8 @@ use makker_domain::policy::{Channel, Recipient};
 use makker_domain::visit::{Effect, Visit};
 use makker_domain::{AlarmId, PersonId, Role, TeamId, VisitId};
 use makker_store::{
-    Changes, DeadlineKind, NewDeadline, NewMessage, Person, StoreError, Versioned, constraint,
+    AttemptRecord, Changes, DeadlineKind, Message, NewDeadline, NewMessage, Person, StoreError, Versioned,
+    constraint,
 };
 use uuid::Uuid;
 
@@ -19,6 +20,14 @@ use crate::service::Engine;
 type Result<T> = std::result::Result<T, EngineError>;
 
 /// Where the messages of one occasion come from, so none is ever queued twice.
+/// A message of an alarm's trail, its recipient and its attempts.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub message: Message,
+    pub recipient: Person,
+    pub attempts: Vec<AttemptRecord>,
+}
+
 pub(crate) struct Occasion<'a> {
     /// Unique per occasion, e.g. `alarm:<id>:3` or `deadline:<id>`.
     pub key: String,
@@ -376,6 +385,33 @@ impl Engine {
         }
     }
 
+    /// The escalation trail of one of my teams' alarms: every message with its attempts, for
+    /// supervisors, managers and admins.
+    ///
+    /// # Errors
+    /// `Forbidden` for workers; `NotFound` for another team's alarm.
+    pub async fn deliveries(&self, me: &Person, id: AlarmId) -> Result<Vec<Delivery>> {
+        if me.role == Role::Worker {
+            return Err(EngineError::Forbidden);
+        }
+        self.team_alarm(me, id).await?;
+        let mut attempts = self.store.attempts(id).await?;
+        let mut out = Vec::new();
+        for message in self.store.messages(Some(id)).await? {
+            let recipient = self.store.person(message.message.person).await?;
+            let (mine, rest) = attempts
+                .into_iter()
+                .partition(|a| a.message == message.message.id);
+            attempts = rest;
+            out.push(Delivery {
+                message,
+                recipient,
+                attempts: mine,
+            });
+        }
+        Ok(out)
+    }
+
     /// Unresolved alarms of my teams, newest first.
     ///
     /// # Errors
@@ -467,7 +503,8 @@ impl Engine {
                     );
                 }
                 Effect::TwoPersonBreak { left, remaining, .. } => {
-                    c.outbox.extend(self.tell_of_break(visit, &place.name, *left, remaining).await?);
+                    c.outbox
+                        .extend(self.tell_of_break(visit, &place.name, *left, remaining).await?);
                 }
                 _ => {}
             }
@@ -518,14 +555,20 @@ impl Engine {
             place,
             minutes,
         };
-        let mut out = self.messages(&told, &channels, &occasion(visit, left, break_text)).await?;
+        let mut out = self
+            .messages(&told, &channels, &occasion(visit, left, break_text))
+            .await?;
         let mut alone_people = Vec::new();
         for p in remaining {
             alone_people.push(self.store.person(*p).await?);
         }
         out.extend(
-            self.messages(&alone_people, &channels, &occasion(visit, left, Text::LoneTimer { minutes }))
-                .await?,
+            self.messages(
+                &alone_people,
+                &channels,
+                &occasion(visit, left, Text::LoneTimer { minutes }),
+            )
+            .await?,
         );
         Ok(out)
     }

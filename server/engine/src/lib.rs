@@ -18,5 +18,18 @@ mod messages;
 pub mod scheduler;
 mod service;
 
+pub use alarms::Delivery;
 pub use error::EngineError;
 pub use service::{Colleague, Engine, EngineSettings, NearbyPlace, NewPersonInput, StartCommand};
+
+/// Fault injection for the crash tests. With the `failpoints` feature, `FAILPOINTS` in the
+/// environment (e.g. `scheduler-claimed=return`) configures the named points; `return` drops
+/// the claimed work right there, again and again, so a test can SIGKILL the process while work
+/// is stuck at that moment:
+/// - `scheduler-claimed`: due deadlines are leased, the transaction that fires them not begun;
+/// - `dispatcher-claimed`: messages are committed and leased, not yet sent.
+///
+/// Without the feature the points compile to nothing. Keep the guard for the process's life.
+pub fn failpoints() -> fail::FailScenario<'static> {
+    fail::FailScenario::setup()
+}

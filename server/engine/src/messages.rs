@@ -107,7 +107,11 @@ impl Text<'_> {
                 format!("Makker: {worker} har lämnat hemmet ({place})."),
                 format!("Makker: {worker} has left the home ({place})."),
             ),
-            Text::TwoPersonBreak { worker, place, minutes } => pick(
+            Text::TwoPersonBreak {
+                worker,
+                place,
+                minutes,
+            } => pick(
                 format!("Makker: {worker} er nu alene ved {place} og tjekker ind hvert {minutes}. min."),
                 format!("Makker: {worker} är nu ensam vid {place} och checkar in var {minutes}:e min."),
                 format!("Makker: {worker} is now alone at {place}, checking in every {minutes} min."),

@@ -5,8 +5,8 @@ use makker_domain::alarm::{Alarm, AlarmState};
 use makker_domain::visit::{Visit, VisitState};
 use makker_engine::{Colleague, NearbyPlace};
 use makker_mobile_api::{
-    AlarmView, ColleagueView, LatLon, NearbyPlaceView, ParticipantView, PersonView, ShiftView, VisitView,
-    WarningView,
+    AlarmView, AttemptView, ColleagueView, DeliveryView, LatLon, NearbyPlaceView, ParticipantView,
+    PersonView, ShiftView, VisitView, WarningView,
 };
 use makker_store::{Person, Shift};
 
@@ -114,5 +114,34 @@ pub fn alarm(a: &Alarm) -> AlarmView {
         outcome: a.outcome.clone(),
         note: a.note.clone(),
         drill: a.drill,
+    }
+}
+
+pub fn delivery(d: &makker_engine::Delivery) -> DeliveryView {
+    let m = &d.message;
+    DeliveryView {
+        id: m.message.id,
+        recipient_id: d.recipient.id.0,
+        recipient_name: d.recipient.display_name.clone(),
+        channel: m.message.channel.as_str().to_owned(),
+        kind: m.message.kind.clone(),
+        state: m.state.clone(),
+        provider: m.provider.clone(),
+        receipt: m.receipt.clone(),
+        last_error: m.last_error.clone(),
+        queued_at: m.created_at,
+        sent_at: m.sent_at,
+        drill: m.message.drill,
+        attempts: d
+            .attempts
+            .iter()
+            .map(|a| AttemptView {
+                attempt: a.attempt,
+                provider: a.provider.clone(),
+                outcome: a.outcome.clone(),
+                detail: a.detail.clone(),
+                at: a.at,
+            })
+            .collect(),
     }
 }

@@ -17,7 +17,14 @@ const SKIP_LOCKED: &str = " for update skip locked";
 /// Taken in the maintenance transaction: one process purges at a time.
 const MAINTENANCE_LOCK: &str = "select pg_try_advisory_xact_lock(724137)";
 const BEGIN_WRITE: &str = "begin";
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// Migrations are forward-only and additive. A database migrated by a newer version is fine for
+/// this one (a rolling upgrade restarts old replicas against the new schema), so migrations
+/// this build does not know are ignored rather than refused.
+static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> = std::sync::LazyLock::new(|| {
+    let mut m = sqlx::migrate!("./migrations");
+    m.set_ignore_missing(true);
+    m
+});
 const SCHEMA_QUERY: &str = "select table_name::text, column_name::text from information_schema.columns \
      where table_schema = current_schema() and table_name not like '\\_sqlx%' order by table_name";
 

@@ -20,7 +20,14 @@ const SKIP_LOCKED: &str = "";
 /// Taken in the maintenance transaction: one process purges at a time.
 const MAINTENANCE_LOCK: &str = "select true";
 const BEGIN_WRITE: &str = "begin immediate";
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// Migrations are forward-only and additive. A database migrated by a newer version is fine for
+/// this one (a rolling upgrade restarts old replicas against the new schema), so migrations
+/// this build does not know are ignored rather than refused.
+static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> = std::sync::LazyLock::new(|| {
+    let mut m = sqlx::migrate!("./migrations");
+    m.set_ignore_missing(true);
+    m
+});
 const SCHEMA_QUERY: &str = "select m.name, c.name from sqlite_master m join pragma_table_info(m.name) c \
      where m.type = 'table' and m.name not like 'sqlite_%' and m.name not like '\\_sqlx%' escape '\\' \
      order by m.name";

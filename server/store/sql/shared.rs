@@ -20,9 +20,9 @@ use makker_domain::{
     AlarmId, AssessmentId, PersonId, PlaceId, Role, RouteId, ShiftId, TeamId, VisitId, WarningId,
 };
 use makker_store::{
-    Assessment, Attempt, Changes, Deadline, DeadlineKind, Device, Idempotency, LoneApproval, Message,
-    NewDeadline, NewMessage, Person, PushSubscription, Shift, Stamp, Store, StoreError, StoreResult, Team,
-    Versioned, VisitEvent, constraint,
+    Assessment, Attempt, AttemptRecord, Changes, Deadline, DeadlineKind, Device, Idempotency, LoneApproval,
+    Message, NewDeadline, NewMessage, Person, PushSubscription, Shift, Stamp, Store, StoreError, StoreResult,
+    Team, Versioned, VisitEvent, constraint,
 };
 use sqlx::types::Json;
 use sqlx::{FromRow, Pool, Transaction};
@@ -1699,6 +1699,29 @@ impl Store for SqlStore {
             .await
             .map_err(db_err)?;
         rows.into_iter().map(MessageRow::into_message).collect()
+    }
+
+    async fn attempts(&self, alarm: AlarmId) -> StoreResult<Vec<AttemptRecord>> {
+        let rows: Vec<(Uuid, i32, String, String, Option<String>, DateTime<Utc>)> = sqlx::query_as(
+            "select a.outbox_id, a.attempt, a.provider, a.outcome, a.detail, a.created_at from outbox_attempt a \
+             join outbox o on o.outbox_id = a.outbox_id where o.alarm_id = $1 order by a.outbox_attempt_id",
+        )
+        .bind(alarm.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(message, attempt, provider, outcome, detail, at)| {
+                Ok(AttemptRecord {
+                    message,
+                    attempt: to_u32(attempt)?,
+                    provider,
+                    outcome,
+                    detail,
+                    at,
+                })
+            })
+            .collect()
     }
 
     async fn add_push_subscription(&self, sub: &PushSubscription, now: DateTime<Utc>) -> StoreResult<()> {

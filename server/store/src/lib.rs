@@ -264,6 +264,20 @@ pub enum Attempt {
     },
 }
 
+/// One recorded delivery attempt of a message, as the trail shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub message: Uuid,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    pub provider: String,
+    /// `sent`, `retry` or `failed`.
+    pub outcome: String,
+    /// The provider's answer or the error.
+    pub detail: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
 /// Everything a transition writes besides the visit or alarm itself, in the same transaction.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Changes {
@@ -449,6 +463,8 @@ pub trait Store: Send + Sync + 'static {
     async fn record_receipt(&self, message: Uuid, status: &str, at: DateTime<Utc>) -> StoreResult<()>;
     /// Every message, oldest first, optionally of one alarm.
     async fn messages(&self, alarm: Option<AlarmId>) -> StoreResult<Vec<Message>>;
+    /// Every delivery attempt of an alarm's messages, in order.
+    async fn attempts(&self, alarm: AlarmId) -> StoreResult<Vec<AttemptRecord>>;
 
     /// Registers a subscription; the same endpoint again replaces the earlier one.
     async fn add_push_subscription(&self, sub: &PushSubscription, now: DateTime<Utc>) -> StoreResult<()>;

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use makker_domain::{AlarmId, PersonId, TeamId};
-use makker_mobile_api::{AlarmView, DrillRequest, Problem, ResolveRequest};
+use makker_mobile_api::{AlarmView, DeliveryView, DrillRequest, Problem, ResolveRequest};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -34,6 +34,24 @@ pub async fn acknowledge(
         .await
         .map_err(me.err())?;
     Ok(Json(views::alarm(&alarm)))
+}
+
+/// The escalation trail: every message of the alarm, to whom, by which channel, and each
+/// delivery attempt with the provider's answer and receipt. Supervisors, managers, admins.
+#[utoipa::path(get, path = "/api/v1/alarms/{id}/deliveries", tag = "alarms", security(("device_token" = [])),
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Vec<DeliveryView>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn deliveries(
+    State(state): State<AppState>,
+    me: Caller,
+    PathId(id): PathId,
+) -> Result<Json<Vec<DeliveryView>>, ApiError> {
+    let trail = state
+        .engine
+        .deliveries(&me.person, AlarmId(id))
+        .await
+        .map_err(me.err())?;
+    Ok(Json(trail.iter().map(views::delivery).collect()))
 }
 
 /// Resolve an alarm I acknowledged, with its outcome and a note.

@@ -22,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(push::unsubscribe))
         .routes(routes!(alarms::acknowledge))
         .routes(routes!(alarms::resolve))
+        .routes(routes!(alarms::deliveries))
         .routes(routes!(account::logout))
         .routes(routes!(account::me))
         .routes(routes!(account::revoke_device))
