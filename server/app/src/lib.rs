@@ -2,9 +2,11 @@
 //! Only this crate names a concrete storage backend.
 
 pub mod admin;
+pub mod backup;
 pub mod config;
 pub mod demo;
 pub mod telemetry;
+pub mod watchdog;
 
 use std::sync::Arc;
 
@@ -23,6 +25,7 @@ use makker_store_pg::PgStore;
 use makker_store_sqlite::SqliteStore;
 
 use crate::config::Config;
+use crate::watchdog::Watchdog;
 
 /// Opens the database named by `url` (the scheme picks the backend) and migrates it.
 ///
@@ -192,7 +195,19 @@ pub async fn serve(listener: tokio::net::TcpListener, engine: Engine, config: &C
     if let Some(push) = push {
         dispatcher = dispatcher.with_push(push);
     }
-    let dispatcher = tokio::spawn(dispatcher.run(stopped));
+    let dispatcher = tokio::spawn(dispatcher.run(stopped.clone()));
+    let watchdog = match &config.watchdog_url {
+        Some(url) => Some(tokio::spawn(
+            Watchdog {
+                engine: engine.clone(),
+                url: url.clone(),
+                interval: std::time::Duration::from_secs(config.watchdog_interval_seconds.into()),
+                http: makker_notify::sms::http_client()?,
+            }
+            .run(stopped),
+        )),
+        None => None,
+    };
     let mut maintenance = Maintenance::new(engine.clone(), config.position_retention_days)
         .start()
         .await?;
@@ -203,6 +218,9 @@ pub async fn serve(listener: tokio::net::TcpListener, engine: Engine, config: &C
     makker_http::launch(listener, state, shutdown_signal()).await?;
     let _ = stop.send(true);
     let _ = tokio::join!(scheduler, dispatcher);
+    if let Some(w) = watchdog {
+        let _ = w.await;
+    }
     watcher.abort();
     let _ = maintenance.shutdown().await;
     tracing::info!("makker stopped");

@@ -37,12 +37,25 @@ enum Command {
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Write a consistent copy of the database while the server runs (SQLite: VACUUM INTO;
+    /// PostgreSQL: pg_dump's custom format).
+    Backup {
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup into an empty database (the server stopped, for SQLite).
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
 enum ConfigCommand {
     /// Validate the configuration and print it, secrets redacted.
     Check,
+    /// Print the reference of every setting (Markdown), as in ops/CONFIG.md.
+    Reference,
 }
 
 #[derive(Subcommand)]
@@ -122,9 +135,23 @@ fn main() -> ExitCode {
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
+        Command::Config(ConfigCommand::Reference) => {
+            print!("{}", makker::config::reference());
+            Ok(())
+        }
         Command::Config(ConfigCommand::Check) => {
             print!("{}", config.redacted_toml());
             eprintln!("configuration ok");
+            Ok(())
+        }
+        Command::Backup { to } => {
+            makker::backup::backup(&config.database_url, &to).await?;
+            eprintln!("backup written to {}", to.display());
+            Ok(())
+        }
+        Command::Restore { from } => {
+            makker::backup::restore(&config.database_url, &from).await?;
+            eprintln!("restored from {}", from.display());
             Ok(())
         }
         Command::Migrate => {

@@ -243,3 +243,75 @@ async fn the_demo_creates_its_database_and_serves_the_demo_team() {
         "the park carries the demo's threat warning"
     );
 }
+
+/// `ops/CONFIG.md` is what the configuration type says today (`MAKKER_UPDATE_SCHEMAS=1`
+/// rewrites it), and the example file shows every setting.
+#[test]
+fn the_configuration_reference_and_example_cover_every_setting() {
+    let ops = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ops");
+    let reference = makker::config::reference();
+    if std::env::var("MAKKER_UPDATE_SCHEMAS").is_ok_and(|v| v == "1") {
+        std::fs::write(ops.join("CONFIG.md"), &reference).unwrap();
+    }
+    let committed = std::fs::read_to_string(ops.join("CONFIG.md")).unwrap();
+    assert!(
+        committed == reference,
+        "ops/CONFIG.md is stale: run `MAKKER_UPDATE_SCHEMAS=1 cargo nextest run -p makker --test cli`"
+    );
+    let example = std::fs::read_to_string(ops.join("makker.example.toml")).unwrap();
+    let settings: Vec<&str> = reference
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+        .collect();
+    assert!(settings.len() > 20, "{settings:?}");
+    for s in settings {
+        assert!(
+            example.contains(&format!("{s} =")),
+            "ops/makker.example.toml does not show {s}"
+        );
+    }
+}
+
+#[test]
+fn backup_and_restore_commands_copy_a_team_into_a_new_database() {
+    let s = Scratch::new();
+    let url = s.db_url();
+    let env = [("MAKKER_DATABASE_URL", url.as_str())];
+    ok(&makker(
+        &s.0,
+        &["admin", "create-team", "--name", "Gadeteam Aalborg"],
+        &env,
+        None,
+    ));
+    ok(&makker(&s.0, &["backup", "--to", "copy.db"], &env, None));
+    let again = makker(&s.0, &["backup", "--to", "copy.db"], &env, None);
+    assert!(!again.status.success(), "a backup never overwrites");
+    let restored = format!("sqlite://{}", s.0.join("restored.db").display());
+    let env2 = [("MAKKER_DATABASE_URL", restored.as_str())];
+    ok(&makker(&s.0, &["restore", "--from", "copy.db"], &env2, None));
+    // The team is there: a person can join it by its name.
+    let person = [
+        "admin",
+        "create-person",
+        "--username",
+        "ida",
+        "--name",
+        "Ida",
+        "--role",
+        "worker",
+        "--team",
+        "Gadeteam Aalborg",
+    ];
+    ok(&makker(&s.0, &person, &env2, None));
+    let elsewhere = format!("sqlite://{}", s.0.join("empty.db").display());
+    let empty = makker(
+        &s.0,
+        &person,
+        &[("MAKKER_DATABASE_URL", elsewhere.as_str())],
+        None,
+    );
+    assert!(
+        !empty.status.success(),
+        "without the restore there is no such team"
+    );
+}

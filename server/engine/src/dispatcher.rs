@@ -123,6 +123,7 @@ impl Dispatcher {
                 self.engine.store.remove_push_subscription(&endpoint).await?;
             }
             let attempt = self.attempt(&m, outcome, self.engine.now());
+            count_delivery(m.message.channel, &attempt);
             self.engine
                 .store
                 .record_attempt(m.message.id, &attempt, self.engine.now())
@@ -167,7 +168,7 @@ impl Dispatcher {
                     false
                 }
             };
-            if busy {
+            if busy && !*stop.borrow() {
                 continue;
             }
             tokio::select! {
@@ -180,6 +181,22 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// `makker_deliveries_total{channel, provider, outcome}`: what alert rules watch.
+fn count_delivery(channel: Channel, attempt: &Attempt) {
+    let (provider, outcome) = match attempt {
+        Attempt::Sent { provider, .. } => (provider, "sent"),
+        Attempt::Retry { provider, .. } => (provider, "retry"),
+        Attempt::Failed { provider, .. } => (provider, "failed"),
+    };
+    metrics::counter!(
+        "makker_deliveries_total",
+        "channel" => channel.as_str(),
+        "provider" => provider.clone(),
+        "outcome" => outcome
+    )
+    .increment(1);
 }
 
 enum Outcome {

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod clock;
 pub mod dispatcher;
 mod error;
+pub mod health;
 pub mod maintenance;
 mod messages;
 pub mod scheduler;

@@ -74,17 +74,20 @@ impl Scheduler {
         let mut fired = 0;
         for d in &due {
             match self.fire(d, now).await {
-                Ok(true) => fired += 1,
+                Ok(true) => {
+                    fired += 1;
+                    let lag = (now - d.due_at).num_milliseconds().max(0) as f64 / 1000.0;
+                    metrics::histogram!("makker_deadline_lag_seconds").record(lag);
+                }
                 Ok(false) => {}
                 Err(e) => {
                     tracing::warn!(deadline = d.id, error = %e, "a deadline did not fire; it stays armed")
                 }
             }
         }
-        Ok(Tick {
-            fired,
-            next_due: self.engine.store.next_due().await?,
-        })
+        let next_due = self.engine.store.next_due().await?;
+        self.engine.health.ticked();
+        Ok(Tick { fired, next_due })
     }
 
     /// Ticks until nothing is due at the clock's current time (tests, and catching up after

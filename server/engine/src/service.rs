@@ -54,6 +54,7 @@ pub struct Engine {
     pub settings: EngineSettings,
     /// Wakes this process's deadline loop when a change armed a deadline.
     pub wake: Arc<tokio::sync::Notify>,
+    pub health: Arc<crate::health::Health>,
 }
 
 /// A worker's request to start a visit.
@@ -106,6 +107,7 @@ impl Engine {
             clock,
             settings: EngineSettings::default(),
             wake: Arc::new(tokio::sync::Notify::new()),
+            health: Arc::default(),
         }
     }
 

@@ -8,6 +8,7 @@ pub mod api;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod ops;
 pub mod views;
 pub mod webhooks;
 
@@ -72,6 +73,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
+    ops::prometheus();
     let (api, doc) = api().split_for_parts();
     let doc = serde_json::to_string_pretty(&doc).expect("BUG: the OpenAPI document serializes");
     let request_id = HeaderName::from_static("x-request-id");
@@ -83,11 +85,12 @@ pub fn router(state: AppState) -> Router {
         "/api/v1/openapi.json",
         get(move || async move { ([("content-type", "application/json")], doc) }),
     )
-    .route("/healthz", get(|| async { "ok" }))
+    .merge(ops::router())
     .merge(webhooks::router())
     .fallback(|| async { ApiError::NotFound })
     .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
     .with_state(state)
+    .layer(axum::middleware::from_fn(ops::track))
     .layer(DefaultBodyLimit::max(BODY_LIMIT))
     .layer(CatchPanicLayer::custom(|_| {
         ApiError::Internal("panic".into()).into_response()

@@ -21,8 +21,8 @@ use makker_domain::{
 };
 use makker_store::{
     Assessment, Attempt, AttemptRecord, Changes, Deadline, DeadlineKind, Device, Idempotency, LoneApproval,
-    Message, NewDeadline, NewMessage, Person, PushSubscription, Shift, Stamp, Store, StoreError, StoreResult,
-    Team, Versioned, VisitEvent, constraint,
+    Message, NewDeadline, NewMessage, OpsFigures, Person, PushSubscription, Shift, Stamp, Store, StoreError,
+    StoreResult, Team, Versioned, VisitEvent, constraint,
 };
 use sqlx::types::Json;
 use sqlx::{FromRow, Pool, Transaction};
@@ -48,8 +48,20 @@ fn db_err(e: sqlx::Error) -> StoreError {
         e @ (sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
             StoreError::Transient(e.to_string())
         }
+        sqlx::Error::Database(d) if d.code().is_some_and(|c| is_transient(&c)) => {
+            StoreError::Transient(d.to_string())
+        }
         e => StoreError::Other(e.to_string()),
     }
+}
+
+/// Errors a retry may cure: PostgreSQL shutting down or failing over (57P01-57P03), a primary
+/// turned read-only (25006), connection loss (08xxx), serialization (40001), deadlock (40P01);
+/// SQLite busy or locked (5, 6 and their extended codes).
+fn is_transient(code: &str) -> bool {
+    matches!(code, "57P01" | "57P02" | "57P03" | "25006" | "40001" | "40P01")
+        || code.starts_with("08")
+        || code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
 fn parse<T, E: std::fmt::Display>(r: Result<T, E>) -> StoreResult<T> {
@@ -1699,6 +1711,29 @@ impl Store for SqlStore {
             .await
             .map_err(db_err)?;
         rows.into_iter().map(MessageRow::into_message).collect()
+    }
+
+    async fn ops_figures(&self, now: DateTime<Utc>) -> StoreResult<OpsFigures> {
+        let (deadlines_due, deadlines_overdue): (i64, i64) = sqlx::query_as(
+            "select count(*), coalesce(sum(case when due_at < $2 then 1 else 0 end), 0) from deadline \
+             where state = 'armed' and due_at <= $1",
+        )
+        .bind(now)
+        .bind(now - chrono::Duration::seconds(30))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let (outbox_depth, outbox_oldest): (i64, Option<DateTime<Utc>>) =
+            sqlx::query_as("select count(*), min(created_at) from outbox where state = 'pending'")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(OpsFigures {
+            deadlines_due,
+            deadlines_overdue,
+            outbox_depth,
+            outbox_oldest,
+        })
     }
 
     async fn attempts(&self, alarm: AlarmId) -> StoreResult<Vec<AttemptRecord>> {

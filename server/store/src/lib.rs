@@ -264,6 +264,18 @@ pub enum Attempt {
     },
 }
 
+/// Figures for operators, the same from every replica: `/metrics` exports them as gauges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OpsFigures {
+    /// Armed deadlines already due.
+    pub deadlines_due: i64,
+    /// Armed deadlines due more than 30 seconds ago: a deadline that should have fired.
+    pub deadlines_overdue: i64,
+    /// Messages waiting to be sent.
+    pub outbox_depth: i64,
+    pub outbox_oldest: Option<DateTime<Utc>>,
+}
+
 /// One recorded delivery attempt of a message, as the trail shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptRecord {
@@ -440,6 +452,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// The database's own time: the one clock replicas agree on.
     async fn db_now(&self) -> StoreResult<DateTime<Utc>>;
+    /// Deadline and outbox figures at `now`, for `/metrics`.
+    async fn ops_figures(&self, now: DateTime<Utc>) -> StoreResult<OpsFigures>;
     /// Calls `wake` whenever another process armed a deadline (PostgreSQL LISTEN/NOTIFY; a
     /// hint only — the loop still polls). Runs until the store is closed; returns at once on
     /// SQLite, where one process serves.

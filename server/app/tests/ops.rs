@@ -1,0 +1,67 @@
+//! A `makker serve` process calls its outside watchdog while it is healthy, and says so on
+//! `/readyz` and `/metrics`.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::routing::get;
+use common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_server_calls_its_watchdog_every_interval() {
+    let pings = Arc::new(AtomicUsize::new(0));
+    let counter = pings.clone();
+    let watchdog = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let watchdog_url = format!("http://{}/ping/secret-check", watchdog.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/ping/secret-check",
+        get(move || async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            "OK"
+        }),
+    );
+    tokio::spawn(async move { axum::serve(watchdog, app).await.unwrap() });
+
+    let scratch = Scratch::new();
+    let url = format!("sqlite://{}", scratch.dir.join("makker.db").display());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let _server = Server::start(
+        &url,
+        &scratch.policy_file(),
+        None,
+        &[
+            ("MAKKER_LISTEN", &listen),
+            ("MAKKER_WATCHDOG_URL", &watchdog_url),
+            ("MAKKER_WATCHDOG_INTERVAL_SECONDS", "1"),
+        ],
+    );
+    wait_for(Duration::from_secs(20), "three watchdog calls", || async {
+        pings.load(Ordering::SeqCst) >= 3
+    })
+    .await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let ready = http.get(format!("http://{listen}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    let page = http
+        .get(format!("http://{listen}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.lines()
+            .any(|l| l.starts_with(r#"makker_watchdog_pings_total{outcome="ok"}"#)),
+        "{page}"
+    );
+}
