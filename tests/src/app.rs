@@ -69,10 +69,7 @@ pub async fn spawn_app_with(store: Arc<dyn Store>, policy: Policy) -> TestApp {
     let base = format!("http://{}", listener.local_addr().expect("a local address"));
     let (stop, stopped) = oneshot::channel::<()>();
     let webhooks = Webhooks::new(&base, Some(WEBHOOK_SECRET), Some(TWILIO_TOKEN));
-    let state = AppState {
-        engine: engine.clone(),
-        webhooks: Arc::new(webhooks),
-    };
+    let state = AppState::new(engine.clone(), webhooks);
     tokio::spawn(async move {
         let shutdown = async {
             let _ = stopped.await;

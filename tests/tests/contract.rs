@@ -46,6 +46,7 @@ fn every_mobile_endpoint_is_documented_with_its_problems() {
         "/api/v1/alarms/{id}/acknowledge",
         "/api/v1/alarms/{id}/resolve",
         "/api/v1/alarms/{id}/deliveries",
+        "/api/v1/live",
         "/api/v1/auth/login",
         "/api/v1/drills",
         "/api/v1/push/key",

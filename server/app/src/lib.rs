@@ -211,10 +211,7 @@ pub async fn serve(listener: tokio::net::TcpListener, engine: Engine, config: &C
     let mut maintenance = Maintenance::new(engine.clone(), config.position_retention_days)
         .start()
         .await?;
-    let state = AppState {
-        engine,
-        webhooks: Arc::new(webhooks),
-    };
+    let state = AppState::new(engine, webhooks);
     makker_http::launch(listener, state, shutdown_signal()).await?;
     let _ = stop.send(true);
     let _ = tokio::join!(scheduler, dispatcher);

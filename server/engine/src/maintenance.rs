@@ -4,7 +4,7 @@
 //! time do it.
 //!
 //! Jobs: forget positions older than the retention time (DESIGN §8: positions are kept for a
-//! configurable time, default 30 days).
+//! configurable time, default 30 days), and the live boards' change log older than a day.
 
 use chrono::Duration;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
@@ -34,8 +34,12 @@ impl Maintenance {
     /// # Errors
     /// The database is unavailable.
     pub async fn run_once(&self) -> Result<Option<u64>, EngineError> {
-        let before = self.engine.now() - Duration::days(i64::from(self.position_days));
-        Ok(self.engine.store.purge_positions(before).await?)
+        let now = self.engine.now();
+        let before = now - Duration::days(i64::from(self.position_days));
+        let positions = self.engine.store.purge_positions(before).await?;
+        // The live boards' change log only serves reconnecting boards: a day is plenty.
+        self.engine.store.purge_live(now - Duration::days(1)).await?;
+        Ok(positions)
     }
 
     /// Starts the daily schedule.

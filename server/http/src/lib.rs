@@ -8,6 +8,7 @@ pub mod api;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod live;
 pub mod ops;
 pub mod views;
 pub mod webhooks;
@@ -40,6 +41,17 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub struct AppState {
     pub engine: Engine,
     pub webhooks: std::sync::Arc<webhooks::Webhooks>,
+    pub hub: std::sync::Arc<live::Hub>,
+}
+
+impl AppState {
+    pub fn new(engine: Engine, webhooks: webhooks::Webhooks) -> Self {
+        AppState {
+            engine,
+            webhooks: std::sync::Arc::new(webhooks),
+            hub: live::Hub::new(),
+        }
+    }
 }
 
 #[derive(OpenApi)]
@@ -123,7 +135,8 @@ pub fn router(state: AppState) -> Router {
     .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
-/// Serves `router` on `listener` until `shutdown` completes (graceful: in-flight requests finish).
+/// Serves `router` on `listener`, with the live hub, until `shutdown` completes (graceful:
+/// live streams end, in-flight requests finish).
 ///
 /// # Errors
 /// The listener fails.
@@ -132,7 +145,23 @@ pub async fn launch(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let hub = state.hub.clone();
+    let store = state.engine.store.clone();
+    let (wake, watcher_store) = (hub.wake.clone(), store.clone());
+    let watcher = tokio::spawn(async move {
+        watcher_store
+            .watch_live(Box::new(move || wake.notify_one()))
+            .await
+    });
+    let hub_loop = tokio::spawn(hub.clone().run(store));
+    let stopping = async move {
+        shutdown.await;
+        hub.stop();
+    };
+    let served = axum::serve(listener, router(state))
+        .with_graceful_shutdown(stopping)
+        .await;
+    watcher.abort();
+    let _ = hub_loop.await;
+    served
 }

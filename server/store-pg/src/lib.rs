@@ -30,10 +30,25 @@ const SCHEMA_QUERY: &str = "select table_name::text, column_name::text from info
 
 const CHANNEL: &str = "makker_deadline";
 const NOTIFY_ARMED: &str = "select pg_notify('makker_deadline', '')";
+const LIVE_CHANNEL: &str = "makker_live";
+const NOTIFY_LIVE: &str = "select pg_notify('makker_live', '')";
 
 /// Listens for deadlines armed by other replicas, reconnecting after a lost connection.
 async fn watch_deadlines(
     pool: &sqlx::PgPool,
+    wake: Box<dyn Fn() + Send + Sync>,
+) -> makker_store::StoreResult<()> {
+    listen(pool, CHANNEL, wake).await
+}
+
+async fn watch_live(pool: &sqlx::PgPool, wake: Box<dyn Fn() + Send + Sync>) -> makker_store::StoreResult<()> {
+    listen(pool, LIVE_CHANNEL, wake).await
+}
+
+/// Calls `wake` for every notification on `channel`, and once after each (re)connect.
+async fn listen(
+    pool: &sqlx::PgPool,
+    channel: &str,
     wake: Box<dyn Fn() + Send + Sync>,
 ) -> makker_store::StoreResult<()> {
     loop {
@@ -41,13 +56,13 @@ async fn watch_deadlines(
             Ok(l) => l,
             Err(e) if pool.is_closed() => return Err(makker_store::StoreError::Transient(e.to_string())),
             Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for deadlines; retrying");
+                tracing::warn!(error = %e, "cannot listen for notifications; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
         };
-        if let Err(e) = listener.listen(CHANNEL).await {
-            tracing::warn!(error = %e, "cannot listen for deadlines; retrying");
+        if let Err(e) = listener.listen(channel).await {
+            tracing::warn!(error = %e, "cannot listen for notifications; retrying");
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }

@@ -32,10 +32,18 @@ const SCHEMA_QUERY: &str = "select m.name, c.name from sqlite_master m join prag
      where m.type = 'table' and m.name not like 'sqlite_%' and m.name not like '\\_sqlx%' escape '\\' \
      order by m.name";
 
-/// One process serves a SQLite file: nobody else arms deadlines.
+/// One process serves a SQLite file: nobody else arms deadlines or writes live changes.
 const NOTIFY_ARMED: &str = "";
+const NOTIFY_LIVE: &str = "";
 
 async fn watch_deadlines(
+    _pool: &sqlx::SqlitePool,
+    _wake: Box<dyn Fn() + Send + Sync>,
+) -> makker_store::StoreResult<()> {
+    Ok(())
+}
+
+async fn watch_live(
     _pool: &sqlx::SqlitePool,
     _wake: Box<dyn Fn() + Send + Sync>,
 ) -> makker_store::StoreResult<()> {

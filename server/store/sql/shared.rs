@@ -20,9 +20,9 @@ use makker_domain::{
     AlarmId, AssessmentId, PersonId, PlaceId, Role, RouteId, ShiftId, TeamId, VisitId, WarningId,
 };
 use makker_store::{
-    Assessment, Attempt, AttemptRecord, Changes, Deadline, DeadlineKind, Device, Idempotency, LoneApproval,
-    Message, NewDeadline, NewMessage, OpsFigures, Person, PushSubscription, Shift, Stamp, Store, StoreError,
-    StoreResult, Team, Versioned, VisitEvent, constraint,
+    Assessment, Attempt, AttemptRecord, Changes, Deadline, DeadlineKind, Device, Idempotency, LiveEvent,
+    LoneApproval, Message, NewDeadline, NewMessage, OpsFigures, Person, PushSubscription, Shift, Stamp,
+    Store, StoreError, StoreResult, Team, Versioned, VisitEvent, constraint,
 };
 use sqlx::types::Json;
 use sqlx::{FromRow, Pool, Transaction};
@@ -725,13 +725,41 @@ async fn arm(tx: &mut Tx, d: &NewDeadline, now: DateTime<Utc>) -> StoreResult<()
 /// Writes everything a transition caused.
 ///
 /// INVARIANT: called inside the transaction that saves the transition itself.
+/// Records a change for the live boards, in the change's own transaction; other processes
+/// hear of it at commit (PostgreSQL NOTIFY).
+async fn live<T: serde::Serialize>(
+    tx: &mut Tx,
+    team: TeamId,
+    kind: &str,
+    payload: &T,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query("insert into live_event (team_id, kind, payload, created_at) values ($1, $2, $3, $4)")
+        .bind(team.0)
+        .bind(kind)
+        .bind(Json(payload))
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    if !super::NOTIFY_LIVE.is_empty() {
+        sqlx::query(super::NOTIFY_LIVE)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
 async fn apply_changes(tx: &mut Tx, c: &Changes, now: DateTime<Utc>) -> StoreResult<()> {
     write_events(tx, c).await?;
     for a in &c.new_alarms {
         insert_alarm(tx, a).await?;
+        live(tx, a.team, "alarm", a, now).await?;
     }
     for a in &c.saved_alarms {
         save_alarm(tx, &a.value, a.version).await?;
+        live(tx, a.value.team, "alarm", &a.value, now).await?;
     }
     if let Some((visit, timers)) = &c.visit_timers {
         sqlx::query(
@@ -1012,20 +1040,25 @@ impl Store for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        live(&mut tx, s.team, "shift", s, s.started_at).await?;
         tx.commit().await.map_err(db_err)
     }
 
     async fn end_shift(&self, person: PersonId, at: DateTime<Utc>) -> StoreResult<Shift> {
+        let mut tx = self.begin().await?;
         let row: ShiftRow = sqlx::query_as(
             "update shift set ended_at = $2 where person_id = $1 and ended_at is null \
              returning shift_id, person_id, team_id, started_at, ended_at",
         )
         .bind(person.0)
         .bind(at)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
-        Ok(row.into())
+        let shift = Shift::from(row);
+        live(&mut tx, shift.team, "shift", &shift, at).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(shift)
     }
 
     async fn open_shift(&self, person: PersonId) -> StoreResult<Option<Shift>> {
@@ -1374,6 +1407,7 @@ impl Store for SqlStore {
         .map_err(db_err)?;
         write_participants(&mut tx, v, v.started_at).await?;
         apply_changes(&mut tx, changes, v.started_at).await?;
+        live(&mut tx, v.team, "visit", v, v.started_at).await?;
         tx.commit().await.map_err(db_err)
     }
 
@@ -1437,6 +1471,7 @@ impl Store for SqlStore {
         }
         write_participants(&mut tx, v, now).await?;
         apply_changes(&mut tx, changes, now).await?;
+        live(&mut tx, v.team, "visit", v, now).await?;
         tx.commit().await.map_err(db_err)
     }
 
@@ -1711,6 +1746,66 @@ impl Store for SqlStore {
             .await
             .map_err(db_err)?;
         rows.into_iter().map(MessageRow::into_message).collect()
+    }
+
+    async fn live_since(&self, after: i64, limit: u32) -> StoreResult<Vec<LiveEvent>> {
+        type Row = (i64, Uuid, String, Json<serde_json::Value>, DateTime<Utc>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "select live_event_id, team_id, kind, payload, created_at from live_event \
+             where live_event_id > $1 order by live_event_id limit $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, team, kind, payload, at)| LiveEvent {
+                id,
+                team: TeamId(team),
+                kind,
+                payload: payload.0,
+                at,
+            })
+            .collect())
+    }
+
+    async fn live_head(&self) -> StoreResult<i64> {
+        let (head,): (Option<i64>,) = sqlx::query_as("select max(live_event_id) from live_event")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(head.unwrap_or(0))
+    }
+
+    async fn watch_live(&self, wake: Box<dyn Fn() + Send + Sync>) -> StoreResult<()> {
+        super::watch_live(&self.pool, wake).await
+    }
+
+    async fn purge_live(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let done = sqlx::query("delete from live_event where created_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn active_team_visits(&self, team: TeamId) -> StoreResult<Vec<Visit>> {
+        let sql = format!(
+            "select {VISIT_COLUMNS} from visit v where v.team_id = $1 and v.state = 'active' order by v.started_at"
+        );
+        let rows: Vec<VisitRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(team.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(self.load_visit(r).await?.value);
+        }
+        Ok(out)
     }
 
     async fn ops_figures(&self, now: DateTime<Utc>) -> StoreResult<OpsFigures> {

@@ -264,6 +264,18 @@ pub enum Attempt {
     },
 }
 
+/// A change the live board streams: its id orders the stream and lets a board resume.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveEvent {
+    pub id: i64,
+    pub team: TeamId,
+    /// `visit`, `alarm` or `shift`.
+    pub kind: String,
+    /// The visit or alarm (domain JSON), or the shift, as it is after the change.
+    pub payload: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
 /// Figures for operators, the same from every replica: `/metrics` exports them as gauges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct OpsFigures {
@@ -452,6 +464,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// The database's own time: the one clock replicas agree on.
     async fn db_now(&self) -> StoreResult<DateTime<Utc>>;
+
+    /// Live changes of all teams after `after`, oldest first, at most `limit`.
+    async fn live_since(&self, after: i64, limit: u32) -> StoreResult<Vec<LiveEvent>>;
+    /// The newest live change's id (0 when there is none).
+    async fn live_head(&self) -> StoreResult<i64>;
+    /// Calls `wake` whenever another process wrote live changes (PostgreSQL LISTEN/NOTIFY),
+    /// and once after each (re)connect. Returns at once where one process serves (SQLite).
+    async fn watch_live(&self, wake: Box<dyn Fn() + Send + Sync>) -> StoreResult<()>;
+    /// Forgets live changes older than `before`.
+    async fn purge_live(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+    /// The team's visits in progress.
+    async fn active_team_visits(&self, team: TeamId) -> StoreResult<Vec<Visit>>;
     /// Deadline and outbox figures at `now`, for `/metrics`.
     async fn ops_figures(&self, now: DateTime<Utc>) -> StoreResult<OpsFigures>;
     /// Calls `wake` whenever another process armed a deadline (PostgreSQL LISTEN/NOTIFY; a

@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(alarms::acknowledge))
         .routes(routes!(alarms::resolve))
         .routes(routes!(alarms::deliveries))
+        .routes(routes!(crate::live::live))
         .routes(routes!(account::logout))
         .routes(routes!(account::me))
         .routes(routes!(account::revoke_device))
