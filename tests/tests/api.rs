@@ -62,6 +62,43 @@ async fn signing_in_gives_a_token_that_works_until_signed_out(store: Arc<dyn Sto
     assert_eq!(f.anna.phone.me().await.unwrap().username, "anna");
 }
 
+async fn too_many_wrong_passwords_lock_the_username_for_a_while(store: Arc<dyn Store>) {
+    let app = spawn_app(store).await;
+    let f = app.fixture().await;
+    let anon = app.client();
+    for _ in 0..4 {
+        assert_eq!(problem(anon.login("anna", "nope", "phone").await).status, 401);
+    }
+    let locked = problem(anon.login("anna", "nope", "phone").await);
+    assert_eq!(
+        (locked.status, locked.type_.as_str()),
+        (429, "urn:makker:problem:locked-out")
+    );
+    assert!(
+        locked.detail.as_deref().unwrap().contains("locked until"),
+        "{locked:?}"
+    );
+    let right = problem(anon.login("anna", "pw", "phone").await);
+    assert_eq!(right.status, 429, "not even the right password while locked");
+    assert_eq!(
+        f.anna.phone.me().await.unwrap().username,
+        "anna",
+        "her phone keeps working"
+    );
+    // Unknown usernames lock the same way: the lockout does not tell who exists.
+    for _ in 0..5 {
+        let _ = anon.login("nobody", "nope", "phone").await;
+    }
+    assert_eq!(problem(anon.login("nobody", "nope", "phone").await).status, 429);
+    app.clock.advance(chrono::Duration::minutes(16));
+    anon.login("anna", "pw", "phone").await.unwrap();
+    // A success forgets the failures: four more wrong ones do not lock again.
+    for _ in 0..4 {
+        assert_eq!(problem(anon.login("anna", "nope", "phone").await).status, 401);
+    }
+    anon.login("anna", "pw", "phone").await.unwrap();
+}
+
 async fn an_expired_or_revoked_token_is_refused(store: Arc<dyn Store>) {
     let app = spawn_app(store).await;
     let f = app.fixture().await;
@@ -634,6 +671,7 @@ async fn someone_elses_visit_is_not_theirs_to_change(store: Arc<dyn Store>) {
 
 both! {
     signing_in => signing_in_gives_a_token_that_works_until_signed_out,
+    login_lockout => too_many_wrong_passwords_lock_the_username_for_a_while,
     expired_and_revoked_tokens => an_expired_or_revoked_token_is_refused,
     shifts => shifts_start_once_and_colleagues_on_shift_are_listed,
     nearby_places => nearby_places_come_nearest_first_with_their_active_warnings,

@@ -264,6 +264,11 @@ async fn a_duress_check_out_raises_a_silent_alarm_that_no_check_out_stands_down(
         (alarm.kind, alarm.state.as_str()),
         (makker_domain::alarm::AlarmKind::Duress, "open")
     );
+    assert!(
+        f.anna.phone.alarms().await.unwrap().is_empty(),
+        "Anna's phone, perhaps in someone else's hand, never lists the duress alarm"
+    );
+    assert_eq!(alarm_of(&f.bo).await.id, alarm.id, "her colleague sees it");
     let all = sent(&app, &f, t0).await;
     assert!(
         all.iter()

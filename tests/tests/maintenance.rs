@@ -39,6 +39,27 @@ async fn positions_older_than_the_retention_time_are_forgotten(store: Arc<dyn St
         )
         .await
         .unwrap();
+    // Carl's SOS: its alarm and its SMS text carry his position.
+    f.carl
+        .phone
+        .sos(&EventRequest {
+            client_time: None,
+            position: here(),
+        })
+        .await
+        .unwrap();
+    app.scheduler().run_due().await.unwrap();
+    let texts = |m: Vec<makker_store::Message>| {
+        m.into_iter()
+            .filter(|m| m.message.channel == makker_domain::policy::Channel::Sms)
+            .map(|m| m.message.body)
+            .collect::<Vec<_>>()
+    };
+    let sms = texts(app.engine.store.messages(None).await.unwrap());
+    assert!(
+        !sms.is_empty() && sms.iter().all(|b| b.contains("56.")),
+        "{sms:?}"
+    );
     app.clock.advance(Duration::days(31));
     let out = CheckOutRequest {
         pin: Some(PIN.into()),
@@ -47,7 +68,14 @@ async fn positions_older_than_the_retention_time_are_forgotten(store: Arc<dyn St
     };
     f.anna.phone.check_out(v.id, &out).await.unwrap();
     let purged = Maintenance::new(app.engine.clone(), 30).run_once().await.unwrap();
-    assert_eq!(purged, Some(1), "the old check-in's position");
+    let expected = 2 + sms.len() as u64;
+    assert_eq!(
+        purged,
+        Some(expected),
+        "the old check-in's position, the SOS alarm's, and the SOS texts"
+    );
+    let after = texts(app.engine.store.messages(None).await.unwrap());
+    assert!(after.iter().all(String::is_empty), "{after:?}");
     let log = app.engine.store.visit_events(VisitId(v.id)).await.unwrap();
     let kept: Vec<(&str, bool)> = log
         .iter()

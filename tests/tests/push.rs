@@ -88,6 +88,32 @@ async fn a_reminder_is_pushed_encrypted_and_a_gone_subscription_is_forgotten(sto
     );
 }
 
+async fn a_phone_signed_out_gets_no_more_pushes(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let subscription = PushSubscriptionRequest {
+        endpoint: "https://push.example/anna-phone".into(),
+        keys: PushKeys {
+            p256dh: "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4"
+                .into(),
+            auth: "BTBZMqHH6r4Tts7J_aSIgg".into(),
+        },
+    };
+    f.anna.phone.subscribe_push(&subscription).await.unwrap();
+    let anna = PersonId(f.anna.id());
+    assert_eq!(app.engine.store.push_subscriptions(anna).await.unwrap().len(), 1);
+    // A lost phone is signed out: alarm texts must stop reaching it.
+    f.anna.phone.logout().await.unwrap();
+    assert!(
+        app.engine
+            .store
+            .push_subscriptions(anna)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 both! {
     push_round_trip => a_reminder_is_pushed_encrypted_and_a_gone_subscription_is_forgotten,
+    signed_out => a_phone_signed_out_gets_no_more_pushes,
 }

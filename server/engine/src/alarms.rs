@@ -412,7 +412,7 @@ impl Engine {
         Ok(out)
     }
 
-    /// Unresolved alarms of my teams, newest first.
+    /// Unresolved alarms of my teams, newest first; never a duress alarm about me.
     ///
     /// # Errors
     /// Storage failures.
@@ -421,6 +421,9 @@ impl Engine {
         for team in &me.teams {
             out.extend(self.store.unresolved_team_alarms(*team).await?);
         }
+        // INVARIANT: a duress alarm never shows on the phone of the worker it is about: whoever
+        // forced the check-out may be holding it.
+        out.retain(|a| !(a.kind == AlarmKind::Duress && a.person == me.id));
         out.sort_by_key(|a| std::cmp::Reverse(a.raised_at));
         Ok(out)
     }

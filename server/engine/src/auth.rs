@@ -42,6 +42,35 @@ pub fn token_hash(token: &str) -> String {
 
 pub use makker_domain::is_valid_pin;
 
+/// Failed sign-ins counted within this window...
+pub const LOCKOUT_WINDOW_MINUTES: i64 = 15;
+/// ...this many times lock the username...
+pub const LOCKOUT_FAILURES: u32 = 5;
+/// ...for this long. Short: a worker's phone keeps its token meanwhile, and an attacker can
+/// only ever delay a sign-in, never guess on.
+pub const LOCKOUT_MINUTES: i64 = 15;
+
+/// The failure record after one more failed sign-in at `now`.
+pub fn one_more_failure(
+    before: Option<makker_store::LoginFailures>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> makker_store::LoginFailures {
+    let window = chrono::Duration::minutes(LOCKOUT_WINDOW_MINUTES);
+    let mut f = match before {
+        Some(f) if now - f.first_failed_at <= window => f,
+        _ => makker_store::LoginFailures {
+            failures: 0,
+            first_failed_at: now,
+            locked_until: None,
+        },
+    };
+    f.failures += 1;
+    if f.failures >= LOCKOUT_FAILURES {
+        f.locked_until = Some(now + chrono::Duration::minutes(LOCKOUT_MINUTES));
+    }
+    f
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,8 @@ pub enum EngineError {
     Unauthorized,
     #[error("your role may not do this")]
     Forbidden,
+    #[error("too many failed sign-ins; locked until {until}")]
+    LockedOut { until: chrono::DateTime<chrono::Utc> },
     #[error("{0}")]
     Invalid(String),
     #[error("the phone's time is too far from the server's")]

@@ -210,11 +210,15 @@ impl Engine {
         password: &str,
         device_name: &str,
     ) -> Result<(Person, String, Device)> {
-        let person = match self
-            .store
-            .person_by_username(&username.trim().to_lowercase())
-            .await
-        {
+        let username = username.trim().to_lowercase();
+        let now = self.now();
+        // Failures are kept under a hash: a password typed into the username field is not stored.
+        let failure_key = auth::token_hash(&username);
+        let failures = self.store.login_failures(&failure_key).await?;
+        if let Some(until) = failures.and_then(|f| f.locked_until).filter(|u| *u > now) {
+            return Err(EngineError::LockedOut { until });
+        }
+        let person = match self.store.person_by_username(&username).await {
             Ok(p) => Some(p),
             Err(StoreError::NotFound) => None,
             Err(e) => return Err(e.into()),
@@ -228,7 +232,18 @@ impl Engine {
                 false
             }
         };
-        let person = person.filter(|_| ok).ok_or(EngineError::Unauthorized)?;
+        let Some(person) = person.filter(|_| ok) else {
+            // Unknown usernames count too: the lockout must not tell which ones exist.
+            let after = auth::one_more_failure(failures, now);
+            self.store.set_login_failures(&failure_key, Some(&after)).await?;
+            return Err(match after.locked_until {
+                Some(until) => EngineError::LockedOut { until },
+                None => EngineError::Unauthorized,
+            });
+        };
+        if failures.is_some() {
+            self.store.set_login_failures(&failure_key, None).await?;
+        }
         let (token, device) = self.issue_token(person.id, device_name).await?;
         Ok((person, token, device))
     }

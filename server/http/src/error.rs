@@ -84,6 +84,17 @@ impl ApiError {
                 Some("Sign in again: the token is missing, expired or revoked.".into()),
                 None,
             ),
+            ApiError::Engine(EngineError::LockedOut { until }, _) => (
+                S::TOO_MANY_REQUESTS,
+                "locked-out",
+                "Too many failed sign-ins",
+                Some(format!(
+                    "This username is locked until {} UTC after too many wrong passwords. \
+                     Phones already signed in keep working.",
+                    until.format("%H:%M")
+                )),
+                None,
+            ),
             ApiError::Engine(EngineError::Forbidden, _) => (
                 S::FORBIDDEN,
                 "forbidden",

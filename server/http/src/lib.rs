@@ -119,6 +119,22 @@ pub fn router(state: AppState) -> Router {
         HeaderName::from_static("cache-control"),
         HeaderValue::from_static("no-store"),
     ))
+    .layer(SetResponseHeaderLayer::overriding(
+        HeaderName::from_static("x-frame-options"),
+        HeaderValue::from_static("DENY"),
+    ))
+    .layer(SetResponseHeaderLayer::overriding(
+        HeaderName::from_static("referrer-policy"),
+        HeaderValue::from_static("no-referrer"),
+    ))
+    // Our own pages and scripts only; never framed. CORS is closed: no layer answers another
+    // origin, so browsers keep other sites from reading our answers.
+    .layer(SetResponseHeaderLayer::if_not_present(
+        HeaderName::from_static("content-security-policy"),
+        HeaderValue::from_static(
+            "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        ),
+    ))
     .layer(PropagateRequestIdLayer::new(request_id.clone()))
     .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
         let path = req

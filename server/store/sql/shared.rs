@@ -21,8 +21,8 @@ use makker_domain::{
 };
 use makker_store::{
     Assessment, Attempt, AttemptRecord, Changes, Deadline, DeadlineKind, Device, Idempotency, LiveEvent,
-    LoneApproval, Message, NewDeadline, NewMessage, OpsFigures, Person, PushSubscription, Shift, Stamp,
-    Store, StoreError, StoreResult, Team, Versioned, VisitEvent, constraint,
+    LoginFailures, LoneApproval, Message, NewDeadline, NewMessage, OpsFigures, Person, PushSubscription,
+    Shift, Stamp, Store, StoreError, StoreResult, Team, Versioned, VisitEvent, constraint,
 };
 use sqlx::types::Json;
 use sqlx::{FromRow, Pool, Transaction};
@@ -1000,18 +1000,24 @@ impl Store for SqlStore {
     }
 
     async fn revoke_device(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
         let done =
             sqlx::query("update device set revoked_at = coalesce(revoked_at, $2) where device_id = $1")
                 .bind(id)
                 .bind(at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
         if done.rows_affected() == 0 {
-            Err(StoreError::NotFound)
-        } else {
-            Ok(())
+            return Err(StoreError::NotFound);
         }
+        // A lost phone signed out must stop receiving alarm texts too.
+        sqlx::query("delete from push_subscription where device_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
     }
 
     async fn start_shift(&self, s: &Shift) -> StoreResult<()> {
@@ -1771,6 +1777,47 @@ impl Store for SqlStore {
             .collect())
     }
 
+    async fn login_failures(&self, username: &str) -> StoreResult<Option<LoginFailures>> {
+        let row: Option<(i32, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "select failures, first_failed_at, locked_until from login_failure where username = $1",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.map(|(failures, first_failed_at, locked_until)| {
+            Ok(LoginFailures {
+                failures: to_u32(failures)?,
+                first_failed_at,
+                locked_until,
+            })
+        })
+        .transpose()
+    }
+
+    async fn set_login_failures(&self, username: &str, f: Option<&LoginFailures>) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("delete from login_failure where username = $1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if let Some(f) = f {
+            sqlx::query(
+                "insert into login_failure (username, failures, first_failed_at, locked_until) \
+                 values ($1, $2, $3, $4)",
+            )
+            .bind(username)
+            .bind(to_i32(f.failures))
+            .bind(f.first_failed_at)
+            .bind(f.locked_until)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
     async fn live_head(&self) -> StoreResult<i64> {
         let (head,): (Option<i64>,) = sqlx::query_as("select max(live_event_id) from live_event")
             .fetch_one(&self.pool)
@@ -1880,8 +1927,9 @@ impl Store for SqlStore {
 
     async fn push_subscriptions(&self, person: PersonId) -> StoreResult<Vec<PushSubscription>> {
         let rows: Vec<(Uuid, Uuid, Option<Uuid>, String, String, String)> = sqlx::query_as(
-            "select push_subscription_id, person_id, device_id, endpoint, p256dh, auth from push_subscription \
-             where person_id = $1 order by created_at",
+            "select s.push_subscription_id, s.person_id, s.device_id, s.endpoint, s.p256dh, s.auth \
+             from push_subscription s left join device d on d.device_id = s.device_id \
+             where s.person_id = $1 and d.revoked_at is null order by s.created_at",
         )
         .bind(person.0)
         .fetch_all(&self.pool)
@@ -1932,8 +1980,18 @@ impl Store for SqlStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
+        // An alarm SMS may carry the position in its text: old texts go too.
+        let texts = sqlx::query(
+            "update outbox set body = '' where created_at < $1 and channel = 'sms' and body <> ''",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        Ok(Some(events.rows_affected() + alarms.rows_affected()))
+        Ok(Some(
+            events.rows_affected() + alarms.rows_affected() + texts.rows_affected(),
+        ))
     }
 
     async fn idempotency_begin(

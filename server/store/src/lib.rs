@@ -264,6 +264,14 @@ pub enum Attempt {
     },
 }
 
+/// Failed sign-ins of one username, for the lockout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginFailures {
+    pub failures: u32,
+    pub first_failed_at: DateTime<Utc>,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
 /// A change the live board streams: its id orders the stream and lets a board resume.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveEvent {
@@ -371,6 +379,9 @@ pub trait Store: Send + Sync + 'static {
     async fn person_by_phone(&self, phone: &str) -> StoreResult<Person>;
     async fn team_members(&self, team: TeamId) -> StoreResult<Vec<Person>>;
     async fn set_password_hash(&self, id: PersonId, hash: &str) -> StoreResult<()>;
+    async fn login_failures(&self, username: &str) -> StoreResult<Option<LoginFailures>>;
+    /// Replaces the username's failure record (`None` forgets it).
+    async fn set_login_failures(&self, username: &str, f: Option<&LoginFailures>) -> StoreResult<()>;
     async fn set_pin_hashes(&self, id: PersonId, pin: Option<&str>, duress: Option<&str>) -> StoreResult<()>;
 
     async fn insert_device(&self, device: &Device) -> StoreResult<()>;

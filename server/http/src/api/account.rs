@@ -12,7 +12,8 @@ use crate::views;
 
 /// Sign in with username and password; receive a device token.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "account", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = LoginResponse), (status = 401, body = Problem), (status = 422, body = Problem),
+        (status = 429, description = "Locked after too many failed sign-ins", body = Problem)))]
 pub async fn login(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<LoginRequest>,

@@ -11,7 +11,8 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, Caller, PathId, text};
 use crate::views;
 
-/// Unresolved alarms of my teams, newest first.
+/// Unresolved alarms of my teams, newest first; a duress alarm never shows on the phone of the
+/// worker it is about.
 #[utoipa::path(get, path = "/api/v1/alarms", tag = "alarms", security(("device_token" = [])),
     responses((status = 200, body = Vec<AlarmView>), (status = 401, body = Problem)))]
 pub async fn list(State(state): State<AppState>, me: Caller) -> Result<Json<Vec<AlarmView>>, ApiError> {
