@@ -261,6 +261,16 @@ pub struct AlarmView {
     pub drill: bool,
 }
 
+/// Someone was shown my position (on an alarm): from the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LocationViewEntry {
+    pub at: DateTime<Utc>,
+    pub viewer_id: Option<Uuid>,
+    pub viewer_name: Option<String>,
+    /// The alarm whose position was shown.
+    pub alarm_id: Option<String>,
+}
+
 /// One message of an alarm's escalation trail and what became of it. The text itself is left
 /// out: an SMS may carry the worker's position.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

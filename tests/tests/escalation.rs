@@ -123,6 +123,20 @@ async fn a_missed_check_out_runs_the_whole_chain_until_someone_acknowledges(stor
     assert_eq!(taken.acknowledged_by, Some(f.sofie.id()));
     let second = f.bo.phone.acknowledge(alarm.id).await.unwrap_err();
     assert_eq!(second.problem().unwrap().reason.as_deref(), Some("alarm-taken"));
+    let audit = app
+        .engine
+        .store
+        .audit_about(PersonId(f.anna.id()), "alarm.acknowledge")
+        .await
+        .unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .map(|a| (a.actor, a.object.clone()))
+            .collect::<Vec<_>>(),
+        vec![(Some(PersonId(f.sofie.id())), Some(alarm.id.to_string()))],
+        "the audit log names who took it; refused attempts change nothing"
+    );
     // Acknowledged at 72: nothing more until the 10-minute follow-up at 82 reopens it.
     run_to(&app, t0, 81).await;
     assert_eq!(sent(&app, &f, t0).await, rows(&chain));

@@ -152,6 +152,45 @@ async fn a_board_gets_a_snapshot_then_each_change_of_its_team_only(store: Arc<dy
     assert_eq!(alarm.data["state"], "open");
 }
 
+async fn a_worker_sees_who_was_shown_her_position(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let sofie = token(&app, &f.sofie).await;
+    let mut board = Board::open(&app, &sofie, None).await.unwrap();
+    board.expect("snapshot").await;
+    let here = makker_mobile_api::LatLon {
+        lat: 56.1563,
+        lon: 10.2038,
+    };
+    f.anna
+        .phone
+        .sos(&EventRequest {
+            client_time: None,
+            position: Some(here),
+        })
+        .await
+        .unwrap();
+    let alarm = board.expect("alarm").await;
+    assert_eq!(alarm.data["position"]["lat"], 56.1563, "{alarm:?}");
+    let views = f.anna.phone.location_views().await.unwrap();
+    assert_eq!(views.len(), 1, "{views:?}");
+    assert_eq!(views[0].viewer_id, Some(f.sofie.id()));
+    assert_eq!(views[0].alarm_id.as_deref(), alarm.data["id"].as_str());
+    // A board opened later is shown the same position in its snapshot: a second viewing.
+    let lars = token(&app, &f.lars).await;
+    let mut second = Board::open(&app, &lars, None).await.unwrap();
+    second.expect("snapshot").await;
+    let views = f.anna.phone.location_views().await.unwrap();
+    assert_eq!(views.len(), 2);
+    assert_eq!(
+        views[1].viewer_name.as_deref(),
+        Some(f.lars.person.display_name.as_str())
+    );
+    assert!(
+        f.bo.phone.location_views().await.unwrap().is_empty(),
+        "nobody saw Bo's"
+    );
+}
+
 async fn a_reconnecting_board_gets_what_it_missed(store: Arc<dyn Store>) {
     let (app, f) = ready(store).await;
     let sofie = token(&app, &f.sofie).await;
@@ -215,6 +254,7 @@ async fn streams_end_when_the_server_stops(store: Arc<dyn Store>) {
 }
 
 both! {
+    position_reads_are_audited => a_worker_sees_who_was_shown_her_position,
     snapshot_and_changes => a_board_gets_a_snapshot_then_each_change_of_its_team_only,
     reconnect => a_reconnecting_board_gets_what_it_missed,
     another_server => another_server_on_the_same_database_streams_the_change,

@@ -23,6 +23,7 @@ pub async fn create_team(engine: &Engine, name: &str, time_zone: &str) -> anyhow
         created_at: engine.now(),
     };
     engine.store.create_team(&team).await?;
+    engine.audit_admin("create_team", None, &team.name).await?;
     Ok(team)
 }
 
@@ -78,7 +79,11 @@ pub async fn create_person(engine: &Engine, args: PersonArgs) -> anyhow::Result<
         pin: args.pin,
         duress_pin: args.duress_pin,
     };
-    Ok(engine.create_person(input).await?)
+    let person = engine.create_person(input).await?;
+    engine
+        .audit_admin("create_person", Some(person.id), &person.username)
+        .await?;
+    Ok(person)
 }
 
 /// # Errors
@@ -102,6 +107,9 @@ pub async fn set_password(engine: &Engine, username: &str, password: &str) -> an
         .store
         .set_password_hash(p.id, &auth::hash_secret(password))
         .await?;
+    engine
+        .audit_admin("set_password", Some(p.id), &p.username)
+        .await?;
     Ok(p.id)
 }
 
@@ -116,6 +124,7 @@ pub async fn issue_token(
 ) -> anyhow::Result<(String, Uuid)> {
     let p = person(engine, username).await?;
     let (token, device) = engine.issue_token(p.id, device_name).await?;
+    engine.audit_admin("issue_token", Some(p.id), device.id).await?;
     Ok((token, device.id))
 }
 
@@ -126,5 +135,7 @@ pub async fn revoke_token(engine: &Engine, device: Uuid) -> anyhow::Result<()> {
         .store
         .revoke_device(device, engine.now())
         .await
-        .context("no such device")
+        .context("no such device")?;
+    engine.audit_admin("revoke_token", None, device).await?;
+    Ok(())
 }

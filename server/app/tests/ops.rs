@@ -65,3 +65,34 @@ async fn a_healthy_server_calls_its_watchdog_every_interval() {
         "{page}"
     );
 }
+
+/// The audit log refuses changes at the database itself, not only in our code.
+#[tokio::test]
+async fn the_audit_log_is_append_only_in_both_databases() {
+    let scratch = Scratch::new();
+    let mut urls = vec![format!("sqlite://{}", scratch.dir.join("audit.db").display())];
+    urls.extend(fresh_pg().await);
+    for url in urls {
+        let store = makker::open_store(&url).await.unwrap();
+        let line = makker_store::AuditEntry {
+            at: chrono::Utc::now(),
+            actor: None,
+            action: "admin.create_team".into(),
+            subject: None,
+            object: Some("Gadeteam".into()),
+        };
+        store.append_audit(&[line]).await.unwrap();
+        sqlx::any::install_default_drivers();
+        let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        for sql in ["update audit_log set action = 'x'", "delete from audit_log"] {
+            let refused = sqlx::query(sql).execute(&mut db).await;
+            assert!(
+                refused.is_err_and(|e| e.to_string().contains("append-only")),
+                "{sql} on {}",
+                &url[..8]
+            );
+        }
+    }
+}

@@ -13,6 +13,7 @@ use makker_store::{
 };
 use uuid::Uuid;
 
+use crate::audit;
 use crate::error::{EngineError, found};
 use crate::messages::Text;
 use crate::service::Engine;
@@ -321,6 +322,13 @@ impl Engine {
                 due_at: follow_up,
             }],
             saved_alarms: vec![alarm.clone()],
+            audit: vec![audit::entry(
+                now,
+                Some(me.id),
+                "alarm.acknowledge",
+                Some(alarm.value.person),
+                id,
+            )],
             ..Changes::default()
         };
         self.apply(&changes, now).await?;
@@ -370,6 +378,13 @@ impl Engine {
         let changes = Changes {
             calm_alarms: vec![id],
             saved_alarms: vec![alarm.clone()],
+            audit: vec![audit::entry(
+                now,
+                Some(me.id),
+                "alarm.resolve",
+                Some(alarm.value.person),
+                id,
+            )],
             ..Changes::default()
         };
         self.apply(&changes, now).await?;

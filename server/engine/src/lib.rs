@@ -9,6 +9,7 @@
 //! - Secrets (passwords, PINs, tokens) are stored only as hashes and never logged.
 
 mod alarms;
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod dispatcher;

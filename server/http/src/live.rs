@@ -114,6 +114,8 @@ pub async fn live(
         .and_then(|v| v.trim().parse::<i64>().ok());
     let store = state.engine.store.clone();
     let mut feed = Feed {
+        engine: state.engine.clone(),
+        me: me.person.clone(),
         events: state.hub.events.subscribe(),
         stop: state.hub.stop.subscribe(),
         teams: me.person.teams.clone(),
@@ -132,6 +134,9 @@ pub async fn live(
 
 /// One board's stream.
 struct Feed {
+    /// For the audit log: every alarm position shown is recorded as read by `me`.
+    engine: makker_engine::Engine,
+    me: makker_store::Person,
     events: broadcast::Receiver<Arc<LiveEvent>>,
     stop: watch::Receiver<bool>,
     teams: Vec<TeamId>,
@@ -150,7 +155,7 @@ impl Feed {
             if missed.len() < BACKLOG as usize {
                 self.last = after;
                 for row in missed {
-                    self.pass(&row);
+                    self.pass(&row).await?;
                 }
                 return Ok(());
             }
@@ -173,6 +178,9 @@ impl Feed {
                 }));
             }
         }
+        self.engine
+            .record_position_reads(&self.me, &alarms.iter().collect::<Vec<_>>())
+            .await?;
         let data = json!({"visits": visits, "alarms": alarms, "on_shift": on_shift});
         self.pending.clear();
         self.pending.push_back(
@@ -185,12 +193,17 @@ impl Feed {
         Ok(())
     }
 
-    fn pass(&mut self, row: &LiveEvent) {
+    async fn pass(&mut self, row: &LiveEvent) -> Result<(), EngineError> {
         if row.id <= self.last {
-            return;
+            return Ok(());
         }
         self.last = row.id;
         if self.teams.contains(&row.team) {
+            if row.kind == "alarm"
+                && let Ok(alarm) = serde_json::from_value::<makker_domain::alarm::Alarm>(row.payload.clone())
+            {
+                self.engine.record_position_reads(&self.me, &[&alarm]).await?;
+            }
             self.pending.push_back(
                 Event::default()
                     .id(row.id.to_string())
@@ -198,6 +211,7 @@ impl Feed {
                     .data(row.payload.to_string()),
             );
         }
+        Ok(())
     }
 
     /// The next event, or `None` when the server stops.
@@ -212,7 +226,12 @@ impl Feed {
             tokio::select! {
                 _ = self.stop.changed() => {}
                 received = self.events.recv() => match received {
-                    Ok(row) => self.pass(&row),
+                    Ok(row) => {
+                        if let Err(e) = self.pass(&row).await {
+                            tracing::warn!(error = %e, "a live stream could not record a position read");
+                            return None;
+                        }
+                    }
                     // Too slow to keep up: start over from the record.
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         if let Err(e) = self.snapshot().await {

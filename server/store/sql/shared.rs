@@ -20,9 +20,9 @@ use makker_domain::{
     AlarmId, AssessmentId, PersonId, PlaceId, Role, RouteId, ShiftId, TeamId, VisitId, WarningId,
 };
 use makker_store::{
-    Assessment, Attempt, AttemptRecord, Changes, Deadline, DeadlineKind, Device, Idempotency, LiveEvent,
-    LoginFailures, LoneApproval, Message, NewDeadline, NewMessage, OpsFigures, Person, PushSubscription,
-    Shift, Stamp, Store, StoreError, StoreResult, Team, Versioned, VisitEvent, constraint,
+    Assessment, Attempt, AttemptRecord, AuditEntry, Changes, Deadline, DeadlineKind, Device, Idempotency,
+    LiveEvent, LoginFailures, LoneApproval, Message, NewDeadline, NewMessage, OpsFigures, Person,
+    PushSubscription, Shift, Stamp, Store, StoreError, StoreResult, Team, Versioned, VisitEvent, constraint,
 };
 use sqlx::types::Json;
 use sqlx::{FromRow, Pool, Transaction};
@@ -751,8 +751,26 @@ async fn live<T: serde::Serialize>(
     Ok(())
 }
 
+async fn write_audit(tx: &mut Tx, entries: &[AuditEntry]) -> StoreResult<()> {
+    for e in entries {
+        sqlx::query(
+            "insert into audit_log (at, actor_id, action, subject_id, object) values ($1, $2, $3, $4, $5)",
+        )
+        .bind(e.at)
+        .bind(e.actor.map(|p| p.0))
+        .bind(&e.action)
+        .bind(e.subject.map(|p| p.0))
+        .bind(&e.object)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
 async fn apply_changes(tx: &mut Tx, c: &Changes, now: DateTime<Utc>) -> StoreResult<()> {
     write_events(tx, c).await?;
+    write_audit(tx, &c.audit).await?;
     for a in &c.new_alarms {
         insert_alarm(tx, a).await?;
         live(tx, a.team, "alarm", a, now).await?;
@@ -1793,6 +1811,35 @@ impl Store for SqlStore {
             })
         })
         .transpose()
+    }
+
+    async fn append_audit(&self, entries: &[AuditEntry]) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        write_audit(&mut tx, entries).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn audit_about(&self, subject: PersonId, action: &str) -> StoreResult<Vec<AuditEntry>> {
+        type Row = (DateTime<Utc>, Option<Uuid>, String, Option<Uuid>, Option<String>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "select at, actor_id, action, subject_id, object from audit_log \
+             where subject_id = $1 and action = $2 order by audit_log_id",
+        )
+        .bind(subject.0)
+        .bind(action)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(at, actor, action, subject, object)| AuditEntry {
+                at,
+                actor: actor.map(PersonId),
+                action,
+                subject: subject.map(PersonId),
+                object,
+            })
+            .collect())
     }
 
     async fn set_login_failures(&self, username: &str, f: Option<&LoginFailures>) -> StoreResult<()> {

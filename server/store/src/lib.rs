@@ -264,6 +264,20 @@ pub enum Attempt {
     },
 }
 
+/// One line of the append-only audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    /// Who did or read it; `None` for the command line.
+    pub actor: Option<PersonId>,
+    /// `position.read`, `alarm.acknowledge`, `alarm.resolve`, `admin.create_person`, ...
+    pub action: String,
+    /// Whose data it concerns.
+    pub subject: Option<PersonId>,
+    /// What: an alarm id, a device id, a team's name.
+    pub object: Option<String>,
+}
+
 /// Failed sign-ins of one username, for the lockout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginFailures {
@@ -324,6 +338,8 @@ pub struct Changes {
     pub calm_alarms: Vec<AlarmId>,
     pub arm: Vec<NewDeadline>,
     pub outbox: Vec<NewMessage>,
+    /// Audit lines, written with the change.
+    pub audit: Vec<AuditEntry>,
 }
 
 /// A browser's push subscription, registered by a signed-in phone.
@@ -380,6 +396,10 @@ pub trait Store: Send + Sync + 'static {
     async fn team_members(&self, team: TeamId) -> StoreResult<Vec<Person>>;
     async fn set_password_hash(&self, id: PersonId, hash: &str) -> StoreResult<()>;
     async fn login_failures(&self, username: &str) -> StoreResult<Option<LoginFailures>>;
+    /// Appends to the audit log (it is never changed or shortened).
+    async fn append_audit(&self, entries: &[AuditEntry]) -> StoreResult<()>;
+    /// The audit lines about `subject` with `action`, oldest first.
+    async fn audit_about(&self, subject: PersonId, action: &str) -> StoreResult<Vec<AuditEntry>>;
     /// Replaces the username's failure record (`None` forgets it).
     async fn set_login_failures(&self, username: &str, f: Option<&LoginFailures>) -> StoreResult<()>;
     async fn set_pin_hashes(&self, id: PersonId, pin: Option<&str>, duress: Option<&str>) -> StoreResult<()>;

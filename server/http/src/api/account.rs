@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use makker_mobile_api::{LoginRequest, LoginResponse, PersonView, Problem};
+use makker_mobile_api::{LocationViewEntry, LoginRequest, LoginResponse, PersonView, Problem};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -49,6 +49,27 @@ pub async fn logout(State(state): State<AppState>, me: Caller) -> Result<StatusC
     responses((status = 200, body = PersonView), (status = 401, body = Problem)))]
 pub async fn me(me: Caller) -> Json<PersonView> {
     Json(views::person(&me.person))
+}
+
+/// Who was shown my position, when and on which alarm (from the audit log).
+#[utoipa::path(get, path = "/api/v1/me/location-views", tag = "account", security(("device_token" = [])),
+    responses((status = 200, body = Vec<LocationViewEntry>), (status = 401, body = Problem)))]
+pub async fn location_views(
+    State(state): State<AppState>,
+    me: Caller,
+) -> Result<Json<Vec<LocationViewEntry>>, ApiError> {
+    let views = state.engine.location_views(&me.person).await.map_err(me.err())?;
+    Ok(Json(
+        views
+            .into_iter()
+            .map(|v| LocationViewEntry {
+                at: v.at,
+                viewer_id: v.viewer.as_ref().map(|p| p.id.0),
+                viewer_name: v.viewer.map(|p| p.display_name),
+                alarm_id: v.alarm,
+            })
+            .collect(),
+    ))
 }
 
 /// Revoke one of my devices (an admin may revoke anyone's).
