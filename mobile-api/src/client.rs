@@ -242,6 +242,12 @@ impl Client {
     }
 
     /// # Errors
+    /// 401 without a valid token.
+    pub async fn export(&self) -> Result<serde_json::Value> {
+        self.get("/api/v1/me/export").await
+    }
+
+    /// # Errors
     /// 403 for workers; 404 for another team's alarm.
     pub async fn deliveries(&self, id: Uuid) -> Result<Vec<DeliveryView>> {
         self.get(&format!("/api/v1/alarms/{id}/deliveries")).await

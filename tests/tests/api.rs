@@ -99,6 +99,45 @@ async fn too_many_wrong_passwords_lock_the_username_for_a_while(store: Arc<dyn S
     anon.login("anna", "pw", "phone").await.unwrap();
 }
 
+async fn an_access_request_exports_my_data_and_nobody_elses(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let v = f
+        .anna
+        .phone
+        .start_visit(&with_partner(
+            start(VisitKind::HomeVisitUnannounced, f.home.id.0, &[]),
+            f.bo.id(),
+        ))
+        .await
+        .unwrap();
+    let at = |lat: f64| EventRequest {
+        client_time: None,
+        position: Some(LatLon { lat, lon: 10.1405 }),
+    };
+    f.bo.phone.check_in(v.id, &at(56.1111)).await.unwrap();
+    f.anna.phone.check_in(v.id, &at(56.1592)).await.unwrap();
+    f.anna.phone.check_out(v.id, &pin(DURESS_PIN)).await.unwrap();
+    let export = f.anna.phone.export().await.unwrap();
+    let text = export.to_string();
+    assert_eq!(export["person"]["username"], "anna");
+    assert_eq!(export["visits"][0]["visit"]["id"], v.id.to_string());
+    let mine = export["visits"][0]["my_events"].as_array().unwrap();
+    assert!(
+        mine.iter().all(|e| e["person"] == f.anna.id().to_string()),
+        "{mine:?}"
+    );
+    assert!(text.contains("56.1592"), "her own position is hers to see");
+    assert!(!text.contains("56.1111"), "Bo's position is Bo's");
+    assert!(!text.contains("hash"), "no password, PIN or token hashes: {text}");
+    assert_eq!(
+        export["alarms"],
+        serde_json::json!([]),
+        "an open duress alarm stays hidden"
+    );
+    assert_eq!(export["shifts"].as_array().unwrap().len(), 1);
+    assert!(!export["devices"].as_array().unwrap().is_empty());
+}
+
 async fn an_expired_or_revoked_token_is_refused(store: Arc<dyn Store>) {
     let app = spawn_app(store).await;
     let f = app.fixture().await;
@@ -672,6 +711,7 @@ async fn someone_elses_visit_is_not_theirs_to_change(store: Arc<dyn Store>) {
 both! {
     signing_in => signing_in_gives_a_token_that_works_until_signed_out,
     login_lockout => too_many_wrong_passwords_lock_the_username_for_a_while,
+    access_request => an_access_request_exports_my_data_and_nobody_elses,
     expired_and_revoked_tokens => an_expired_or_revoked_token_is_refused,
     shifts => shifts_start_once_and_colleagues_on_shift_are_listed,
     nearby_places => nearby_places_come_nearest_first_with_their_active_warnings,

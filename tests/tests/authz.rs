@@ -48,6 +48,7 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("post", "/api/v1/lone-approvals", Supervisor),
     ("get", "/api/v1/me", SignedIn),
     ("get", "/api/v1/me/location-views", SignedIn),
+    ("get", "/api/v1/me/export", SignedIn),
     ("get", "/api/v1/places/near", SignedIn),
     ("get", "/api/v1/push/key", SignedIn),
     ("post", "/api/v1/push/subscriptions", SignedIn),

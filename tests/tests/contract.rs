@@ -55,6 +55,7 @@ fn every_mobile_endpoint_is_documented_with_its_problems() {
         "/api/v1/auth/logout",
         "/api/v1/me",
         "/api/v1/me/location-views",
+        "/api/v1/me/export",
         "/api/v1/devices/{id}",
         "/api/v1/shift/start",
         "/api/v1/shift/end",

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod clock;
 pub mod dispatcher;
 mod error;
+mod export;
 pub mod health;
 pub mod maintenance;
 mod messages;

@@ -1097,6 +1097,42 @@ impl Store for SqlStore {
         Ok(row.map(Shift::from))
     }
 
+    async fn shifts_of(&self, person: PersonId) -> StoreResult<Vec<Shift>> {
+        let rows: Vec<ShiftRow> = sqlx::query_as(
+            "select shift_id, person_id, team_id, started_at, ended_at from shift \
+             where person_id = $1 order by started_at",
+        )
+        .bind(person.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows.into_iter().map(Shift::from).collect())
+    }
+
+    async fn visits_of(&self, person: PersonId) -> StoreResult<Vec<VisitId>> {
+        let rows: Vec<(Uuid,)> = sqlx::query_as(
+            "select p.visit_id from visit_participant p join visit v on v.visit_id = p.visit_id \
+             where p.person_id = $1 order by v.started_at",
+        )
+        .bind(person.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows.into_iter().map(|(id,)| VisitId(id)).collect())
+    }
+
+    async fn messages_to(&self, person: PersonId) -> StoreResult<Vec<Message>> {
+        let sql = format!(
+            "select {MESSAGE_COLUMNS} from outbox where person_id = $1 order by created_at, dedup_key"
+        );
+        let rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(person.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.into_iter().map(MessageRow::into_message).collect()
+    }
+
     async fn on_shift(&self, team: TeamId) -> StoreResult<Vec<(Person, Shift)>> {
         let rows: Vec<ShiftRow> = sqlx::query_as(
             "select shift_id, person_id, team_id, started_at, ended_at from shift \

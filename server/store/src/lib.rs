@@ -413,6 +413,12 @@ pub trait Store: Send + Sync + 'static {
     async fn start_shift(&self, shift: &Shift) -> StoreResult<()>;
     async fn end_shift(&self, person: PersonId, at: DateTime<Utc>) -> StoreResult<Shift>;
     async fn open_shift(&self, person: PersonId) -> StoreResult<Option<Shift>>;
+    /// Every shift of `person`, oldest first (the access request).
+    async fn shifts_of(&self, person: PersonId) -> StoreResult<Vec<Shift>>;
+    /// Every visit `person` took part in, oldest first (the access request).
+    async fn visits_of(&self, person: PersonId) -> StoreResult<Vec<VisitId>>;
+    /// Every message to `person`, oldest first (the access request).
+    async fn messages_to(&self, person: PersonId) -> StoreResult<Vec<Message>>;
     /// Open shifts in a team, with their people.
     async fn on_shift(&self, team: TeamId) -> StoreResult<Vec<(Person, Shift)>>;
 

@@ -72,6 +72,15 @@ pub async fn location_views(
     ))
 }
 
+/// Everything Makker holds about me, as one JSON document (an access request): my account and
+/// devices, shifts, visits with my own events and positions, alarms about me, messages to me,
+/// and who was shown my position.
+#[utoipa::path(get, path = "/api/v1/me/export", tag = "account", security(("device_token" = [])),
+    responses((status = 200, body = Object), (status = 401, body = Problem)))]
+pub async fn export(State(state): State<AppState>, me: Caller) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(state.engine.export(&me.person).await.map_err(me.err())?))
+}
+
 /// Revoke one of my devices (an admin may revoke anyone's).
 #[utoipa::path(delete, path = "/api/v1/devices/{id}", tag = "account", security(("device_token" = [])),
     params(("id" = uuid::Uuid, Path)),

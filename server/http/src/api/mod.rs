@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(account::logout))
         .routes(routes!(account::me))
         .routes(routes!(account::location_views))
+        .routes(routes!(account::export))
         .routes(routes!(account::revoke_device))
         .routes(routes!(team::start_shift))
         .routes(routes!(team::end_shift))
