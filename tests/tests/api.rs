@@ -100,7 +100,7 @@ async fn too_many_wrong_passwords_lock_the_username_for_a_while(store: Arc<dyn S
 }
 
 async fn an_access_request_exports_my_data_and_nobody_elses(store: Arc<dyn Store>) {
-    let (app, f) = ready(store).await;
+    let (_app, f) = ready(store).await;
     let v = f
         .anna
         .phone
