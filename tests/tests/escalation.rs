@@ -348,6 +348,85 @@ async fn a_partner_leaving_early_starts_a_lone_timer_and_tells_a_colleague(store
     );
 }
 
+/// Deadlines are instants: a visit across a daylight-saving change in Europe/Copenhagen (spring
+/// forward and fall back, both at 01:00 UTC) falls due exactly planned end + grace later.
+async fn deadlines_across_daylight_saving_changes_fire_at_the_right_instant(store: Arc<dyn Store>) {
+    use chrono::TimeZone;
+    let (app, f) = ready(store).await;
+    for (month, day) in [(3, 28), (10, 31)] {
+        // 00:40 UTC: 01:40 CET before spring forward, 02:40 CEST before fall back.
+        let began = Utc.with_ymd_and_hms(2027, month, day, 0, 40, 0).unwrap();
+        app.clock.set(began);
+        // Months later: the fixture's phone tokens have expired; sign in afresh.
+        let anna = f
+            .anna
+            .phone
+            .with_token(app.engine.issue_token(f.anna.person.id, "new").await.unwrap().0);
+        let sofie = f
+            .sofie
+            .phone
+            .with_token(app.engine.issue_token(f.sofie.person.id, "new").await.unwrap().0);
+        let v = anna
+            .start_visit(&start(VisitKind::DropIn, f.drop_in.id.0, 30))
+            .await
+            .unwrap();
+        // Drop-in: planned 30 minutes and 10 minutes' grace: due at 01:20 UTC, whatever the
+        // wall clock in Copenhagen did at 01:00 UTC.
+        let due = began + Duration::minutes(40);
+        app.clock.set(due - Duration::seconds(1));
+        app.scheduler().run_due().await.unwrap();
+        assert!(sofie.alarms().await.unwrap().is_empty(), "not a second early");
+        app.clock.set(due);
+        app.scheduler().run_due().await.unwrap();
+        let alarms = sofie.alarms().await.unwrap();
+        assert_eq!(alarms.len(), 1, "{alarms:?}");
+        assert_eq!((alarms[0].visit_id, alarms[0].raised_at), (Some(v.id), due));
+        anna.check_out(v.id, &pin_body(PIN)).await.unwrap();
+        assert!(
+            sofie.alarms().await.unwrap().is_empty(),
+            "her check-out stood it down"
+        );
+    }
+}
+
+/// A phone whose clock is hours off: its time is kept beside the server's, but deadlines run
+/// from the server's; too far ahead is refused and moves nothing.
+async fn a_phone_clock_hours_off_cannot_move_a_deadline(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let t0 = app.engine.now();
+    let v = f
+        .anna
+        .phone
+        .start_visit(&start(VisitKind::DropIn, f.drop_in.id.0, 120))
+        .await
+        .unwrap();
+    app.clock.advance(Duration::minutes(20));
+    let behind = EventRequest {
+        client_time: Some(app.engine.now() - Duration::hours(3)),
+        position: None,
+    };
+    f.anna.phone.check_in(v.id, &behind).await.unwrap();
+    let overdue = |armed: Vec<makker_store::Deadline>| {
+        armed
+            .into_iter()
+            .find(|d| d.kind == DeadlineKind::Overdue)
+            .map(|d| (d.due_at - t0).num_minutes())
+    };
+    // Check in every 45 minutes from the server's 20, plus 10 minutes' grace: not from 3 h ago.
+    assert_eq!(overdue(app.engine.store.armed().await.unwrap()), Some(75));
+    let ahead = EventRequest {
+        client_time: Some(app.engine.now() + Duration::hours(6)),
+        position: None,
+    };
+    let refused = f.anna.phone.check_in(v.id, &ahead).await.unwrap_err();
+    assert_eq!(refused.problem().unwrap().type_, "urn:makker:problem:clock-skew");
+    assert_eq!(
+        overdue(app.engine.store.armed().await.unwrap()),
+        Some(75),
+        "nothing moved"
+    );
+}
+
 fn pin_body(pin: &str) -> CheckOutRequest {
     CheckOutRequest {
         pin: Some(pin.into()),
@@ -580,6 +659,8 @@ async fn a_silent_phone_raises_an_alarm_that_its_next_heartbeat_stands_down(stor
 
 both! {
     two_person_break => a_partner_leaving_early_starts_a_lone_timer_and_tells_a_colleague,
+    daylight_saving => deadlines_across_daylight_saving_changes_fire_at_the_right_instant,
+    phone_clock_off => a_phone_clock_hours_off_cannot_move_a_deadline,
     lost_heartbeat => a_silent_phone_raises_an_alarm_that_its_next_heartbeat_stands_down,
     drill => a_drill_runs_the_real_chain_marked_as_a_test,
     crash_between_claim_and_commit => a_deadline_leased_by_a_process_that_died_fires_once_after_its_lease,
