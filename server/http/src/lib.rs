@@ -74,20 +74,51 @@ impl Modify for DeviceToken {
     }
 }
 
+/// Error answers are RFC 9457 problems: documented as `application/problem+json`, which is
+/// what they carry (the handlers' annotations name only the body type).
+struct ProblemJson;
+
+impl Modify for ProblemJson {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                for (status, response) in &mut op.responses.responses {
+                    let (true, RefOr::T(response)) = (status.starts_with(['4', '5']), response) else {
+                        continue;
+                    };
+                    if let Some(body) = response.content.shift_remove("application/json") {
+                        response.content.insert("application/problem+json".into(), body);
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(api::router())
 }
 
 /// The OpenAPI document, generated from the handlers.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().into_openapi()
+    let mut doc = api().into_openapi();
+    ProblemJson.modify(&mut doc);
+    doc
 }
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     ops::prometheus();
-    let (api, doc) = api().split_for_parts();
-    let doc = serde_json::to_string_pretty(&doc).expect("BUG: the OpenAPI document serializes");
+    let (api, _) = api().split_for_parts();
+    let doc = serde_json::to_string_pretty(&openapi()).expect("BUG: the OpenAPI document serializes");
     let request_id = HeaderName::from_static("x-request-id");
     api.route_layer(axum::middleware::from_fn_with_state(
         state.clone(),
