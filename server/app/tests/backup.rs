@@ -3,8 +3,7 @@
 //! backup is taken while the server's lock and a pool are held and a writer keeps starting
 //! visits; on PostgreSQL it goes through `pg_dump` and `pg_restore`.
 //!
-//! There is no audit-log table yet (a later issue adds one); when there is, it belongs in
-//! [`Snapshot`].
+//! The audit log comes along too: the acknowledgement and the administrative lines.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,7 +24,8 @@ use makker_engine::scheduler::Scheduler;
 use makker_engine::{Engine, StartCommand, auth};
 use makker_notify::sms::{LogProvider, SmsProvider};
 use makker_store::{
-    AttemptRecord, Deadline, Device, Message, Person, Shift, Store, StoreError, Team, Versioned, VisitEvent,
+    AttemptRecord, AuditEntry, Deadline, Device, Message, Person, Shift, Store, StoreError, Team, Versioned,
+    VisitEvent,
 };
 use sqlx::Connection;
 use uuid::Uuid;
@@ -112,6 +112,11 @@ async fn add_person(engine: &Engine, team: TeamId, username: &str, role: Role, i
         created_at: engine.now(),
     };
     engine.store.create_person(&person).await.unwrap();
+    // As `makker admin create-person` records it.
+    engine
+        .audit_admin("create_person", Some(person.id), &person.username)
+        .await
+        .unwrap();
     engine
         .store
         .start_shift(&Shift {
@@ -233,13 +238,19 @@ struct Snapshot {
     attempts: Vec<Vec<AttemptRecord>>,
     /// Armed timers of the seeded visits and alarms.
     armed: Vec<Deadline>,
+    /// Each person's audit lines: created by an admin, alarms about them acknowledged.
+    audit: Vec<Vec<AuditEntry>>,
 }
 
 async fn snapshot(store: &dyn Store, seeded: &Seeded) -> Snapshot {
     let mut people = Vec::new();
     let mut devices = Vec::new();
     let mut alarm_ids = Vec::new();
+    let mut audit = Vec::new();
     for p in &seeded.people {
+        let mut lines = store.audit_about(p.id, "admin.create_person").await.unwrap();
+        lines.extend(store.audit_about(p.id, "alarm.acknowledge").await.unwrap());
+        audit.push(lines);
         people.push(store.person(p.id).await.unwrap());
         devices.push(store.devices(p.id).await.unwrap());
         alarm_ids.extend(store.alarms_of(p.id).await.unwrap().into_iter().map(|a| a.id));
@@ -281,6 +292,7 @@ async fn snapshot(store: &dyn Store, seeded: &Seeded) -> Snapshot {
         messages: store.messages(None).await.unwrap(),
         attempts,
         armed,
+        audit,
     }
 }
 
@@ -303,6 +315,11 @@ fn assert_realistic(s: &Snapshot) {
     assert!(s.attempts.iter().any(|a| !a.is_empty()));
     assert!(!s.armed.is_empty());
     assert_eq!(s.devices[1].len(), 1);
+    let actions: Vec<&str> = s.audit.iter().flatten().map(|a| a.action.as_str()).collect();
+    assert!(
+        actions.contains(&"alarm.acknowledge") && actions.contains(&"admin.create_person"),
+        "{actions:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
