@@ -59,8 +59,11 @@ async fn generated_requests_find_no_server_error_and_no_schema_violation() {
         .unwrap();
     let token = login["token"].as_str().unwrap().to_owned();
     let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/openapi.json");
+    let workdir = scratch.dir.clone();
     let run = tokio::task::spawn_blocking(move || {
         Command::new("schemathesis")
+            // It keeps a cache of what it found in its working directory: the scratch one.
+            .current_dir(workdir)
             .args([
                 "run",
                 schema,

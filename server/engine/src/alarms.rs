@@ -451,7 +451,7 @@ impl Engine {
             }
             r => {
                 r?;
-                self.wake.notify_one();
+                self.committed(changes);
                 Ok(())
             }
         }

@@ -173,7 +173,7 @@ impl Dispatcher {
             }
             tokio::select! {
                 () = tokio::time::sleep(self.max_sleep) => {}
-                () = self.engine.wake.notified() => {}
+                () = self.engine.outbox.notified() => {}
                 _ = stop.changed() => {}
             }
             if *stop.borrow() {

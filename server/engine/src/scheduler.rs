@@ -156,7 +156,13 @@ impl Scheduler {
         };
         match self.engine.store.fire(d.id, &self.owner, now, &changes).await {
             Err(StoreError::Conflict { constraint: c }) if c == constraint::ALARM_VERSION => Ok(false),
-            r => Ok(r?),
+            r => {
+                let fired = r?;
+                if fired && !changes.outbox.is_empty() {
+                    self.engine.outbox.notify_one();
+                }
+                Ok(fired)
+            }
         }
     }
 

@@ -54,6 +54,9 @@ pub struct Engine {
     pub settings: EngineSettings,
     /// Wakes this process's deadline loop when a change armed a deadline.
     pub wake: Arc<tokio::sync::Notify>,
+    /// Wakes this process's dispatcher when a change queued messages (its own `Notify`: one
+    /// shared with the deadline loop would wake only one of the two).
+    pub outbox: Arc<tokio::sync::Notify>,
     pub health: Arc<crate::health::Health>,
 }
 
@@ -107,12 +110,24 @@ impl Engine {
             clock,
             settings: EngineSettings::default(),
             wake: Arc::new(tokio::sync::Notify::new()),
+            outbox: Arc::new(tokio::sync::Notify::new()),
             health: Arc::default(),
         }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// After a commit: wake the deadline loop for new deadlines and the dispatcher for new
+    /// messages, so neither waits for its poll.
+    pub fn committed(&self, changes: &makker_store::Changes) {
+        if !changes.arm.is_empty() || changes.visit_timers.is_some() {
+            self.wake.notify_one();
+        }
+        if !changes.outbox.is_empty() {
+            self.outbox.notify_one();
+        }
     }
 
     /// Stamps an incoming event with the server's time, and the phone's when it gave one within
@@ -492,7 +507,7 @@ impl Engine {
             .store
             .insert_visit(&visit, &assessment, reused, approval_used, &changes)
             .await;
-        self.wake.notify_one();
+        self.committed(&changes);
         match inserted {
             Err(StoreError::Conflict { constraint: c }) if c == constraint::ONE_ACTIVE_VISIT => {
                 Err(Refusal::AlreadyInVisit.into())
@@ -651,7 +666,7 @@ impl Engine {
                 .await
             {
                 Ok(()) => {
-                    self.wake.notify_one();
+                    self.committed(&changes);
                     return Ok(visit);
                 }
                 Err(StoreError::Conflict { constraint: c }) if c == constraint::ALARM_VERSION => continue,
