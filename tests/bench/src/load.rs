@@ -1,0 +1,98 @@
+//! Phones checking in: each its own task with its own token, over the typed client.
+
+use std::time::{Duration, Instant};
+
+use makker_mobile_api::EventRequest;
+use makker_mobile_api::client::Client;
+use tokio::task::JoinSet;
+use tokio::time::MissedTickBehavior;
+use uuid::Uuid;
+
+/// A phone: its device token and its active visit.
+#[derive(Debug, Clone)]
+pub struct Phone {
+    pub token: String,
+    pub visit: Uuid,
+}
+
+/// What a load run saw.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Latencies of acknowledged check-ins.
+    pub latencies: Vec<Duration>,
+    pub errors: usize,
+    pub first_error: Option<String>,
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    pub fn per_second(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Every phone checks in until `duration` has passed: back to back (closed loop, the
+/// server's ceiling) without `rate`, else paced so that all together send `rate` a second.
+pub async fn check_ins(base: &str, phones: &[Phone], duration: Duration, rate: Option<f64>) -> Outcome {
+    let client = Client::new(base);
+    let start = Instant::now();
+    let end = start + duration;
+    let mut tasks = JoinSet::new();
+    for (i, phone) in phones.iter().enumerate() {
+        let client = client.with_token(&phone.token);
+        let visit = phone.visit;
+        // Each phone's share of the rate, its first send staggered across one period.
+        let period = rate.map(|r| Duration::from_secs_f64(phones.len() as f64 / r));
+        let offset = period.map(|p| p.mul_f64(i as f64 / phones.len() as f64));
+        tasks.spawn(async move { phone_loop(client, visit, end, period, offset).await });
+    }
+    let mut outcome = Outcome::default();
+    while let Some(done) = tasks.join_next().await {
+        let Ok(one) = done else {
+            outcome.errors += 1;
+            continue;
+        };
+        outcome.latencies.extend(one.latencies);
+        outcome.errors += one.errors;
+        outcome.first_error = outcome.first_error.or(one.first_error);
+    }
+    outcome.elapsed = start.elapsed().min(duration);
+    outcome
+}
+
+async fn phone_loop(
+    client: Client,
+    visit: Uuid,
+    end: Instant,
+    period: Option<Duration>,
+    offset: Option<Duration>,
+) -> Outcome {
+    let mut outcome = Outcome::default();
+    let mut ticks = period.map(|p| {
+        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + offset.unwrap_or_default(), p);
+        t.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        t
+    });
+    let request = EventRequest {
+        client_time: None,
+        position: None,
+    };
+    loop {
+        if let Some(t) = ticks.as_mut() {
+            t.tick().await;
+        }
+        let sent = Instant::now();
+        if sent >= end {
+            return outcome;
+        }
+        match client.check_in(visit, &request).await {
+            Ok(_) => outcome.latencies.push(sent.elapsed()),
+            Err(e) => {
+                outcome.errors += 1;
+                outcome.first_error.get_or_insert_with(|| e.to_string());
+                // A failing server is not hammered in a tight loop.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
