@@ -8,7 +8,7 @@ use makker_domain::route::{Route, Stop};
 use makker_domain::{PlaceId, RouteId, TeamId, WarningId};
 use std::sync::Arc;
 
-use makker_domain::visit::{ParticipantRole, VisitKind};
+use makker_domain::visit::VisitKind;
 use makker_engine::{Engine, StartCommand};
 use uuid::Uuid;
 
@@ -264,24 +264,7 @@ pub async fn miss_a_check_out(engine: &Engine) -> anyhow::Result<String> {
         .iter()
         .find(|p| p.name.starts_with("Værestedet"))
         .context("the demo's drop-in centre")?;
-    let answers = engine
-        .policy
-        .assessment
-        .questions
-        .iter()
-        .map(|q| (q.id.clone(), false))
-        .collect();
-    let cmd = StartCommand {
-        kind: VisitKind::DropIn,
-        place: drop_in.id,
-        planned_minutes: 1,
-        role: ParticipantRole::Talker,
-        partners: vec![],
-        answers: Some(answers),
-        lone_reason: None,
-        lone_approval: None,
-        tell_colleague: None,
-    };
+    let cmd = StartCommand::lone(VisitKind::DropIn, drop_in.id, 1, &engine.policy);
     let v = engine
         .start_visit(&dennis, cmd, engine.stamp(None, None)?)
         .await?;

@@ -5,7 +5,6 @@
 //!
 //! The audit log comes along too: the acknowledgement and the administrative lines.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -16,7 +15,7 @@ use makker_domain::geo::{Position, Shape};
 use makker_domain::place::{Place, PlaceKind};
 use makker_domain::policy::{DEFAULT_POLICY_TOML, Policy};
 use makker_domain::text::Lang;
-use makker_domain::visit::{ParticipantRole, Visit, VisitKind};
+use makker_domain::visit::{Visit, VisitKind};
 use makker_domain::{PersonId, PlaceId, Role, ShiftId, TeamId, VisitId};
 use makker_engine::clock::ManualClock;
 use makker_engine::dispatcher::Dispatcher;
@@ -132,24 +131,7 @@ async fn add_person(engine: &Engine, team: TeamId, username: &str, role: Role, i
 }
 
 async fn start_visit(engine: &Engine, who: &Person, place: PlaceId, at: Option<Position>) -> VisitId {
-    let answers: BTreeMap<String, bool> = engine
-        .policy
-        .assessment
-        .questions
-        .iter()
-        .map(|q| (q.id.clone(), false))
-        .collect();
-    let cmd = StartCommand {
-        kind: VisitKind::DropIn,
-        place,
-        planned_minutes: 1,
-        role: ParticipantRole::Talker,
-        partners: vec![],
-        answers: Some(answers),
-        lone_reason: None,
-        lone_approval: None,
-        tell_colleague: None,
-    };
+    let cmd = StartCommand::lone(VisitKind::DropIn, place, 1, &engine.policy);
     engine
         .start_visit(who, cmd, engine.stamp(None, at).unwrap())
         .await

@@ -75,6 +75,30 @@ pub struct StartCommand {
     pub tell_colleague: Option<PersonId>,
 }
 
+impl StartCommand {
+    /// A lone visit as the talker, every assessment question answered "no": what the demo,
+    /// the process tests and the benchmarks start.
+    pub fn lone(kind: VisitKind, place: PlaceId, planned_minutes: u32, policy: &Policy) -> Self {
+        let answers = policy
+            .assessment
+            .questions
+            .iter()
+            .map(|q| (q.id.clone(), false))
+            .collect();
+        StartCommand {
+            kind,
+            place,
+            planned_minutes,
+            role: ParticipantRole::Talker,
+            partners: vec![],
+            answers: Some(answers),
+            lone_reason: None,
+            lone_approval: None,
+            tell_colleague: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NearbyPlace {
     pub place: Place,

@@ -1,7 +1,6 @@
 //! The scenario around a benchmark: a scratch database seeded through the engine (much faster
 //! than the admin CLI), device tokens, and a `makker serve` child process on 127.0.0.1.
 
-use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,7 +14,7 @@ use makker_domain::geo::{Position, Shape};
 use makker_domain::place::{Place, PlaceKind};
 use makker_domain::policy::{DEFAULT_POLICY_TOML, Policy};
 use makker_domain::text::Lang;
-use makker_domain::visit::{ParticipantRole, VisitKind};
+use makker_domain::visit::VisitKind;
 use makker_domain::{PersonId, PlaceId, Role, ShiftId, TeamId, VisitId};
 use makker_engine::clock::ManualClock;
 use makker_engine::{Engine, StartCommand};
@@ -212,24 +211,7 @@ impl Seeder {
             phone.then(|| phone_of(index)),
         )
         .await?;
-        let answers: BTreeMap<String, bool> = engine
-            .policy
-            .assessment
-            .questions
-            .iter()
-            .map(|q| (q.id.clone(), false))
-            .collect();
-        let cmd = StartCommand {
-            kind: VisitKind::DropIn,
-            place,
-            planned_minutes,
-            role: ParticipantRole::Talker,
-            partners: vec![],
-            answers: Some(answers),
-            lone_reason: None,
-            lone_approval: None,
-            tell_colleague: None,
-        };
+        let cmd = StartCommand::lone(VisitKind::DropIn, place, planned_minutes, &engine.policy);
         let visit = engine
             .start_visit(&person, cmd, engine.stamp(None, None)?)
             .await?;

@@ -2,7 +2,6 @@
 //! engine, `makker serve` processes, and counting rows.
 #![allow(dead_code, reason = "each test binary uses a part")]
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -14,7 +13,7 @@ use makker_domain::geo::{Position, Shape};
 use makker_domain::place::{Place, PlaceKind};
 use makker_domain::policy::{DEFAULT_POLICY_TOML, Policy};
 use makker_domain::text::Lang;
-use makker_domain::visit::{ParticipantRole, VisitKind};
+use makker_domain::visit::VisitKind;
 use makker_domain::{PersonId, PlaceId, Role, ShiftId, TeamId};
 use makker_engine::clock::ManualClock;
 use makker_engine::{Engine, StartCommand};
@@ -167,24 +166,7 @@ pub async fn start_one(engine: &Engine, team: TeamId, place: PlaceId, i: usize, 
         ended_at: None,
     };
     engine.store.start_shift(&shift).await.unwrap();
-    let answers: BTreeMap<String, bool> = engine
-        .policy
-        .assessment
-        .questions
-        .iter()
-        .map(|q| (q.id.clone(), false))
-        .collect();
-    let cmd = StartCommand {
-        kind: VisitKind::DropIn,
-        place,
-        planned_minutes: 1,
-        role: ParticipantRole::Talker,
-        partners: vec![],
-        answers: Some(answers),
-        lone_reason: None,
-        lone_approval: None,
-        tell_colleague: None,
-    };
+    let cmd = StartCommand::lone(VisitKind::DropIn, place, 1, &engine.policy);
     engine
         .start_visit(&person, cmd, engine.stamp(None, None).unwrap())
         .await
