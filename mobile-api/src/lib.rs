@@ -22,6 +22,8 @@ use uuid::Uuid;
 
 #[cfg(feature = "client")]
 pub mod client;
+/// Routes, areas, coverage and incidents (issue 4).
+pub mod coverage;
 
 /// The header that makes a mutating call safe to repeat.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -66,6 +68,26 @@ pub struct LoginRequest {
     pub password: String,
     /// Shown in the list of my devices, e.g. "Annas telefon".
     pub device_name: String,
+}
+
+/// Signing in from a browser: the session token goes into an HttpOnly cookie, never to
+/// the page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// A web session, as the page sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SessionView {
+    /// Send it as `X-CSRF-Token` with every POST, PUT, PATCH and DELETE.
+    pub csrf_token: String,
+    /// The session's device id (it is listed among my devices and can be revoked).
+    pub device_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+    pub person: PersonView,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -28,6 +28,8 @@ pub struct TestApp {
     pub base: String,
     pub engine: Engine,
     pub clock: Arc<ManualClock>,
+    /// The server's state (its live hub included).
+    pub state: AppState,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -60,6 +62,16 @@ pub async fn spawn_app(store: Arc<dyn Store>) -> TestApp {
 
 /// Serves the real router on 127.0.0.1:0 over `store`, under `policy`.
 pub async fn spawn_app_with(store: Arc<dyn Store>, policy: Policy) -> TestApp {
+    spawn_app_configured(store, policy, |_, state| state).await
+}
+
+/// [`spawn_app_with`], with the state changed by `configure` (given the app's base URL) before
+/// it serves: e.g. single sign-on.
+pub async fn spawn_app_configured(
+    store: Arc<dyn Store>,
+    policy: Policy,
+    configure: impl FnOnce(&str, AppState) -> AppState,
+) -> TestApp {
     let clock = Arc::new(ManualClock::new(start_time()));
     let mut engine = Engine::new(store, Arc::new(policy), clock.clone());
     engine.settings.push_public_key = Some(test_vapid().key.public_key().to_owned());
@@ -69,12 +81,13 @@ pub async fn spawn_app_with(store: Arc<dyn Store>, policy: Policy) -> TestApp {
     let base = format!("http://{}", listener.local_addr().expect("a local address"));
     let (stop, stopped) = oneshot::channel::<()>();
     let webhooks = Webhooks::new(&base, Some(WEBHOOK_SECRET), Some(TWILIO_TOKEN));
-    let state = AppState::new(engine.clone(), webhooks);
+    let state = configure(&base, AppState::new(engine.clone(), webhooks));
+    let served = state.clone();
     tokio::spawn(async move {
         let shutdown = async {
             let _ = stopped.await;
         };
-        makker_http::launch(listener, state, shutdown)
+        makker_http::launch(listener, served, shutdown)
             .await
             .expect("the server runs");
     });
@@ -82,6 +95,7 @@ pub async fn spawn_app_with(store: Arc<dyn Store>, policy: Policy) -> TestApp {
         base,
         engine,
         clock,
+        state,
         stop: Some(stop),
     }
 }

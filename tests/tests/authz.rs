@@ -29,6 +29,12 @@ enum Access {
     Alarm,
     /// The device in the path: its owner.
     Device,
+    /// The team in the path: its supervisors, managers and admins (workers are refused).
+    TeamReader,
+    /// The team in the path: its managers and admins, who plan (supervisors are refused too).
+    TeamPlanner,
+    /// The incident in the path: its team's supervisors, managers and admins.
+    Incident,
 }
 
 use Access::*;
@@ -41,6 +47,9 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("get", "/api/v1/assessment/questions", SignedIn),
     ("post", "/api/v1/auth/login", Public),
     ("post", "/api/v1/auth/logout", SignedIn),
+    ("post", "/api/v1/auth/session", Public),
+    ("get", "/api/v1/auth/session", SignedIn),
+    ("delete", "/api/v1/auth/session", SignedIn),
     ("get", "/api/v1/colleagues", SignedIn),
     ("delete", "/api/v1/devices/{id}", Device),
     ("post", "/api/v1/drills", Supervisor),
@@ -65,6 +74,23 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("post", "/api/v1/visits/{id}/heartbeat", Visit),
     ("post", "/api/v1/visits/{id}/join", Visit),
     ("post", "/api/v1/visits/{id}/withdraw", Visit),
+    // Routes, areas, coverage and incidents (issue 4).
+    ("get", "/api/v1/teams/{team_id}/areas", TeamReader),
+    ("post", "/api/v1/teams/{team_id}/areas/import", TeamPlanner),
+    ("delete", "/api/v1/teams/{team_id}/areas/{area_id}", TeamPlanner),
+    ("get", "/api/v1/teams/{team_id}/routes", TeamReader),
+    ("post", "/api/v1/teams/{team_id}/routes", TeamPlanner),
+    ("put", "/api/v1/teams/{team_id}/routes/{route_id}", TeamPlanner),
+    ("get", "/api/v1/teams/{team_id}/routes/export", TeamReader),
+    ("post", "/api/v1/teams/{team_id}/routes/import", TeamPlanner),
+    ("get", "/api/v1/teams/{team_id}/coverage", TeamReader),
+    ("get", "/api/v1/teams/{team_id}/coverage/compare", TeamReader),
+    ("get", "/api/v1/teams/{team_id}/coverage/map", TeamReader),
+    ("get", "/api/v1/teams/{team_id}/coverage/csv", TeamReader),
+    ("get", "/api/v1/teams/{team_id}/incidents", TeamReader),
+    ("post", "/api/v1/incidents", SignedIn),
+    ("post", "/api/v1/incidents/{id}/done", Incident),
+    ("post", "/api/v1/incidents/{id}/absence", Incident),
 ];
 
 #[test]
@@ -101,9 +127,21 @@ fn body(path: &str, f: &Ctx) -> Value {
         p if p.ends_with("/extend") => json!({"minutes": 10}),
         p if p.ends_with("/join") => json!({"role": "observer"}),
         "/api/v1/auth/login" => json!({"username": "anna", "password": "pw", "device_name": "x"}),
+        "/api/v1/auth/session" => json!({"username": "anna", "password": "pw"}),
         "/api/v1/drills" => json!({"worker_id": f.anna}),
         "/api/v1/lone-approvals" => json!({"worker_id": f.anna, "place_id": f.place}),
         "/api/v1/push/unsubscribe" => json!({"endpoint": "https://push.example/none"}),
+        p if p.ends_with("/areas/import") => districts(),
+        p if p.ends_with("/routes/import") => {
+            json!({"type": "FeatureCollection", "features": [{"type": "Feature",
+            "geometry": null, "properties": {"route": "Aften", "valid_from": "2026-11-23", "weekday": 3,
+            "opens": "18:00", "closes": "19:00", "place_id": f.place}}]})
+        }
+        p if p.contains("/routes") => json!({"name": "Midtby", "valid_from": "2026-11-23",
+            "stops": [{"place_id": f.place, "weekday": 1, "opens": "14:00", "closes": "15:00"}]}),
+        "/api/v1/incidents" => json!({"kind": "near_miss", "description": "Kanyle", "place_id": f.place}),
+        p if p.ends_with("/done") => json!({"duty": "police_report"}),
+        p if p.ends_with("/absence") => json!({"from": f.now}),
         _ => json!({}),
     }
 }
@@ -115,6 +153,21 @@ struct Ctx {
     device: uuid::Uuid,
     anna: uuid::Uuid,
     place: uuid::Uuid,
+    team: uuid::Uuid,
+    area: uuid::Uuid,
+    route: uuid::Uuid,
+    incident: uuid::Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+/// Two districts of Aarhus as GeoJSON.
+fn districts() -> Value {
+    json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": "Midtbyen"}, "geometry": {"type": "Polygon",
+            "coordinates": [[[10.19, 56.14], [10.22, 56.14], [10.22, 56.165], [10.19, 56.165], [10.19, 56.14]]]}},
+        {"type": "Feature", "properties": {"name": "Gellerup"}, "geometry": {"type": "Polygon",
+            "coordinates": [[[10.13, 56.15], [10.15, 56.15], [10.15, 56.165], [10.13, 56.165], [10.13, 56.15]]]}}
+    ]})
 }
 
 fn concrete(path: &str, access: Access, c: &Ctx) -> String {
@@ -122,9 +175,24 @@ fn concrete(path: &str, access: Access, c: &Ctx) -> String {
         Visit => c.visit,
         Alarm => c.alarm,
         Device => c.device,
+        Incident => c.incident,
+        TeamReader | TeamPlanner => return team_path(path, c),
         _ => return path.to_owned(),
     };
     path.replace("{id}", &id.to_string())
+}
+
+/// A team's path with its ids, and the query a comparison needs.
+fn team_path(path: &str, c: &Ctx) -> String {
+    let p = path
+        .replace("{team_id}", &c.team.to_string())
+        .replace("{area_id}", &c.area.to_string())
+        .replace("{route_id}", &c.route.to_string());
+    if p.ends_with("/coverage/compare") {
+        format!("{p}?from=2026-11-01&to=2026-11-22&vs_from=2026-10-01&vs_to=2026-10-22")
+    } else {
+        p
+    }
 }
 
 /// Calls an operation; answers the status (the body is not read: `/live` streams forever).
@@ -140,6 +208,7 @@ async fn call(app: &TestApp, token: Option<&str>, method: &str, path: &str, body
     let mut req = match method {
         "get" => http.get(url),
         "delete" => http.delete(url),
+        "put" => http.put(url).json(body),
         _ => http.post(url).json(body),
     };
     if let Some(t) = token {
@@ -167,12 +236,49 @@ async fn ours(app: &TestApp, f: &makker_tests::app::Fixture) -> Ctx {
         .issue_token(f.anna.person.id, "second phone")
         .await
         .unwrap();
+    let lars = &f.lars.person;
+    let areas = app
+        .engine
+        .import_areas(lars, f.team.id, &districts().to_string())
+        .await
+        .unwrap();
+    let stop = makker_domain::route::Stop {
+        place: f.drop_in.id,
+        weekday: chrono::Weekday::Mon,
+        opens: chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+        closes: chrono::NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
+    };
+    let route = makker_engine::coverage::RouteInput {
+        name: "Morgen".into(),
+        valid_from: app.engine.now().date_naive(),
+        valid_until: None,
+        stops: vec![stop],
+    };
+    let route = app.engine.save_route(lars, f.team.id, None, route).await.unwrap();
+    let threat = makker_engine::coverage::IncidentInput {
+        place: Some(f.drop_in.id),
+        visit: None,
+        report: makker_domain::incident::Report {
+            kind: makker_domain::incident::IncidentKind::Threat,
+            description: "Truede med kniv".into(),
+            occurred_at: app.engine.now(),
+            absence_from: None,
+            police_report: None,
+        },
+        warning: None,
+    };
+    let incident = app.engine.report_incident(&f.sofie.person, threat).await.unwrap();
     Ctx {
         visit,
         alarm,
         device: device.id,
         anna: f.anna.id(),
         place: f.drop_in.id.0,
+        team: f.team.id.0,
+        area: areas[0].id.0,
+        route: route.id.0,
+        incident: incident.id.0,
+        now: app.engine.now(),
     }
 }
 
@@ -201,9 +307,11 @@ async fn another_team_reaches_nothing_of_ours_and_changes_nothing(store: Arc<dyn
         .unwrap();
     let phones = |d: Vec<makker_store::Device>| d.iter().filter(|d| d.revoked_at.is_none()).count();
     let anna_phones = phones(app.engine.store.devices(f.anna.person.id).await.unwrap());
+    let plans_before = plans(&app, &f, &c).await;
     for stranger in [&otto, &f.olga] {
         let t = token(&app, stranger).await;
-        for (method, path, access) in MATRIX.iter().filter(|m| matches!(m.2, Visit | Alarm | Device)) {
+        let in_path = |a: Access| matches!(a, Visit | Alarm | Device | TeamReader | TeamPlanner | Incident);
+        for (method, path, access) in MATRIX.iter().filter(|m| in_path(m.2)) {
             let status = call(
                 &app,
                 Some(&t),
@@ -237,6 +345,11 @@ async fn another_team_reaches_nothing_of_ours_and_changes_nothing(store: Arc<dyn
         phones(app.engine.store.devices(f.anna.person.id).await.unwrap()),
         anna_phones,
         "Anna's phones keep their tokens"
+    );
+    assert_eq!(
+        plans(&app, &f, &c).await,
+        plans_before,
+        "areas, routes and incidents are untouched"
     );
 
     // The same calls by the rightful callers succeed: the bodies were fine.
@@ -281,7 +394,7 @@ async fn workers_cannot_use_what_is_for_supervisors(store: Arc<dyn Store>) {
     let (anna, sofie) = (token(&app, &f.anna).await, token(&app, &f.sofie).await);
     let supervised = MATRIX
         .iter()
-        .filter(|m| m.2 == Supervisor || m.1.ends_with("/deliveries"));
+        .filter(|m| matches!(m.2, Supervisor | TeamReader | Incident) || m.1.ends_with("/deliveries"));
     for (method, path, access) in supervised {
         let path = concrete(path, *access, &c);
         let refused = call(&app, Some(&anna), method, &path, &body(&path, &c)).await;
@@ -294,7 +407,52 @@ async fn workers_cannot_use_what_is_for_supervisors(store: Arc<dyn Store>) {
     }
 }
 
+/// A team's areas, routes and the incident of the fixture, to see that nothing changed.
+async fn plans(app: &TestApp, f: &makker_tests::app::Fixture, c: &Ctx) -> String {
+    let store = &app.engine.store;
+    let areas = store.areas(f.team.id).await.unwrap();
+    let routes = store.routes(f.team.id).await.unwrap();
+    let incident = store
+        .incident(makker_domain::IncidentId(c.incident))
+        .await
+        .unwrap();
+    format!("{areas:?} {routes:?} {incident:?}")
+}
+
+async fn only_managers_and_admins_change_plans(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let c = ours(&app, &f).await;
+    let admin = app.member("ada", Role::Admin, &f.team).await;
+    let (anna, sofie) = (token(&app, &f.anna).await, token(&app, &f.sofie).await);
+    let planners = [token(&app, &f.lars).await, token(&app, &admin).await];
+    for (method, path, access) in MATRIX.iter().filter(|m| m.2 == TeamPlanner) {
+        let path = concrete(path, *access, &c);
+        let before = plans(&app, &f, &c).await;
+        for t in [&anna, &sofie] {
+            assert_eq!(
+                call(&app, Some(t), method, &path, &body(&path, &c)).await,
+                403,
+                "{method} {path}"
+            );
+        }
+        assert_eq!(
+            plans(&app, &f, &c).await,
+            before,
+            "{method} {path} refused changed nothing"
+        );
+        for t in &planners {
+            let allowed = call(&app, Some(t), method, &path, &body(&path, &c)).await;
+            let gone = method == &"delete" && allowed == 404 && t == &planners[1];
+            assert!(
+                (200..300).contains(&allowed) || gone,
+                "{method} {path} by a planner: {allowed}"
+            );
+        }
+    }
+}
+
 both! {
+    planners_only => only_managers_and_admins_change_plans,
     no_token => nobody_without_a_token_gets_past_the_door,
     other_team => another_team_reaches_nothing_of_ours_and_changes_nothing,
     supervisor_only => workers_cannot_use_what_is_for_supervisors,

@@ -53,6 +53,7 @@ fn every_mobile_endpoint_is_documented_with_its_problems() {
         "/api/v1/push/subscriptions",
         "/api/v1/push/unsubscribe",
         "/api/v1/auth/logout",
+        "/api/v1/auth/session",
         "/api/v1/me",
         "/api/v1/me/location-views",
         "/api/v1/me/export",
@@ -73,6 +74,22 @@ fn every_mobile_endpoint_is_documented_with_its_problems() {
         "/api/v1/visits/{id}/extend",
         "/api/v1/visits/{id}/check-out",
         "/api/v1/visits/{id}/withdraw",
+        // Routes, areas, coverage and incidents (issue 4).
+        "/api/v1/teams/{team_id}/areas",
+        "/api/v1/teams/{team_id}/areas/import",
+        "/api/v1/teams/{team_id}/areas/{area_id}",
+        "/api/v1/teams/{team_id}/routes",
+        "/api/v1/teams/{team_id}/routes/{route_id}",
+        "/api/v1/teams/{team_id}/routes/export",
+        "/api/v1/teams/{team_id}/routes/import",
+        "/api/v1/teams/{team_id}/coverage",
+        "/api/v1/teams/{team_id}/coverage/compare",
+        "/api/v1/teams/{team_id}/coverage/map",
+        "/api/v1/teams/{team_id}/coverage/csv",
+        "/api/v1/teams/{team_id}/incidents",
+        "/api/v1/incidents",
+        "/api/v1/incidents/{id}/done",
+        "/api/v1/incidents/{id}/absence",
     ];
     let mut listed: Vec<&str> = paths.keys().map(String::as_str).collect();
     listed.sort_unstable();

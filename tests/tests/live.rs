@@ -176,15 +176,14 @@ async fn a_worker_sees_who_was_shown_her_position(store: Arc<dyn Store>) {
     assert_eq!(views[0].viewer_id, Some(f.sofie.id()));
     assert_eq!(views[0].alarm_id.as_deref(), alarm.data["id"].as_str());
     // A board opened later is shown the same position in its snapshot: a second viewing.
-    let lars = token(&app, &f.lars).await;
-    let mut second = Board::open(&app, &lars, None).await.unwrap();
+    let signe = app.member("signe", Role::Supervisor, &f.team).await;
+    let mut second = Board::open(&app, &token(&app, &signe).await, None).await.unwrap();
     second.expect("snapshot").await;
     let views = f.anna.phone.location_views().await.unwrap();
     assert_eq!(views.len(), 2);
-    assert_eq!(
-        views[1].viewer_name.as_deref(),
-        Some(f.lars.person.display_name.as_str())
-    );
+    assert_eq!(views[1].viewer_name.as_deref(), Some("signe"));
+    // The manager has no board: aggregates, not positions.
+    assert_eq!(Board::open(&app, &token(&app, &f.lars).await, None).await.err(), Some(403));
     assert!(
         f.bo.phone.location_views().await.unwrap().is_empty(),
         "nobody saw Bo's"
@@ -253,7 +252,49 @@ async fn streams_end_when_the_server_stops(store: Arc<dyn Store>) {
     drop(f);
 }
 
+async fn unwatched_messages(app: &TestApp, m: &Member) -> usize {
+    let all = app.engine.store.messages_to(m.person.id).await.unwrap();
+    all.iter().filter(|x| x.message.kind == "unwatched").count()
+}
+
+/// People on shift and no board open for the policy's 15 minutes: the supervisor and the
+/// manager are told once for that gap (the workers are not); an open board keeps it quiet.
+async fn nobody_watching_the_board_is_told_once(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let watch = || makker_http::live::watch_once(&app.state);
+    app.clock.advance(chrono::Duration::minutes(14));
+    assert_eq!(watch().await.unwrap(), 0);
+    assert_eq!(unwatched_messages(&app, &f.sofie).await, 0);
+
+    app.clock.advance(chrono::Duration::minutes(2));
+    assert_eq!(watch().await.unwrap(), 1);
+    let told = unwatched_messages(&app, &f.sofie).await;
+    assert!(told >= 1, "the supervisor is told");
+    assert!(unwatched_messages(&app, &f.lars).await >= 1, "the manager is told");
+    assert_eq!(unwatched_messages(&app, &f.anna).await, 0, "workers are not");
+    let sms = app.engine.store.messages_to(f.sofie.person.id).await.unwrap();
+    let text = &sms.iter().find(|m| m.message.kind == "unwatched").unwrap().message.body;
+    assert!(text.contains("Gadeteam Aarhus") && text.contains("16 min"), "{text}");
+    // Still nobody: the same gap is not told twice.
+    app.clock.advance(chrono::Duration::minutes(5));
+    assert_eq!(watch().await.unwrap(), 1);
+    assert_eq!(unwatched_messages(&app, &f.sofie).await, told);
+
+    // A board opens and stays open: the team is watched, however long it stays open.
+    let mut board = Board::open(&app, &token(&app, &f.sofie).await, None).await.unwrap();
+    assert_eq!(board.next().await.unwrap().kind, "snapshot");
+    assert_eq!(watch().await.unwrap(), 0);
+    for _ in 0..3 {
+        app.clock.advance(chrono::Duration::minutes(10));
+        assert_eq!(watch().await.unwrap(), 0);
+    }
+    assert_eq!(unwatched_messages(&app, &f.sofie).await, told);
+    // Another team's board does not watch ours.
+    assert_eq!(app.state.hub.watched_teams(), vec![f.team.id]);
+}
+
 both! {
+    nobody_watching => nobody_watching_the_board_is_told_once,
     position_reads_are_audited => a_worker_sees_who_was_shown_her_position,
     snapshot_and_changes => a_board_gets_a_snapshot_then_each_change_of_its_team_only,
     reconnect => a_reconnecting_board_gets_what_it_missed,

@@ -58,17 +58,48 @@ pub struct Config {
     pub push_allow_insecure: bool,
     /// Positions are forgotten after this many days (a daily job at 03:15 UTC).
     pub position_retention_days: u32,
+    /// Visit details are pseudonymised after this many days (the same daily job): free text,
+    /// risk-assessment answers and message texts are blanked and home visits lose their home;
+    /// kinds, times and counts stay for the statistics. At least `position_retention_days`.
+    pub visit_detail_retention_days: u32,
+    /// Audit log lines are deleted after this many days (the same daily job). At least 365:
+    /// the database itself refuses to delete a younger line.
+    pub audit_retention_days: u32,
+    /// Single sign-on: the OpenID Connect issuer (e.g. `https://login.microsoftonline.com/<tenant>/v2.0`
+    /// or a Keycloak realm's URL). Single sign-on is off when left out.
+    pub oidc_issuer_url: Option<String>,
+    /// Single sign-on: Makker's client id at the identity provider.
+    pub oidc_client_id: Option<String>,
+    /// Single sign-on: Makker's client secret at the identity provider (secret).
+    pub oidc_client_secret: Option<String>,
+    /// Single sign-on: the callback registered at the identity provider; `<public_url>/auth/oidc/callback`
+    /// when left out.
+    pub oidc_redirect_url: Option<String>,
+    /// Single sign-on: the ID token claim that holds the Makker username (e.g. `preferred_username`,
+    /// `email`, `upn`). Nobody is created: the username must exist in Makker.
+    pub oidc_username_claim: String,
     /// How long a process holds the due deadlines it claimed: if it dies, another replica
     /// fires them after this many seconds.
     pub deadline_lease_seconds: u32,
     /// How long a process holds the messages it claimed for sending (longer than the slowest
     /// provider's answer, or a slow send is tried twice).
     pub outbox_lease_seconds: u32,
+    /// PostgreSQL connections of the deadline loop and the dispatcher, a pool apart from the
+    /// HTTP handlers' so a busy web front cannot delay a deadline (SQLite shares one pool).
+    pub background_connections: u32,
     /// An outside watchdog (e.g. a Healthchecks or Uptime Kuma push URL) that this process
     /// calls while it is healthy, so someone learns when Makker itself is down.
     pub watchdog_url: Option<String>,
     /// How often the watchdog is called, in seconds.
     pub watchdog_interval_seconds: u32,
+    /// The map tiles of the board and the app (`{z}/{x}/{y}`; `{s}` for subdomains); empty for
+    /// maps without a background (places and workers still show). The pages may load images
+    /// from this origin only.
+    pub map_tile_url: String,
+    /// Where the board's map opens (latitude); the teams' places within 5 km are shown.
+    pub map_center_lat: f64,
+    /// Where the board's map opens (longitude).
+    pub map_center_lon: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -115,10 +146,21 @@ impl Default for Config {
             vapid_subject: None,
             push_allow_insecure: false,
             position_retention_days: 30,
+            visit_detail_retention_days: 180,
+            audit_retention_days: 730,
+            oidc_issuer_url: None,
+            oidc_client_id: None,
+            oidc_client_secret: None,
+            oidc_redirect_url: None,
+            oidc_username_claim: "preferred_username".into(),
             deadline_lease_seconds: 10,
             outbox_lease_seconds: 30,
+            background_connections: 8,
             watchdog_url: None,
             watchdog_interval_seconds: 60,
+            map_tile_url: makker_http::web::OSM_TILES.into(),
+            map_center_lat: makker_http::web::WebConfig::default().center[0],
+            map_center_lon: makker_http::web::WebConfig::default().center[1],
         }
     }
 }
@@ -204,6 +246,12 @@ pub enum ConfigError {
     TokenDays(u32),
     #[error("invalid configuration: {name} must be between 1 and 600 seconds (got {seconds})")]
     Lease { name: &'static str, seconds: u32 },
+    #[error("invalid configuration: {0}")]
+    Retention(String),
+    #[error("invalid configuration: single sign-on: {0}")]
+    Oidc(String),
+    #[error("invalid configuration: background_connections must be between 1 and 64 (got {0})")]
+    BackgroundConnections(u32),
     #[error("invalid configuration: watchdog_url must be an http or https URL (got {0})")]
     WatchdogUrl(String),
     #[error("invalid configuration: watchdog_interval_seconds must be between 1 and 3600 (got {0})")]
@@ -277,10 +325,15 @@ impl Config {
         {
             return Err(ConfigError::WatchdogUrl(url.clone()));
         }
+        if !(1..=64).contains(&self.background_connections) {
+            return Err(ConfigError::BackgroundConnections(self.background_connections));
+        }
         if !(1..=3600).contains(&self.watchdog_interval_seconds) {
             return Err(ConfigError::WatchdogInterval(self.watchdog_interval_seconds));
         }
         self.vapid()?;
+        self.validate_retention()?;
+        self.oidc()?;
         for provider in std::iter::once(self.sms_primary).chain(self.sms_failover) {
             let needs: &[(&str, &Option<String>)] = match provider {
                 SmsProvider::Log => &[],
@@ -304,6 +357,61 @@ impl Config {
         }
         self.load_policy()?;
         Ok(())
+    }
+
+    /// Details may not outlive positions' purpose less than positions do, and the audit log
+    /// must outlive both (the database refuses to delete younger lines anyway).
+    fn validate_retention(&self) -> Result<(), ConfigError> {
+        if self.visit_detail_retention_days < self.position_retention_days.max(1) {
+            return Err(ConfigError::Retention(format!(
+                "visit_detail_retention_days ({}) must be at least position_retention_days ({})",
+                self.visit_detail_retention_days, self.position_retention_days
+            )));
+        }
+        if self.audit_retention_days < makker_engine::maintenance::AUDIT_MIN_DAYS {
+            return Err(ConfigError::Retention(format!(
+                "audit_retention_days must be at least {} (got {})",
+                makker_engine::maintenance::AUDIT_MIN_DAYS,
+                self.audit_retention_days
+            )));
+        }
+        Ok(())
+    }
+
+    /// Single sign-on, when an identity provider is configured.
+    ///
+    /// # Errors
+    /// An issuer without a client id or secret, or a URL that does not parse.
+    pub fn oidc(&self) -> Result<Option<makker_http::oidc::OidcConfig>, ConfigError> {
+        let Some(issuer_url) = self.oidc_issuer_url.clone() else {
+            return Ok(None);
+        };
+        let needed = |name: &str, v: &Option<String>| {
+            v.clone()
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| ConfigError::Oidc(format!("oidc_issuer_url needs {name}")))
+        };
+        let config = makker_http::oidc::OidcConfig {
+            issuer_url,
+            client_id: needed("oidc_client_id", &self.oidc_client_id)?,
+            client_secret: needed("oidc_client_secret", &self.oidc_client_secret)?,
+            redirect_url: self
+                .oidc_redirect_url
+                .clone()
+                .unwrap_or_else(|| format!("{}/auth/oidc/callback", self.public_url.trim_end_matches('/'))),
+            username_claim: self.oidc_username_claim.clone(),
+        };
+        for (name, url) in [
+            ("oidc_issuer_url", &config.issuer_url),
+            ("oidc_redirect_url", &config.redirect_url),
+        ] {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ConfigError::Oidc(format!(
+                    "{name} must be an http(s) URL (got {url:?})"
+                )));
+            }
+        }
+        Ok(Some(config))
     }
 
     /// The Web Push identity, when push is configured.
@@ -352,6 +460,7 @@ impl Config {
         hide(&mut shown.elks46_password);
         hide(&mut shown.twilio_auth_token);
         hide(&mut shown.vapid_private_key);
+        hide(&mut shown.oidc_client_secret);
         hide(&mut shown.watchdog_url); // a ping URL is as good as a password
         toml::to_string(&shown).expect("BUG: the configuration serializes to TOML")
     }
@@ -434,6 +543,29 @@ mod tests {
             jail.set_env("MAKKER_POLICY", "policy.toml");
             let e = Config::load(Path::new("makker.toml")).unwrap_err().to_string();
             assert!(e.contains("policy.toml is not valid"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn single_sign_on_and_retention_are_checked_at_start() {
+        Jail::expect_with(|jail| {
+            jail.set_env("MAKKER_OIDC_ISSUER_URL", "https://idp.kommune.dk/realms/makker");
+            let e = Config::load(Path::new("makker.toml")).unwrap_err().to_string();
+            assert!(e.contains("needs oidc_client_id"), "{e}");
+            jail.set_env("MAKKER_OIDC_CLIENT_ID", "makker");
+            jail.set_env("MAKKER_OIDC_CLIENT_SECRET", "s3cret");
+            let c = Config::load(Path::new("makker.toml")).map_err(|e| e.to_string())?;
+            let oidc = c.oidc().unwrap().expect("single sign-on is on");
+            assert_eq!(oidc.redirect_url, "http://localhost:8080/auth/oidc/callback");
+            assert!(!c.redacted_toml().contains("s3cret"));
+            jail.set_env("MAKKER_AUDIT_RETENTION_DAYS", "90");
+            let e = Config::load(Path::new("makker.toml")).unwrap_err().to_string();
+            assert!(e.contains("audit_retention_days must be at least 365"), "{e}");
+            jail.set_env("MAKKER_AUDIT_RETENTION_DAYS", "730");
+            jail.set_env("MAKKER_VISIT_DETAIL_RETENTION_DAYS", "7");
+            let e = Config::load(Path::new("makker.toml")).unwrap_err().to_string();
+            assert!(e.contains("visit_detail_retention_days (7)"), "{e}");
             Ok(())
         });
     }

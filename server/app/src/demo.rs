@@ -16,6 +16,10 @@ use anyhow::Context;
 
 use crate::admin::{self, PersonArgs};
 
+/// Eight weeks of history for the coverage pages.
+#[path = "demo_history.rs"]
+pub mod history;
+
 pub const PASSWORD: &str = "makker-demo";
 pub const PIN: &str = "1234";
 pub const DURESS_PIN: &str = "9876";
@@ -156,7 +160,8 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<bool> {
         id: RouteId(Uuid::now_v7()),
         team: team.id,
         name: "Midtbyen, hverdage".into(),
-        valid_from: now.date_naive(),
+        // Planned since before the history begins, so all of it counts.
+        valid_from: now.date_naive() - Duration::weeks(history::WEEKS + 1),
         valid_until: None,
         stops: [
             Weekday::Mon,
@@ -204,6 +209,7 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<bool> {
     };
     route.validate()?;
     engine.store.create_route(&route, now).await?;
+    history::seed(engine, team.id, &places, &route, now).await?;
     Ok(true)
 }
 

@@ -181,16 +181,20 @@ pub async fn serve(listener: tokio::net::TcpListener, engine: Engine, config: &C
     let sms = sms_providers(config)?;
     let push = web_push(config)?;
     let webhooks = webhooks(config);
+    let oidc = config.oidc()?.map(makker_http::oidc::Oidc::new).transpose()?;
     tracing::info!(address = %listener.local_addr()?, "makker is listening");
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let wake = engine.wake.clone();
     let store = engine.store.clone();
     let watcher =
         tokio::spawn(async move { store.watch_deadlines(Box::new(move || wake.notify_one())).await });
-    let mut scheduler = Scheduler::new(engine.clone());
+    // The deadline loop and the dispatcher on connections of their own: hundreds of
+    // check-ins waiting for the HTTP pool must not queue a deadline behind them.
+    let background = background_engine(&engine, config).await?;
+    let mut scheduler = Scheduler::new(background.clone());
     scheduler.lease = chrono::Duration::seconds(config.deadline_lease_seconds.into());
     let scheduler = tokio::spawn(scheduler.run(stopped.clone()));
-    let mut dispatcher = Dispatcher::new(engine.clone(), sms);
+    let mut dispatcher = Dispatcher::new(background, sms);
     dispatcher.lease = chrono::Duration::seconds(config.outbox_lease_seconds.into());
     if let Some(push) = push {
         dispatcher = dispatcher.with_push(push);
@@ -209,9 +213,17 @@ pub async fn serve(listener: tokio::net::TcpListener, engine: Engine, config: &C
         None => None,
     };
     let mut maintenance = Maintenance::new(engine.clone(), config.position_retention_days)
+        .with_retention(config.visit_detail_retention_days, config.audit_retention_days)
         .start()
         .await?;
-    let state = AppState::new(engine, webhooks);
+    let state = AppState::new(engine, webhooks).with_web(makker_http::web::WebConfig {
+        tile_url: config.map_tile_url.clone(),
+        center: [config.map_center_lat, config.map_center_lon],
+    });
+    let state = match oidc {
+        Some(oidc) => state.with_oidc(oidc),
+        None => state,
+    };
     makker_http::launch(listener, state, shutdown_signal()).await?;
     let _ = stop.send(true);
     let _ = tokio::join!(scheduler, dispatcher);
@@ -222,6 +234,24 @@ pub async fn serve(listener: tokio::net::TcpListener, engine: Engine, config: &C
     let _ = maintenance.shutdown().await;
     tracing::info!("makker stopped");
     Ok(())
+}
+
+/// The engine of the deadline loop and the dispatcher: on PostgreSQL a pool of its own of
+/// `background_connections`; on SQLite (one writer anyway) the same store.
+///
+/// # Errors
+/// PostgreSQL is unreachable.
+pub async fn background_engine(engine: &Engine, config: &Config) -> anyhow::Result<Engine> {
+    if config.database_url.starts_with("sqlite:") {
+        return Ok(engine.clone());
+    }
+    let store = PgStore::connect_with(&config.database_url, config.background_connections)
+        .await
+        .context("cannot connect to PostgreSQL")?;
+    Ok(Engine {
+        store: Arc::new(store),
+        ..engine.clone()
+    })
 }
 
 /// SQLite serves one process: a second `makker serve` on the same file would run a second

@@ -96,3 +96,57 @@ async fn the_audit_log_is_append_only_in_both_databases() {
         }
     }
 }
+
+/// The retention job's one exception: a line older than a year (by the database's own clock)
+/// may be deleted. A younger one may not, no line may be changed, and PostgreSQL refuses
+/// `truncate` (which skips row triggers).
+#[tokio::test]
+async fn only_audit_lines_older_than_a_year_can_be_deleted() {
+    let scratch = Scratch::new();
+    let mut urls = vec![format!("sqlite://{}", scratch.dir.join("audit.db").display())];
+    urls.extend(fresh_pg().await);
+    for url in urls {
+        let store = makker::open_store(&url).await.unwrap();
+        let line = |days: i64, object: &str| makker_store::AuditEntry {
+            at: chrono::Utc::now() - chrono::Duration::days(days),
+            actor: None,
+            action: "admin.create_team".into(),
+            subject: None,
+            object: Some(object.into()),
+        };
+        store
+            .append_audit(&[line(400, "old"), line(300, "young")])
+            .await
+            .unwrap();
+        sqlx::any::install_default_drivers();
+        let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        let on = &url[..8];
+        for sql in [
+            "update audit_log set action = 'x' where object = 'old'",
+            "delete from audit_log where object = 'young'",
+            "delete from audit_log",
+        ] {
+            let refused = sqlx::query(sql).execute(&mut db).await;
+            assert!(
+                refused.is_err_and(|e| e.to_string().contains("append-only")),
+                "{sql} on {on}"
+            );
+        }
+        if url.starts_with("postgres") {
+            let refused = sqlx::query("truncate audit_log").execute(&mut db).await;
+            assert!(refused.is_err_and(|e| e.to_string().contains("append-only")));
+        }
+        let deleted = sqlx::query("delete from audit_log where object = 'old'")
+            .execute(&mut db)
+            .await
+            .unwrap();
+        assert_eq!(deleted.rows_affected(), 1, "on {on}");
+        let (left,): (i64,) = sqlx::query_as("select count(*) from audit_log")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+        assert_eq!(left, 1, "the young line stays, on {on}");
+    }
+}

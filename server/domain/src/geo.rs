@@ -95,20 +95,12 @@ impl Shape {
     }
 }
 
-/// Ray casting in lat/lon; fine for city-sized polygons away from the poles and antimeridian.
+/// Point in polygon (the `geo` crate's, as areas use); fine for city-sized polygons away from
+/// the poles and the antimeridian.
 fn contains(ring: &[Position], p: Position) -> bool {
-    let mut inside = false;
-    let mut j = ring.len() - 1;
-    for i in 0..ring.len() {
-        let (a, b) = (ring[i], ring[j]);
-        if (a.lat > p.lat) != (b.lat > p.lat)
-            && p.lon < (b.lon - a.lon) * (p.lat - a.lat) / (b.lat - a.lat) + a.lon
-        {
-            inside = !inside;
-        }
-        j = i;
-    }
-    inside
+    use ::geo::Contains;
+    let ring: ::geo::LineString<f64> = ring.iter().map(|c| ::geo::Coord { x: c.lon, y: c.lat }).collect();
+    ::geo::Polygon::new(ring, vec![]).contains(&::geo::Coord { x: p.lon, y: p.lat })
 }
 
 #[cfg(test)]

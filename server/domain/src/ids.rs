@@ -26,5 +26,7 @@ id!(
     AssessmentId,
     AlarmId,
     WarningId,
-    RouteId
+    RouteId,
+    AreaId,
+    IncidentId
 );

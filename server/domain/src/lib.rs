@@ -8,8 +8,12 @@
 //!   ([`refusal::Refusal`]).
 
 pub mod alarm;
+pub mod area;
+pub mod coverage;
+pub mod coverage_export;
 pub mod geo;
 pub mod ids;
+pub mod incident;
 pub mod place;
 pub mod policy;
 pub mod refusal;

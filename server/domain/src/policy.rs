@@ -95,10 +95,19 @@ pub struct Timers {
     /// often until they leave too (their lone timer).
     #[serde(default = "default_break_check_in")]
     pub break_check_in_minutes: u32,
+    /// While someone of a team is on shift and no supervisor board of the team has been
+    /// connected for this long, the team's supervisors and managers are told: nobody is
+    /// watching. Zero: never.
+    #[serde(default = "default_unwatched_board")]
+    pub unwatched_board_minutes: u32,
 }
 
 fn default_break_check_in() -> u32 {
     10
+}
+
+fn default_unwatched_board() -> u32 {
+    15
 }
 
 /// What to do when fewer than `min_participants` start a visit.

@@ -14,11 +14,10 @@ use makker_store::{
 use uuid::Uuid;
 
 use crate::audit;
-use crate::error::{EngineError, found};
+use crate::error::{EngineError, Result, found};
 use crate::messages::Text;
 use crate::service::Engine;
 
-type Result<T> = std::result::Result<T, EngineError>;
 
 /// Where the messages of one occasion come from, so none is ever queued twice.
 /// A message of an alarm's trail, its recipient and its attempts.

@@ -1,8 +1,11 @@
 //! The outbox dispatcher: drains queued messages through the channel's providers.
 //!
-//! Protocol: lease due messages; send each outside any transaction (sends are slow and must
-//! not hold locks); record the attempt and its outcome. An SMS goes to the primary provider
-//! and, when that fails, to the failover in the same attempt. A failure that may pass is tried
+//! Protocol: lease a batch of due messages; look up their recipients in one query per
+//! channel; send them all at once outside any transaction (sends are slow and must not hold
+//! locks); record every attempt and its outcome in one commit per batch. Several batches send
+//! at once, so a slow provider does not hold up the next lease. An SMS goes to the primary
+//! provider and, when that fails, to the failover in the same attempt (the primary's failure
+//! is recorded too). A failure that may pass is tried
 //! again later with exponential backoff and ±20 % jitter, never sooner than the provider's
 //! `Retry-After`, up to `max_attempts`; then the message is marked failed, visibly.
 //!
@@ -10,19 +13,21 @@
 //! by its dedup key; the row id travels as the provider's reference. A crash between a send
 //! and its record may send that one message again (at least once); nothing else does.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
+use makker_domain::PersonId;
 use makker_domain::policy::Channel;
 use makker_notify::push::{
     PROVIDER, PushError, PushKind, PushMessage, PushPayload, Subscription, Topic, Urgency, WebPush,
 };
 use makker_notify::sms::{Sms, SmsProvider};
 use makker_notify::{SendError, mask_phone};
-use makker_store::{Attempt, Message, PushSubscription};
+use makker_store::{Attempt, Delivery, Message, PushSubscription};
 use rand::Rng;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
@@ -36,6 +41,8 @@ pub struct Dispatcher {
     push: Option<WebPush>,
     owner: String,
     pub batch: u32,
+    /// Leased batches sending at once in `run`.
+    pub in_flight: usize,
     pub lease: Duration,
     pub max_attempts: u32,
     pub first_backoff: Duration,
@@ -68,7 +75,8 @@ impl Dispatcher {
             sms,
             push: None,
             owner: format!("dispatch-{}", Uuid::now_v7()),
-            batch: 200,
+            batch: 500,
+            in_flight: 4,
             lease: Duration::seconds(30),
             max_attempts: 8,
             first_backoff: Duration::seconds(10),
@@ -83,11 +91,19 @@ impl Dispatcher {
         self
     }
 
-    /// Sends what is due now, concurrently; returns how many messages were attempted.
+    /// Sends what is due now (one lease batch), concurrently; returns how many messages were
+    /// attempted.
     ///
     /// # Errors
     /// The database is unavailable.
     pub async fn tick(&self) -> Result<usize, EngineError> {
+        let due = self.claim().await?;
+        let count = due.len();
+        self.send(due).await?;
+        Ok(count)
+    }
+
+    async fn claim(&self) -> Result<Vec<Message>, EngineError> {
         let now = self.engine.now();
         let due = self
             .engine
@@ -96,14 +112,20 @@ impl Dispatcher {
             .await?;
         if !due.is_empty() {
             // A crash test stops here: committed and claimed, not sent.
-            fail::fail_point!("dispatcher-claimed", |_| Ok(0));
+            fail::fail_point!("dispatcher-claimed", |_| Ok(vec![]));
         }
-        let count = due.len();
+        Ok(due)
+    }
+
+    /// Sends one leased batch, every message at once (over the providers' kept-alive
+    /// connections), and records every outcome in one commit.
+    async fn send(&self, due: Vec<Message>) -> Result<(), EngineError> {
+        let (phones, mut subscriptions) = self.recipients(&due).await?;
         let mut sends = JoinSet::new();
         for m in due {
-            let to = self.engine.store.person(m.message.person).await?.phone;
-            let subscriptions = match m.message.channel {
-                Channel::Push => self.engine.store.push_subscriptions(m.message.person).await?,
+            let to = phones.get(&m.message.person).cloned();
+            let subs = match m.message.channel {
+                Channel::Push => subscriptions.remove(&m.message.person).unwrap_or_default(),
                 Channel::Sms => vec![],
             };
             let providers = self.sms.clone();
@@ -111,25 +133,60 @@ impl Dispatcher {
             sends.spawn(async move {
                 let (outcome, gone) = match m.message.channel {
                     Channel::Sms => (deliver(&providers, &m, to.as_deref()).await, vec![]),
-                    Channel::Push => deliver_push(push.as_ref(), &m, &subscriptions).await,
+                    Channel::Push => {
+                        let (outcome, gone) = deliver_push(push.as_ref(), &m, &subs).await;
+                        ((outcome, vec![]), gone)
+                    }
                 };
                 (m, outcome, gone)
             });
         }
-        while let Some(done) = sends.join_next().await {
-            let (m, outcome, gone) =
-                done.map_err(|e| EngineError::Invalid(format!("a send task failed: {e}")))?;
+        let mut done = Vec::with_capacity(sends.len());
+        while let Some(sent) = sends.join_next().await {
+            let (m, (outcome, failed_over), gone) =
+                sent.map_err(|e| EngineError::Invalid(format!("a send task failed: {e}")))?;
             for endpoint in gone {
                 self.engine.store.remove_push_subscription(&endpoint).await?;
             }
             let attempt = self.attempt(&m, outcome, self.engine.now());
             count_delivery(m.message.channel, &attempt);
-            self.engine
-                .store
-                .record_attempt(m.message.id, &attempt, self.engine.now())
-                .await?;
+            done.push(Delivery {
+                message: m.message.id,
+                failed_over,
+                attempt,
+            });
         }
-        Ok(count)
+        self.engine
+            .store
+            .record_deliveries(&done, self.engine.now())
+            .await?;
+        Ok(())
+    }
+
+    /// The batch's phone numbers and push subscriptions, in two queries (not two per message).
+    async fn recipients(
+        &self,
+        due: &[Message],
+    ) -> Result<(Recipients<String>, Recipients<Vec<PushSubscription>>), EngineError> {
+        let people = |channel: Channel| -> Vec<PersonId> {
+            let mut ids: Vec<PersonId> = due
+                .iter()
+                .filter(|m| m.message.channel == channel)
+                .map(|m| m.message.person)
+                .collect();
+            ids.sort_unstable_by_key(|p| p.0);
+            ids.dedup();
+            ids
+        };
+        let phones = self.engine.store.phones(&people(Channel::Sms)).await?;
+        let mut subscriptions: Recipients<Vec<PushSubscription>> = HashMap::new();
+        let push = people(Channel::Push);
+        if !push.is_empty() {
+            for sub in self.engine.store.push_subscriptions_of(&push).await? {
+                subscriptions.entry(sub.person).or_default().push(sub);
+            }
+        }
+        Ok((phones.into_iter().collect(), subscriptions))
     }
 
     fn attempt(&self, m: &Message, outcome: Outcome, now: DateTime<Utc>) -> Attempt {
@@ -158,30 +215,58 @@ impl Dispatcher {
         }
     }
 
-    /// The loop, until `stop` turns true.
+    /// The loop, until `stop` turns true. Up to `in_flight` leased batches are sending at
+    /// once: the next lease does not wait for a slow provider's answers to the last one.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let slots = Arc::new(Semaphore::new(self.in_flight.max(1)));
+        let this = Arc::new(self);
         loop {
-            let busy = match self.tick().await {
-                Ok(n) => n > 0,
+            let slot = slots
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("BUG: the semaphore is never closed");
+            let full = match this.claim().await {
+                Ok(due) if due.is_empty() => {
+                    drop(slot);
+                    false
+                }
+                Ok(due) => {
+                    let full = due.len() >= this.batch as usize;
+                    let batch = this.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = batch.send(due).await {
+                            tracing::error!(error = %e, "the dispatcher could not record a batch; its lease will lapse");
+                        }
+                        drop(slot);
+                    });
+                    full
+                }
                 Err(e) => {
+                    drop(slot);
                     tracing::error!(error = %e, "the dispatcher could not tick");
                     false
                 }
             };
-            if busy && !*stop.borrow() {
+            if full && !*stop.borrow() {
                 continue;
             }
             tokio::select! {
-                () = tokio::time::sleep(self.max_sleep) => {}
-                () = self.engine.outbox.notified() => {}
+                () = tokio::time::sleep(this.max_sleep) => {}
+                () = this.engine.outbox.notified() => {}
                 _ = stop.changed() => {}
             }
             if *stop.borrow() {
+                // Let the batches in flight record what they sent (this loop holds no slot
+                // here: each was dropped or moved into its batch).
+                let _ = slots.acquire_many(this.in_flight.max(1) as u32).await;
                 return;
             }
         }
     }
 }
+
+type Recipients<T> = HashMap<PersonId, T>;
 
 /// `makker_deliveries_total{channel, provider, outcome}`: what alert rules watch.
 fn count_delivery(channel: Channel, attempt: &Attempt) {
@@ -210,6 +295,16 @@ enum Outcome {
         error: String,
         retry_after: Option<Option<StdDuration>>,
     },
+}
+
+impl Outcome {
+    /// (provider, error) of a failure.
+    fn failure(&self) -> Option<(String, String)> {
+        match self {
+            Outcome::Failed { provider, error, .. } => Some((provider.clone(), error.clone())),
+            Outcome::Sent { .. } => None,
+        }
+    }
 }
 
 fn fail(provider: &str, error: &str, retry_after: Option<Option<StdDuration>>) -> Outcome {
@@ -285,43 +380,63 @@ async fn deliver_push(
     (last, gone)
 }
 
-async fn deliver(providers: &[Arc<dyn SmsProvider>], m: &Message, to: Option<&str>) -> Outcome {
+/// Sends an SMS through the providers in order until one accepts. Returns the outcome and
+/// the providers that failed before it (recorded too: supervisors see a primary that is down
+/// even while the failover delivers).
+async fn deliver(
+    providers: &[Arc<dyn SmsProvider>],
+    m: &Message,
+    to: Option<&str>,
+) -> (Outcome, Vec<(String, String)>) {
     let Some(to) = to else {
-        return fail("none", "no phone number", None);
+        return (fail("none", "no phone number", None), vec![]);
     };
     let sms = Sms {
         to: to.to_owned(),
         text: m.message.body.clone(),
         reference: m.message.id.to_string(),
     };
-    let mut last = fail("none", "no SMS provider configured", None);
+    let mut failures = Vec::new();
     for provider in providers {
         match provider.send(&sms).await {
             Ok(receipt) => {
-                return Outcome::Sent {
+                let sent = Outcome::Sent {
                     provider: receipt.provider.to_owned(),
                     provider_ref: receipt.provider_id,
                 };
+                return (sent, failures.iter().filter_map(Outcome::failure).collect());
             }
             Err(SendError::Retry { after, reason }) => {
                 tracing::warn!(provider = provider.name(), to = %mask_phone(to), %reason, "SMS failed; trying the next provider");
-                last = fail(provider.name(), &reason, Some(after));
+                failures.push(fail(provider.name(), &reason, Some(after)));
             }
             Err(SendError::Permanent { reason }) => {
                 tracing::warn!(provider = provider.name(), to = %mask_phone(to), %reason, "SMS refused; trying the next provider");
-                if !matches!(
-                    last,
-                    Outcome::Failed {
-                        retry_after: Some(_),
-                        ..
-                    }
-                ) {
-                    last = fail(provider.name(), &reason, None);
-                }
+                failures.push(fail(provider.name(), &reason, None));
             }
         }
     }
-    last
+    // All failed: the round is the last failure that may pass (it is retried), else the last.
+    let may_pass = |f: &Outcome| {
+        matches!(
+            f,
+            Outcome::Failed {
+                retry_after: Some(_),
+                ..
+            }
+        )
+    };
+    match failures
+        .iter()
+        .rposition(may_pass)
+        .or(failures.len().checked_sub(1))
+    {
+        Some(i) => {
+            let last = failures.remove(i);
+            (last, failures.iter().filter_map(Outcome::failure).collect())
+        }
+        None => (fail("none", "no SMS provider configured", None), vec![]),
+    }
 }
 
 #[cfg(test)]

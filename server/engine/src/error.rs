@@ -1,6 +1,8 @@
 use makker_domain::Refusal;
 use makker_store::StoreError;
 
+pub(crate) type Result<T> = std::result::Result<T, EngineError>;
+
 /// Why a service call did not happen. The HTTP layer turns each into a problem type.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -32,7 +34,7 @@ impl From<StoreError> for EngineError {
 }
 
 /// Maps a store's `NotFound` to a named thing.
-pub(crate) fn found<T>(r: Result<T, StoreError>, what: &'static str) -> Result<T, EngineError> {
+pub(crate) fn found<T>(r: std::result::Result<T, StoreError>, what: &'static str) -> Result<T> {
     r.map_err(|e| match e {
         StoreError::NotFound => EngineError::NotFound(what),
         e => EngineError::Store(e),

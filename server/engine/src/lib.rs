@@ -12,6 +12,7 @@ mod alarms;
 pub mod audit;
 pub mod auth;
 pub mod clock;
+pub mod coverage;
 pub mod dispatcher;
 mod error;
 mod export;
@@ -20,6 +21,8 @@ pub mod maintenance;
 mod messages;
 pub mod scheduler;
 mod service;
+pub mod sso;
+mod watch;
 
 pub use alarms::Delivery;
 pub use error::EngineError;

@@ -40,6 +40,11 @@ pub enum Text<'a> {
     FollowUp {
         worker: &'a str,
     },
+    /// To a team's supervisors and managers: people are on shift and no board is open.
+    Unwatched {
+        team: &'a str,
+        minutes: i64,
+    },
 }
 
 impl Text<'_> {
@@ -53,6 +58,7 @@ impl Text<'_> {
             Text::TwoPersonBreak { .. } => "two_person_break",
             Text::LoneTimer { .. } => "lone_timer",
             Text::FollowUp { .. } => "follow_up",
+            Text::Unwatched { .. } => "unwatched",
         }
     }
 
@@ -125,6 +131,11 @@ impl Text<'_> {
                 format!("Makker: Alarmen for {worker} er kvitteret, men ikke afsluttet."),
                 format!("Makker: Larmet för {worker} är kvitterat men inte avslutat."),
                 format!("Makker: The alarm for {worker} is acknowledged but not resolved."),
+            ),
+            Text::Unwatched { team, minutes } => pick(
+                format!("Makker: Ingen tavle har været åben for {team} i {minutes} min, mens der er folk på vagt. Åbn tavlen."),
+                format!("Makker: Ingen tavla har varit öppen för {team} på {minutes} min medan folk är i tjänst. Öppna tavlan."),
+                format!("Makker: No board has been open for {team} for {minutes} min while people are on shift. Open the board."),
             ),
         }
     }

@@ -2,13 +2,17 @@
 //!
 //! Protocol: sleep until the earliest armed deadline or until woken (a change armed an
 //! earlier one), at most `max_sleep`; lease the due rows in batches; for each, decide what it
-//! causes and commit "armed → fired" together with those changes. A deadline whose commit
+//! causes and commit "armed → fired" together with those changes. A batch fires several
+//! visits' or alarms' deadlines at once (each its own transaction); one visit's or alarm's
+//! deadlines fire in due order, one after another. A deadline whose commit
 //! fails (a crash, a concurrent change) keeps its row armed; the lease lapses and the next
 //! tick, here or in another replica, fires it. Nothing that matters lives only in memory.
 //!
 //! INVARIANT: a deadline fires at most once (the fencing update in `Store::fire`), and every
 //! due deadline fires eventually (leases expire).
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
@@ -16,8 +20,9 @@ use makker_domain::AlarmId;
 use makker_domain::alarm::{Alarm, AlarmKind};
 use makker_domain::policy::Channel;
 use makker_domain::visit::VisitState;
-use makker_store::{Changes, Deadline, DeadlineKind, StoreError, Versioned, constraint};
-use tokio::sync::watch;
+use makker_store::{Changes, Deadline, DeadlineKind, StoreError, Versioned, WAKE_HORIZON, constraint};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::alarms::Occasion;
@@ -36,8 +41,11 @@ pub struct Tick {
 
 pub struct Scheduler {
     engine: Engine,
-    owner: String,
+    owner: Arc<str>,
     pub batch: u32,
+    /// Deadlines fired at once, each in its own transaction; those of one visit or alarm fire
+    /// in order, one after another.
+    pub concurrency: usize,
     pub lease: Duration,
     pub max_sleep: StdDuration,
 }
@@ -46,10 +54,12 @@ impl Scheduler {
     pub fn new(engine: Engine) -> Self {
         Scheduler {
             engine,
-            owner: format!("makker-{}", Uuid::now_v7()),
+            owner: format!("makker-{}", Uuid::now_v7()).into(),
             batch: 200,
+            concurrency: 8,
             lease: Duration::seconds(10),
-            max_sleep: StdDuration::from_secs(1),
+            // No longer: deadlines armed further ahead than the horizon wake nobody.
+            max_sleep: WAKE_HORIZON,
         }
     }
 
@@ -71,23 +81,43 @@ impl Scheduler {
                 next_due: None
             }));
         }
-        let mut fired = 0;
-        for d in &due {
-            match self.fire(d, now).await {
-                Ok(true) => {
-                    fired += 1;
-                    let lag = (now - d.due_at).num_milliseconds().max(0) as f64 / 1000.0;
-                    metrics::histogram!("makker_deadline_lag_seconds").record(lag);
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::warn!(deadline = d.id, error = %e, "a deadline did not fire; it stays armed")
-                }
-            }
-        }
+        // The claim may have waited for the database (a pool queue, a restart): the firing
+        // happens, and is stamped, now.
+        let fired = self.fire_all(due, self.engine.now()).await?;
         let next_due = self.engine.store.next_due().await?;
         self.engine.health.ticked();
         Ok(Tick { fired, next_due })
+    }
+
+    /// Fires a claimed batch, `concurrency` visits or alarms at a time: one round trip after
+    /// another per deadline would cap a replica at a few hundred a second.
+    async fn fire_all(&self, due: Vec<Deadline>, now: DateTime<Utc>) -> Result<usize> {
+        let slots = Arc::new(Semaphore::new(self.concurrency.max(1)));
+        let mut firing = JoinSet::new();
+        for group in by_subject(due) {
+            let slot = slots
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("BUG: the semaphore is never closed");
+            let fire = Firing {
+                engine: self.engine.clone(),
+                owner: self.owner.clone(),
+            };
+            firing.spawn(async move {
+                let mut fired = 0;
+                for d in &group {
+                    fired += usize::from(fire.fire_logged(d, now).await);
+                }
+                drop(slot);
+                fired
+            });
+        }
+        let mut fired = 0;
+        while let Some(done) = firing.join_next().await {
+            fired += done.map_err(|e| EngineError::Invalid(format!("a firing task failed: {e}")))?;
+        }
+        Ok(fired)
     }
 
     /// Ticks until nothing is due at the clock's current time (tests, and catching up after
@@ -137,10 +167,55 @@ impl Scheduler {
             }
         }
     }
+}
+
+/// Deadlines grouped by the visit (else the alarm) they belong to, in due order within each
+/// group: one visit's reminder, overdue and escalation must see each other's commits.
+fn by_subject(due: Vec<Deadline>) -> Vec<Vec<Deadline>> {
+    let mut groups: Vec<Vec<Deadline>> = Vec::new();
+    let mut index: HashMap<Uuid, usize> = HashMap::new();
+    for d in due {
+        let subject = d.visit.map(|v| v.0).or(d.alarm.map(|a| a.0));
+        match subject.and_then(|s| index.get(&s).copied()) {
+            Some(i) => groups[i].push(d),
+            None => {
+                if let Some(s) = subject {
+                    index.insert(s, groups.len());
+                }
+                groups.push(vec![d]);
+            }
+        }
+    }
+    groups
+}
+
+/// What fires one deadline; cloned into each firing task.
+#[derive(Clone)]
+struct Firing {
+    engine: Engine,
+    owner: Arc<str>,
+}
+
+impl Firing {
+    /// Fires `d`; whether it fired. A failure is logged and leaves the deadline armed.
+    async fn fire_logged(&self, d: &Deadline, now: DateTime<Utc>) -> bool {
+        match self.fire(d, now).await {
+            Ok(true) => {
+                let lag = (now - d.due_at).num_milliseconds().max(0) as f64 / 1000.0;
+                metrics::histogram!("makker_deadline_lag_seconds").record(lag);
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                tracing::warn!(deadline = d.id, error = %e, "a deadline did not fire; it stays armed");
+                false
+            }
+        }
+    }
 
     async fn fire(&self, d: &Deadline, now: DateTime<Utc>) -> Result<bool> {
         let changes = match (d.kind, d.alarm) {
-            (DeadlineKind::Reminder, _) => self.reminder(d).await?,
+            (DeadlineKind::Reminder, _) => self.reminder(d, now).await?,
             (DeadlineKind::Overdue | DeadlineKind::Silence, _) => self.overdue(d, now).await?,
             (DeadlineKind::Escalate, Some(a)) => {
                 self.engine
@@ -166,11 +241,14 @@ impl Scheduler {
         }
     }
 
-    async fn reminder(&self, d: &Deadline) -> Result<Changes> {
+    async fn reminder(&self, d: &Deadline, now: DateTime<Utc>) -> Result<Changes> {
         let mut changes = Changes::default();
         let Some(visit) = d.visit else { return Ok(changes) };
         let v = self.engine.store.visit(visit).await?.value;
-        if v.state == VisitState::Ended {
+        // Ended, or the check-in it reminds of is already missed (a restart catching up): the
+        // overdue deadline, due too, tells the worker instead.
+        let missed = v.check_in_due() + Duration::minutes(v.terms.grace_minutes.into());
+        if v.state == VisitState::Ended || missed <= now {
             return Ok(changes);
         }
         let mut people = Vec::new();

@@ -18,9 +18,8 @@ use uuid::Uuid;
 
 use crate::auth;
 use crate::clock::Clock;
-use crate::error::{EngineError, found};
+use crate::error::{EngineError, Result, found};
 
-type Result<T> = std::result::Result<T, EngineError>;
 
 /// Tunables that are configuration, not policy.
 #[derive(Debug, Clone)]
@@ -146,7 +145,8 @@ impl Engine {
     /// After a commit: wake the deadline loop for new deadlines and the dispatcher for new
     /// messages, so neither waits for its poll.
     pub fn committed(&self, changes: &makker_store::Changes) {
-        if !changes.arm.is_empty() || changes.visit_timers.is_some() {
+        // A check-in arms deadlines minutes ahead: the loop finds those without a wake-up.
+        if changes.arms_soon(self.now()) {
             self.wake.notify_one();
         }
         if !changes.outbox.is_empty() {

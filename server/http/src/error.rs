@@ -24,6 +24,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     BodyTooLarge,
     Unauthorized,
+    /// A state-changing request by session cookie without its CSRF token.
+    Csrf,
     NotFound,
     MethodNotAllowed,
     IdempotencyKeyInvalid,
@@ -31,6 +33,15 @@ pub enum ApiError {
     IdempotencyInProgress,
     WebhookUnauthenticated,
     UnknownSender,
+    /// Single sign-on: the provider's answer or ID token was not good enough (why, for the log
+    /// and the administrator).
+    SsoRefused(String),
+    /// Single sign-on: a valid identity that no Makker person has.
+    SsoUnknownPerson,
+    /// Single sign-on: the flow is unknown, used, expired, or from another browser.
+    SsoState,
+    /// Single sign-on: the identity provider cannot be reached or answers nonsense.
+    SsoUnavailable(String),
     Internal(String),
 }
 
@@ -169,6 +180,13 @@ impl ApiError {
                 None,
             ),
             ApiError::NotFound => (S::NOT_FOUND, "not-found", "Not found", None, None),
+            ApiError::Csrf => (
+                S::FORBIDDEN,
+                "csrf",
+                "Missing CSRF token",
+                Some(format!("Send the session's CSRF token in {}.", crate::extract::CSRF_HEADER)),
+                None,
+            ),
             ApiError::WebhookUnauthenticated => (
                 S::FORBIDDEN,
                 "webhook-unauthenticated",
@@ -181,6 +199,34 @@ impl ApiError {
                 "unknown-sender",
                 "Unknown sender",
                 Some("This number belongs to nobody here.".into()),
+                None,
+            ),
+            ApiError::SsoRefused(why) => (
+                S::UNAUTHORIZED,
+                "sso-refused",
+                "Single sign-on refused",
+                Some(format!("The sign-in was not accepted: {why}.")),
+                None,
+            ),
+            ApiError::SsoUnknownPerson => (
+                S::FORBIDDEN,
+                "sso-unknown-person",
+                "No Makker account",
+                Some("You signed in, but no one in Makker has this username. Ask an administrator.".into()),
+                None,
+            ),
+            ApiError::SsoState => (
+                S::BAD_REQUEST,
+                "sso-state",
+                "Sign-in expired or already used",
+                Some("Start the sign-in again from this browser.".into()),
+                None,
+            ),
+            ApiError::SsoUnavailable(_) => (
+                S::BAD_GATEWAY,
+                "sso-unavailable",
+                "Identity provider unavailable",
+                None,
                 None,
             ),
             ApiError::MethodNotAllowed => (

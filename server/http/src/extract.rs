@@ -4,7 +4,8 @@ use std::marker::PhantomData;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::{ACCEPT_LANGUAGE, AUTHORIZATION};
+use axum::http::Method;
+use axum::http::header::{ACCEPT_LANGUAGE, AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
 use makker_domain::geo::Position;
 use makker_domain::text::Lang;
@@ -18,12 +19,86 @@ use serde::de::{DeserializeOwned, Deserializer, MapAccess, Visitor};
 use crate::AppState;
 use crate::error::ApiError;
 
-/// The signed-in person, from `Authorization: Bearer <device token>`.
+/// The cookie that carries a web session's token (a web session is a device of its person).
+pub const SESSION_COOKIE: &str = "makker_session";
+/// The header a page sends its CSRF token in, on every state-changing request.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// How a request proves who sent it.
+pub enum Credential<'a> {
+    /// `Authorization: Bearer …`: phones and scripts. Browsers never add it by themselves,
+    /// so it needs no CSRF token.
+    Bearer(&'a str),
+    /// The session cookie, whose CSRF token (for unsafe methods) was checked.
+    Session(&'a str),
+}
+
+impl<'a> Credential<'a> {
+    /// The request's credential: the bearer token if any, else the session cookie.
+    ///
+    /// # Errors
+    /// `Csrf` when a state-changing request carries the cookie without its CSRF token.
+    pub fn of(parts: &'a Parts) -> Result<Option<Self>, ApiError> {
+        if let Some(token) = bearer(parts) {
+            return Ok(Some(Credential::Bearer(token)));
+        }
+        let Some(token) = session_cookie(parts) else {
+            return Ok(None);
+        };
+        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        let sent = parts.headers.get(CSRF_HEADER).and_then(|h| h.to_str().ok());
+        match sent {
+            _ if safe => Ok(Some(Credential::Session(token))),
+            Some(sent) if csrf_matches(token, sent) => Ok(Some(Credential::Session(token))),
+            _ => Err(ApiError::Csrf),
+        }
+    }
+
+    pub fn token(&self) -> &'a str {
+        match self {
+            Credential::Bearer(t) | Credential::Session(t) => t,
+        }
+    }
+}
+
+/// The CSRF token of a session: derived from its secret token, so the server keeps nothing
+/// more and another site, which cannot read the HttpOnly cookie, cannot compute it.
+pub fn csrf_token(session_token: &str) -> String {
+    makker_engine::auth::token_hash(&format!("csrf:{session_token}"))
+}
+
+/// Compares hashes of both sides, so the time taken tells nothing about the expected value.
+fn csrf_matches(session_token: &str, sent: &str) -> bool {
+    let hash = makker_engine::auth::token_hash;
+    hash(&csrf_token(session_token)) == hash(sent)
+}
+
+fn session_cookie(parts: &Parts) -> Option<&str> {
+    cookie(&parts.headers, SESSION_COOKIE)
+}
+
+/// The value of the cookie `name` the request carries, when not empty.
+pub(crate) fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// The signed-in person, from `Authorization: Bearer <device token>` or the web session
+/// cookie (with its CSRF token on state-changing requests).
 pub struct Caller {
     pub person: Person,
     pub device: Device,
     /// `Accept-Language` when it names a language we speak, else the person's own.
     pub lang: Lang,
+    /// The web session's token when signed in by cookie.
+    pub session: Option<String>,
 }
 
 impl Caller {
@@ -47,7 +122,7 @@ impl Caller {
     }
 }
 
-pub fn bearer(parts: &Parts) -> Option<&str> {
+fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
@@ -60,15 +135,19 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
-        let (person, device) = state.engine.authenticate(token).await?;
+        let credential = Credential::of(parts)?.ok_or(ApiError::Unauthorized)?;
+        let (person, device) = state.engine.authenticate(credential.token()).await?;
+        let session = match credential {
+            Credential::Session(token) => Some(token.to_owned()),
+            Credential::Bearer(_) => None,
+        };
         let lang = parts
             .headers
             .get(ACCEPT_LANGUAGE)
             .and_then(|h| h.to_str().ok())
             .and_then(Lang::from_accept_language)
             .unwrap_or(person.lang);
-        Ok(Caller { person, device, lang })
+        Ok(Caller { person, device, lang, session })
     }
 }
 

@@ -18,7 +18,7 @@ use makker_store::Idempotency;
 use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, PROBLEM_JSON};
-use crate::extract::bearer;
+use crate::extract::Credential;
 use crate::{AppState, BODY_LIMIT};
 
 pub const REPLAYED: &str = "idempotent-replayed";
@@ -42,10 +42,11 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     let Ok(bytes) = to_bytes(body, BODY_LIMIT).await else {
         return ApiError::BodyTooLarge.into_response();
     };
-    // Keys belong to a person; without a valid token the handler answers 401 itself.
-    let person = match bearer(&parts) {
-        Some(token) => state.engine.authenticate(token).await.ok().map(|(p, _)| p.id),
-        None => None,
+    // Keys belong to a person; without valid credentials (or a session's CSRF token) the
+    // handler answers 401 or 403 itself, and nothing is recorded under the key.
+    let person = match Credential::of(&parts) {
+        Ok(Some(c)) => state.engine.authenticate(c.token()).await.ok().map(|(p, _)| p.id),
+        _ => None,
     };
     let Some(person) = person else {
         return next.run(Request::from_parts(parts, Body::from(bytes))).await;

@@ -9,8 +9,10 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod live;
+pub mod oidc;
 pub mod ops;
 pub mod views;
+pub mod web;
 pub mod webhooks;
 
 use std::future::Future;
@@ -28,7 +30,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
@@ -42,6 +44,10 @@ pub struct AppState {
     pub engine: Engine,
     pub webhooks: std::sync::Arc<webhooks::Webhooks>,
     pub hub: std::sync::Arc<live::Hub>,
+    /// The web pages' settings (the map).
+    pub web: std::sync::Arc<web::WebConfig>,
+    /// Single sign-on, when an identity provider is configured.
+    pub oidc: Option<std::sync::Arc<oidc::Oidc>>,
 }
 
 impl AppState {
@@ -50,7 +56,21 @@ impl AppState {
             engine,
             webhooks: std::sync::Arc::new(webhooks),
             hub: live::Hub::new(),
+            web: std::sync::Arc::default(),
+            oidc: None,
         }
+    }
+
+    /// With single sign-on through an OpenID Connect provider.
+    pub fn with_oidc(mut self, oidc: oidc::Oidc) -> Self {
+        self.oidc = Some(std::sync::Arc::new(oidc));
+        self
+    }
+
+    /// With the web pages' settings from the configuration.
+    pub fn with_web(mut self, web: web::WebConfig) -> Self {
+        self.web = std::sync::Arc::new(web);
+        self
     }
 }
 
@@ -70,6 +90,11 @@ impl Modify for DeviceToken {
         components.add_security_scheme(
             "device_token",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        // Browsers: the same token in an HttpOnly cookie, plus `X-CSRF-Token` on changes.
+        components.add_security_scheme(
+            "web_session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(extract::SESSION_COOKIE))),
         );
     }
 }
@@ -130,6 +155,8 @@ pub fn router(state: AppState) -> Router {
     )
     .merge(ops::router())
     .merge(webhooks::router())
+    .merge(web::router())
+    .merge(oidc::router())
     .fallback(|| async { ApiError::NotFound })
     .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
     .with_state(state)
@@ -201,6 +228,16 @@ pub async fn launch(
             .await
     });
     let hub_loop = tokio::spawn(hub.clone().run(store));
+    let watcher_state = state.clone();
+    let watching = tokio::spawn(async move {
+        let mut every = tokio::time::interval(live::WATCH_EVERY);
+        loop {
+            every.tick().await;
+            if let Err(e) = live::watch_once(&watcher_state).await {
+                tracing::warn!(error = %e, "could not check that every team's board is watched");
+            }
+        }
+    });
     let stopping = async move {
         shutdown.await;
         hub.stop();
@@ -209,6 +246,7 @@ pub async fn launch(
         .with_graceful_shutdown(stopping)
         .await;
     watcher.abort();
+    watching.abort();
     let _ = hub_loop.await;
     served
 }

@@ -7,9 +7,9 @@
 //! snapshot, or, given `Last-Event-ID`, with what the board missed (a fresh snapshot when that
 //! is too much). Each event's id is the row's id. Streams end when the server shuts down.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -32,6 +32,9 @@ const POLL: Duration = Duration::from_millis(250);
 const BATCH: u32 = 500;
 /// A reconnecting board that missed more than this gets a snapshot instead.
 const BACKLOG: u32 = 1000;
+/// How often this process records the teams whose boards it serves, and looks for teams
+/// nobody watches.
+pub const WATCH_EVERY: Duration = Duration::from_secs(30);
 
 /// This process's fan-out of live changes.
 pub struct Hub {
@@ -39,6 +42,8 @@ pub struct Hub {
     /// Wakes the hub to read new rows now.
     pub wake: Arc<Notify>,
     stop: watch::Sender<bool>,
+    /// Open streams per team.
+    boards: Mutex<HashMap<TeamId, usize>>,
 }
 
 impl Hub {
@@ -47,7 +52,18 @@ impl Hub {
             events: broadcast::channel(4096).0,
             wake: Arc::default(),
             stop: watch::channel(false).0,
+            boards: Mutex::default(),
         })
+    }
+
+    /// The teams with a board open on this process.
+    pub fn watched_teams(&self) -> Vec<TeamId> {
+        self.boards().keys().copied().collect()
+    }
+
+    fn boards(&self) -> std::sync::MutexGuard<'_, HashMap<TeamId, usize>> {
+        // The map stays consistent even if a holder panicked: each update is one statement.
+        self.boards.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Ends every stream and the hub's loop (server shutdown).
@@ -94,8 +110,8 @@ impl Hub {
 
 /// The live status of my teams: a `snapshot` event (visits in progress, unresolved alarms,
 /// people on shift), then `visit`, `alarm` and `shift` events, each the record as it is after
-/// the change. For supervisors, managers and admins; a worker's phone is told what concerns it
-/// by push (a duress alarm must never reach it).
+/// the change. For supervisors and admins: a worker's phone is told what concerns it by push
+/// (a duress alarm must never reach it), and managers see aggregates, not where people are.
 #[utoipa::path(get, path = "/api/v1/live", tag = "live", security(("device_token" = [])),
     params(("Last-Event-ID" = Option<i64>, Header, description = "The last event the board saw")),
     responses((status = 200, content_type = "text/event-stream", body = String),
@@ -105,7 +121,7 @@ pub async fn live(
     me: Caller,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    if me.person.role == Role::Worker {
+    if !matches!(me.person.role, Role::Supervisor | Role::Admin) {
         return Err(me.err()(EngineError::Forbidden));
     }
     let resume = headers
@@ -122,8 +138,13 @@ pub async fn live(
         pending: VecDeque::new(),
         last: 0,
         store,
-        _client: Client::connect(),
+        _board: Board::open(&state.hub, &me.person.teams),
     };
+    state
+        .engine
+        .boards_connected(&me.person.teams)
+        .await
+        .map_err(me.err())?;
     feed.open(resume).await.map_err(me.err())?;
     let stream = futures_util::stream::unfold(feed, |mut feed| async move {
         let event = feed.next().await?;
@@ -144,7 +165,7 @@ struct Feed {
     /// The newest change this stream has passed (shown or not).
     last: i64,
     store: Arc<dyn Store>,
-    _client: Client,
+    _board: Board,
 }
 
 impl Feed {
@@ -246,18 +267,48 @@ impl Feed {
     }
 }
 
-/// Counts open streams in `makker_sse_clients`.
-struct Client;
+/// An open stream: counted per team in the hub (someone is watching) and in
+/// `makker_sse_clients`.
+struct Board {
+    hub: Arc<Hub>,
+    teams: Vec<TeamId>,
+}
 
-impl Client {
-    fn connect() -> Client {
+impl Board {
+    fn open(hub: &Arc<Hub>, teams: &[TeamId]) -> Board {
         metrics::gauge!("makker_sse_clients").increment(1.0);
-        Client
+        let mut boards = hub.boards();
+        for team in teams {
+            *boards.entry(*team).or_default() += 1;
+        }
+        Board {
+            hub: hub.clone(),
+            teams: teams.to_vec(),
+        }
     }
 }
 
-impl Drop for Client {
+impl Drop for Board {
     fn drop(&mut self) {
         metrics::gauge!("makker_sse_clients").decrement(1.0);
+        let mut boards = self.hub.boards();
+        for team in &self.teams {
+            if let Some(n) = boards.get_mut(team) {
+                *n -= 1;
+                if *n == 0 {
+                    boards.remove(team);
+                }
+            }
+        }
     }
+}
+
+/// Records the teams whose boards this process serves, then tells those of teams nobody has
+/// watched for too long (the loop in [`crate::launch`] runs it every [`WATCH_EVERY`]).
+///
+/// # Errors
+/// The store fails.
+pub async fn watch_once(state: &AppState) -> Result<usize, EngineError> {
+    state.engine.boards_connected(&state.hub.watched_teams()).await?;
+    state.engine.check_watched().await
 }

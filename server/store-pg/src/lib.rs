@@ -96,8 +96,17 @@ impl PgStore {
     /// # Errors
     /// The server is unreachable or refuses the connection.
     pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
+        Self::connect_with(url, 16).await
+    }
+
+    /// [`PgStore::connect`] with a pool of `max_connections` (e.g. a small one of its own
+    /// for the deadline loop, apart from the HTTP handlers').
+    ///
+    /// # Errors
+    /// The server is unreachable or refuses the connection.
+    pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, sqlx::Error> {
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;

@@ -20,15 +20,25 @@ use makker_domain::{
     AlarmId, AssessmentId, PersonId, PlaceId, Role, RouteId, ShiftId, TeamId, VisitId, WarningId,
 };
 use makker_store::{
-    Assessment, Attempt, AttemptRecord, AuditEntry, Changes, Deadline, DeadlineKind, Device, Idempotency,
-    LiveEvent, LoginFailures, LoneApproval, Message, NewDeadline, NewMessage, OpsFigures, Person,
-    PushSubscription, Shift, Stamp, Store, StoreError, StoreResult, Team, Versioned, VisitEvent, constraint,
+    Assessment, Attempt, AttemptRecord, AuditEntry, Changes, Deadline, DeadlineKind, Delivery, Device,
+    Idempotency, LiveEvent, LoginFailures, LoneApproval, Message, NewDeadline, NewMessage, OpsFigures,
+    Person, PushSubscription, Shift, Stamp, Store, StoreError, StoreResult, Team, Versioned, VisitEvent,
+    WatchStatus, constraint,
 };
 use sqlx::types::Json;
 use sqlx::{FromRow, Pool, Transaction};
 use uuid::Uuid;
 
 use super::{BEGIN_WRITE, Db, SKIP_LOCKED, constraint_of};
+
+/// Routes, areas, incidents and coverage facts (issue 4).
+#[path = "coverage.rs"]
+mod coverage;
+
+#[path = "retention.rs"]
+mod retention;
+#[path = "sso.rs"]
+mod sso;
 
 /// A store on one database pool.
 #[derive(Clone, Debug)]
@@ -485,6 +495,24 @@ impl SqlStore {
         Ok(rows)
     }
 
+    /// The rows of `sql` for many ids, [`IN_LIST_MAX`] at a time: `{ids}` in `sql` becomes
+    /// the placeholders of one chunk (bind arrays are PostgreSQL's alone).
+    async fn rows_for_ids<R>(&self, sql: &str, ids: &[Uuid]) -> StoreResult<Vec<R>>
+    where
+        R: for<'r> FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+    {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IN_LIST_MAX) {
+            let sql = sql.replace("{ids}", &placeholders(chunk.len()));
+            let mut query = sqlx::query_as::<_, R>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            out.extend(query.fetch_all(&self.pool).await.map_err(db_err)?);
+        }
+        Ok(out)
+    }
+
     async fn begin(&self) -> StoreResult<Tx> {
         self.pool.begin_with(BEGIN_WRITE).await.map_err(db_err)
     }
@@ -768,6 +796,172 @@ async fn write_audit(tx: &mut Tx, entries: &[AuditEntry]) -> StoreResult<()> {
     Ok(())
 }
 
+/// Ids bound per `in (…)` list: well under SQLite's and PostgreSQL's parameter limits.
+const IN_LIST_MAX: usize = 500;
+
+/// `$1, $2, …, $n`.
+fn placeholders(n: usize) -> String {
+    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// One round of a message: the round counts as one attempt; each provider that failed over
+/// gets its own line, so supervisors see the failure even when the failover delivered.
+async fn record_delivery(tx: &mut Tx, d: &Delivery, now: DateTime<Utc>) -> StoreResult<()> {
+    let update = match &d.attempt {
+        Attempt::Sent {
+            provider,
+            provider_ref,
+        } => sqlx::query_as::<_, (i32,)>(
+            "update outbox set attempts = attempts + 1, claimed_by = null, claim_expires_at = null, \
+             state = 'sent', sent_at = $2, provider = $3, provider_ref = $4 where outbox_id = $1 returning attempts",
+        )
+        .bind(d.message)
+        .bind(now)
+        .bind(provider)
+        .bind(provider_ref),
+        Attempt::Retry {
+            provider,
+            error,
+            next,
+        } => sqlx::query_as(
+            "update outbox set attempts = attempts + 1, claimed_by = null, claim_expires_at = null, \
+             next_attempt_at = $2, provider = $3, last_error = $4 where outbox_id = $1 returning attempts",
+        )
+        .bind(d.message)
+        .bind(*next)
+        .bind(provider)
+        .bind(error),
+        Attempt::Failed { provider, error } => sqlx::query_as(
+            "update outbox set attempts = attempts + 1, claimed_by = null, claim_expires_at = null, \
+             state = 'failed', provider = $2, last_error = $3 where outbox_id = $1 returning attempts",
+        )
+        .bind(d.message)
+        .bind(provider)
+        .bind(error),
+    };
+    let (attempts,) = update.fetch_one(&mut **tx).await.map_err(db_err)?;
+    let (provider, outcome, detail) = match &d.attempt {
+        Attempt::Sent {
+            provider,
+            provider_ref,
+        } => (provider, "sent", provider_ref.clone()),
+        Attempt::Retry { provider, error, .. } => (provider, "retry", Some(error.clone())),
+        Attempt::Failed { provider, error } => (provider, "failed", Some(error.clone())),
+    };
+    let failed_over = d.failed_over.iter().map(|(p, e)| (p, "failed", Some(e.clone())));
+    for (provider, outcome, detail) in failed_over.chain(std::iter::once((provider, outcome, detail))) {
+        sqlx::query(
+            "insert into outbox_attempt (outbox_id, attempt, provider, outcome, detail, created_at) \
+             values ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(d.message)
+        .bind(attempts)
+        .bind(provider)
+        .bind(outcome)
+        .bind(&detail)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// Writes a new visit, its assessment (unless `reused`), the approval it used, and its changes,
+/// inside `tx`.
+async fn write_new_visit(
+    tx: &mut Tx,
+    v: &Visit,
+    a: &Assessment,
+    reused: bool,
+    approval_used: Option<Uuid>,
+    changes: &Changes,
+) -> StoreResult<()> {
+    for p in v.present() {
+        let busy: Option<(Uuid,)> = sqlx::query_as(
+            "select visit_id from visit_participant where person_id = $1 and left_at is null",
+        )
+        .bind(p.person.0)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        if busy.is_some() {
+            return Err(StoreError::Conflict {
+                constraint: constraint::ONE_ACTIVE_VISIT.into(),
+            });
+        }
+    }
+    if !reused {
+        sqlx::query(
+            "insert into assessment (assessment_id, place_id, team_id, person_id, answers, points, \
+             level, assessed_at, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(a.id.0)
+        .bind(a.place.0)
+        .bind(a.team.0)
+        .bind(a.by.0)
+        .bind(Json(&a.answers))
+        .bind(to_i32(a.result.points))
+        .bind(a.result.level.as_str())
+        .bind(a.assessed_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    }
+    if let Some(id) = approval_used {
+        // INVARIANT: an approval is used once; a second use finds no unused row.
+        let used = sqlx::query(
+            "update lone_approval set used_at = $2 where lone_approval_id = $1 and used_at is null",
+        )
+        .bind(id)
+        .bind(v.started_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        if used.rows_affected() == 0 {
+            return Err(StoreError::Conflict {
+                constraint: "lone_approval_used".into(),
+            });
+        }
+    }
+    sqlx::query(
+        "insert into visit (visit_id, team_id, place_id, assessment_id, kind, state, points, level, \
+         started_at, planned_end, last_check_in_at, ended_at, min_participants, check_in_minutes, \
+         max_minutes, grace_minutes, tell_colleague_on_exit, chain, lone_reason, approved_by, \
+         tell_colleague, version, created_at, last_seen_at, break_check_in_minutes) values ($1, $2, $3, $4, $5, \
+         $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, 1, $9, $11, $22)",
+    )
+    .bind(v.id.0)
+    .bind(v.team.0)
+    .bind(v.place.0)
+    .bind(a.id.0)
+    .bind(v.kind.as_str())
+    .bind(enum_str(&v.state))
+    .bind(to_i32(v.risk.points))
+    .bind(v.risk.level.as_str())
+    .bind(v.started_at)
+    .bind(v.planned_end)
+    .bind(v.last_check_in_at)
+    .bind(v.ended_at)
+    .bind(i32::from(v.terms.min_participants))
+    .bind(to_i32(v.terms.check_in_minutes))
+    .bind(to_i32(v.terms.max_minutes))
+    .bind(to_i32(v.terms.grace_minutes))
+    .bind(v.terms.tell_colleague_on_exit)
+    .bind(&v.terms.chain)
+    .bind(&v.lone_reason)
+    .bind(v.approved_by.map(|p| p.0))
+    .bind(v.tell_colleague.map(|p| p.0))
+    .bind(to_i32(v.terms.break_check_in_minutes))
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    write_participants(tx, v, v.started_at).await?;
+    apply_changes(tx, changes, v.started_at).await?;
+    live(tx, v.team, "visit", v, v.started_at).await?;
+    Ok(())
+}
+
 async fn apply_changes(tx: &mut Tx, c: &Changes, now: DateTime<Utc>) -> StoreResult<()> {
     write_events(tx, c).await?;
     write_audit(tx, &c.audit).await?;
@@ -791,6 +985,18 @@ async fn apply_changes(tx: &mut Tx, c: &Changes, now: DateTime<Utc>) -> StoreRes
         for d in timers {
             arm(tx, d, now).await?;
         }
+        if timers.is_empty() {
+            // The visit is over: a reminder still waiting for its provider (down, or
+            // answering 429) is no longer relevant and must not reach the worker later.
+            sqlx::query(
+                "update outbox set state = 'cancelled' where visit_id = $1 and state = 'pending' \
+                 and kind = 'reminder'",
+            )
+            .bind(visit.0)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        }
     }
     for alarm in &c.calm_alarms {
         sqlx::query("update deadline set state = 'cancelled' where alarm_id = $1 and state = 'armed'")
@@ -811,9 +1017,9 @@ async fn apply_changes(tx: &mut Tx, c: &Changes, now: DateTime<Utc>) -> StoreRes
     for d in &c.arm {
         arm(tx, d, now).await?;
     }
-    let armed = !c.arm.is_empty() || c.visit_timers.as_ref().is_some_and(|(_, t)| !t.is_empty());
-    if armed && !super::NOTIFY_ARMED.is_empty() {
-        // Delivered at commit: other replicas wake up for the new deadline.
+    if c.arms_soon(now) && !super::NOTIFY_ARMED.is_empty() {
+        // Delivered at commit: other replicas wake up for the new deadline (later ones they
+        // find on their own within `WAKE_HORIZON`).
         sqlx::query(super::NOTIFY_ARMED)
             .execute(&mut **tx)
             .await
@@ -1198,20 +1404,9 @@ impl Store for SqlStore {
     }
 
     async fn add_warning(&self, w: &Warning) -> StoreResult<()> {
-        sqlx::query(
-            "insert into place_warning (place_warning_id, place_id, kind, text, created_at, expires_at) \
-             values ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(w.id.0)
-        .bind(w.place.0)
-        .bind(enum_str(&w.kind))
-        .bind(&w.text)
-        .bind(w.created_at)
-        .bind(w.expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(())
+        let mut tx = self.begin().await?;
+        coverage::write_warning(&mut tx, w).await?;
+        tx.commit().await.map_err(db_err)
     }
 
     async fn warnings(&self, place: PlaceId) -> StoreResult<Vec<Warning>> {
@@ -1237,35 +1432,7 @@ impl Store for SqlStore {
 
     async fn create_route(&self, r: &Route, now: DateTime<Utc>) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "insert into route (route_id, team_id, name, valid_from, valid_until, created_at) \
-             values ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(r.id.0)
-        .bind(r.team.0)
-        .bind(&r.name)
-        .bind(r.valid_from)
-        .bind(r.valid_until)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        for (position, stop) in r.stops.iter().enumerate() {
-            sqlx::query(
-                "insert into route_stop (route_id, position, place_id, weekday, opens_minute, closes_minute, \
-                 created_at) values ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(r.id.0)
-            .bind(i32::try_from(position).unwrap_or(i32::MAX))
-            .bind(stop.place.0)
-            .bind(i32::try_from(stop.weekday.number_from_monday()).expect("BUG: 1..=7 fits"))
-            .bind(minute_of_day(stop.opens))
-            .bind(minute_of_day(stop.closes))
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        }
+        coverage::write_route(&mut tx, r, now).await?;
         tx.commit().await.map_err(db_err)
     }
 
@@ -1386,88 +1553,7 @@ impl Store for SqlStore {
         changes: &Changes,
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        for p in v.present() {
-            let busy: Option<(Uuid,)> = sqlx::query_as(
-                "select visit_id from visit_participant where person_id = $1 and left_at is null",
-            )
-            .bind(p.person.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            if busy.is_some() {
-                return Err(StoreError::Conflict {
-                    constraint: constraint::ONE_ACTIVE_VISIT.into(),
-                });
-            }
-        }
-        if !reused {
-            sqlx::query(
-                "insert into assessment (assessment_id, place_id, team_id, person_id, answers, points, \
-                 level, assessed_at, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-            )
-            .bind(a.id.0)
-            .bind(a.place.0)
-            .bind(a.team.0)
-            .bind(a.by.0)
-            .bind(Json(&a.answers))
-            .bind(to_i32(a.result.points))
-            .bind(a.result.level.as_str())
-            .bind(a.assessed_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        }
-        if let Some(id) = approval_used {
-            // INVARIANT: an approval is used once; a second use finds no unused row.
-            let used = sqlx::query(
-                "update lone_approval set used_at = $2 where lone_approval_id = $1 and used_at is null",
-            )
-            .bind(id)
-            .bind(v.started_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            if used.rows_affected() == 0 {
-                return Err(StoreError::Conflict {
-                    constraint: "lone_approval_used".into(),
-                });
-            }
-        }
-        sqlx::query(
-            "insert into visit (visit_id, team_id, place_id, assessment_id, kind, state, points, level, \
-             started_at, planned_end, last_check_in_at, ended_at, min_participants, check_in_minutes, \
-             max_minutes, grace_minutes, tell_colleague_on_exit, chain, lone_reason, approved_by, \
-             tell_colleague, version, created_at, last_seen_at, break_check_in_minutes) values ($1, $2, $3, $4, $5, \
-             $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, 1, $9, $11, $22)",
-        )
-        .bind(v.id.0)
-        .bind(v.team.0)
-        .bind(v.place.0)
-        .bind(a.id.0)
-        .bind(v.kind.as_str())
-        .bind(enum_str(&v.state))
-        .bind(to_i32(v.risk.points))
-        .bind(v.risk.level.as_str())
-        .bind(v.started_at)
-        .bind(v.planned_end)
-        .bind(v.last_check_in_at)
-        .bind(v.ended_at)
-        .bind(i32::from(v.terms.min_participants))
-        .bind(to_i32(v.terms.check_in_minutes))
-        .bind(to_i32(v.terms.max_minutes))
-        .bind(to_i32(v.terms.grace_minutes))
-        .bind(v.terms.tell_colleague_on_exit)
-        .bind(&v.terms.chain)
-        .bind(&v.lone_reason)
-        .bind(v.approved_by.map(|p| p.0))
-        .bind(v.tell_colleague.map(|p| p.0))
-        .bind(to_i32(v.terms.break_check_in_minutes))
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        write_participants(&mut tx, v, v.started_at).await?;
-        apply_changes(&mut tx, changes, v.started_at).await?;
-        live(&mut tx, v.team, "visit", v, v.started_at).await?;
+        write_new_visit(&mut tx, v, a, reused, approval_used, changes).await?;
         tx.commit().await.map_err(db_err)
     }
 
@@ -1725,60 +1811,36 @@ impl Store for SqlStore {
     }
 
     async fn record_attempt(&self, message: Uuid, attempt: &Attempt, now: DateTime<Utc>) -> StoreResult<()> {
+        let one = Delivery {
+            message,
+            failed_over: vec![],
+            attempt: attempt.clone(),
+        };
+        self.record_deliveries(std::slice::from_ref(&one), now).await
+    }
+
+    async fn record_deliveries(&self, deliveries: &[Delivery], now: DateTime<Utc>) -> StoreResult<()> {
+        // One commit for the whole batch: at thousands of sends a second, a commit each
+        // would be the dispatcher's ceiling.
         let mut tx = self.begin().await?;
-        let (provider, outcome, detail) = match attempt {
-            Attempt::Sent {
-                provider,
-                provider_ref,
-            } => (provider, "sent", provider_ref.clone()),
-            Attempt::Retry { provider, error, .. } => (provider, "retry", Some(error.clone())),
-            Attempt::Failed { provider, error } => (provider, "failed", Some(error.clone())),
-        };
-        let (attempts,): (i32,) = sqlx::query_as(
-            "update outbox set attempts = attempts + 1, claimed_by = null, claim_expires_at = null \
-             where outbox_id = $1 returning attempts",
-        )
-        .bind(message)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        sqlx::query(
-            "insert into outbox_attempt (outbox_id, attempt, provider, outcome, detail, created_at) \
-             values ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(message)
-        .bind(attempts)
-        .bind(provider)
-        .bind(outcome)
-        .bind(&detail)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let update = match attempt {
-            Attempt::Sent { provider_ref, .. } => sqlx::query(
-                "update outbox set state = 'sent', sent_at = $2, provider = $3, provider_ref = $4 where outbox_id = $1",
-            )
-            .bind(message)
-            .bind(now)
-            .bind(provider)
-            .bind(provider_ref),
-            Attempt::Retry { error, next, .. } => {
-                sqlx::query("update outbox set next_attempt_at = $2, provider = $3, last_error = $4 where outbox_id = $1")
-                    .bind(message)
-                    .bind(*next)
-                    .bind(provider)
-                    .bind(error)
-            }
-            Attempt::Failed { error, .. } => {
-                sqlx::query("update outbox set state = 'failed', provider = $2, last_error = $3 where outbox_id = $1")
-                    .bind(message)
-                    .bind(provider)
-                    .bind(error)
-            }
-        };
-        update.execute(&mut *tx).await.map_err(db_err)?;
+        for d in deliveries {
+            record_delivery(&mut tx, d, now).await?;
+        }
         tx.commit().await.map_err(db_err)
+    }
+
+    async fn phones(&self, people: &[PersonId]) -> StoreResult<Vec<(PersonId, String)>> {
+        let ids: Vec<Uuid> = people.iter().map(|p| p.0).collect();
+        let rows: Vec<(Uuid, String)> = self
+            .rows_for_ids(
+                "select person_id, phone from person where phone is not null and person_id in ({ids})",
+                &ids,
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, phone)| (PersonId(id), phone))
+            .collect())
     }
 
     async fn record_receipt(&self, message: Uuid, status: &str, at: DateTime<Utc>) -> StoreResult<()> {
@@ -1901,6 +1963,42 @@ impl Store for SqlStore {
         tx.commit().await.map_err(db_err)
     }
 
+    async fn boards_seen(&self, teams: &[TeamId], at: DateTime<Utc>) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        for team in teams {
+            sqlx::query(
+                "insert into board_seen (team_id, seen_at) values ($1, $2) \
+                 on conflict (team_id) do update set seen_at = excluded.seen_at \
+                 where board_seen.seen_at < excluded.seen_at",
+            )
+            .bind(team.0)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn watch_status(&self) -> StoreResult<Vec<WatchStatus>> {
+        let rows: Vec<(Uuid, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "select s.team_id, min(s.started_at), b.seen_at from shift s \
+             left join board_seen b on b.team_id = s.team_id \
+             where s.ended_at is null group by s.team_id, b.seen_at",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(team, since, seen)| WatchStatus {
+                team: TeamId(team),
+                on_shift_since: since,
+                board_seen_at: seen,
+            })
+            .collect())
+    }
+
     async fn live_head(&self) -> StoreResult<i64> {
         let (head,): (Option<i64>,) = sqlx::query_as("select max(live_event_id) from live_event")
             .fetch_one(&self.pool)
@@ -2009,15 +2107,19 @@ impl Store for SqlStore {
     }
 
     async fn push_subscriptions(&self, person: PersonId) -> StoreResult<Vec<PushSubscription>> {
-        let rows: Vec<(Uuid, Uuid, Option<Uuid>, String, String, String)> = sqlx::query_as(
-            "select s.push_subscription_id, s.person_id, s.device_id, s.endpoint, s.p256dh, s.auth \
-             from push_subscription s left join device d on d.device_id = s.device_id \
-             where s.person_id = $1 and d.revoked_at is null order by s.created_at",
-        )
-        .bind(person.0)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
+        self.push_subscriptions_of(&[person]).await
+    }
+
+    async fn push_subscriptions_of(&self, people: &[PersonId]) -> StoreResult<Vec<PushSubscription>> {
+        let ids: Vec<Uuid> = people.iter().map(|p| p.0).collect();
+        let rows: Vec<(Uuid, Uuid, Option<Uuid>, String, String, String)> = self
+            .rows_for_ids(
+                "select s.push_subscription_id, s.person_id, s.device_id, s.endpoint, s.p256dh, s.auth \
+                 from push_subscription s left join device d on d.device_id = s.device_id \
+                 where s.person_id in ({ids}) and d.revoked_at is null order by s.created_at",
+                &ids,
+            )
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(id, person, device, endpoint, p256dh, auth)| PushSubscription {
@@ -2041,15 +2143,9 @@ impl Store for SqlStore {
     }
 
     async fn purge_positions(&self, before: DateTime<Utc>) -> StoreResult<Option<u64>> {
-        let mut tx = self.begin().await?;
-        // INVARIANT: one process at a time (a transaction-scoped advisory lock on PostgreSQL).
-        let (locked,): (bool,) = sqlx::query_as(super::MAINTENANCE_LOCK)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        if !locked {
+        let Some(mut tx) = retention::maintenance_tx(&self.pool).await? else {
             return Ok(None);
-        }
+        };
         let events = sqlx::query(
             "update visit_event set lat = null, lon = null where received_at < $1 and lat is not null",
         )
@@ -2148,5 +2244,21 @@ impl Store for SqlStore {
         .await
         .map_err(db_err)?;
         Ok(())
+    }
+
+    async fn pseudonymise_visits(&self, before: DateTime<Utc>) -> StoreResult<Option<u64>> {
+        retention::pseudonymise(&self.pool, before).await
+    }
+
+    async fn purge_audit(&self, before: DateTime<Utc>) -> StoreResult<Option<u64>> {
+        retention::purge_audit(&self.pool, before).await
+    }
+
+    async fn begin_sso(&self, flow: &makker_store::SsoFlow) -> StoreResult<()> {
+        sso::begin(&self.pool, flow).await
+    }
+
+    async fn take_sso(&self, state_hash: &str) -> StoreResult<makker_store::SsoFlow> {
+        sso::take(&self.pool, state_hash).await
     }
 }

@@ -8,6 +8,8 @@
 //! - A person is present in at most one active visit and has at most one open shift.
 //! - Only the store crates name SQL. The two dialects share their query code in `sql/`.
 
+pub mod coverage;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use makker_domain::alarm::Alarm;
@@ -264,6 +266,16 @@ pub enum Attempt {
     },
 }
 
+/// One round of sending a message, as the dispatcher records it: the providers that failed
+/// before the last one tried (failover), and what the round came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub message: Uuid,
+    /// (provider, error) of each provider that failed before the last one was tried.
+    pub failed_over: Vec<(String, String)>,
+    pub attempt: Attempt,
+}
+
 /// One line of the append-only audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -276,6 +288,20 @@ pub struct AuditEntry {
     pub subject: Option<PersonId>,
     /// What: an alarm id, a device id, a team's name.
     pub object: Option<String>,
+}
+
+/// A single sign-on (OpenID Connect) under way, between the redirect to the identity provider
+/// and its callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoFlow {
+    /// SHA-256 of the OAuth `state` the browser carries there and back.
+    pub state_hash: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    /// Our page to open once signed in (a path on this server).
+    pub return_to: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Failed sign-ins of one username, for the lockout.
@@ -324,6 +350,16 @@ pub struct AttemptRecord {
     pub at: DateTime<Utc>,
 }
 
+/// Whether anyone watches a team's board while it works.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchStatus {
+    pub team: TeamId,
+    /// When the earliest shift still open in the team started.
+    pub on_shift_since: DateTime<Utc>,
+    /// When a board of the team was last seen connected, if ever.
+    pub board_seen_at: Option<DateTime<Utc>>,
+}
+
 /// Everything a transition writes besides the visit or alarm itself, in the same transaction.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Changes {
@@ -340,6 +376,21 @@ pub struct Changes {
     pub outbox: Vec<NewMessage>,
     /// Audit lines, written with the change.
     pub audit: Vec<AuditEntry>,
+}
+
+/// How often, at the longest, every deadline loop looks for the earliest armed deadline on
+/// its own. A deadline armed further ahead than this needs no wake-up (in-process or NOTIFY):
+/// the loop finds it in time. Waking only for sooner ones spares every check-in a wake-up and
+/// a tick of the loop in every replica.
+pub const WAKE_HORIZON: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Changes {
+    /// Whether this change arms a deadline due within [`WAKE_HORIZON`] of `now`.
+    pub fn arms_soon(&self, now: DateTime<Utc>) -> bool {
+        let soon = now + chrono::Duration::from_std(WAKE_HORIZON).expect("BUG: one second fits");
+        let timers = self.visit_timers.iter().flat_map(|(_, t)| t);
+        self.arm.iter().chain(timers).any(|d| d.due_at <= soon)
+    }
 }
 
 /// A browser's push subscription, registered by a signed-in phone.
@@ -378,7 +429,7 @@ pub enum Idempotency {
 
 /// Storage for everything the mobile API needs. Implemented once per SQL dialect.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: coverage::CoverageStore + Send + Sync + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> StoreResult<()>;
     /// Tables and their columns, sorted; used to compare the two dialects' schemas.
@@ -502,6 +553,11 @@ pub trait Store: Send + Sync + 'static {
     /// The database's own time: the one clock replicas agree on.
     async fn db_now(&self) -> StoreResult<DateTime<Utc>>;
 
+    /// Boards of `teams` are connected at `at` (each process's heartbeat for its boards).
+    async fn boards_seen(&self, teams: &[TeamId], at: DateTime<Utc>) -> StoreResult<()>;
+    /// Every team with someone on shift: since when, and when a board was last seen.
+    async fn watch_status(&self) -> StoreResult<Vec<WatchStatus>>;
+
     /// Live changes of all teams after `after`, oldest first, at most `limit`.
     async fn live_since(&self, after: i64, limit: u32) -> StoreResult<Vec<LiveEvent>>;
     /// The newest live change's id (0 when there is none).
@@ -534,6 +590,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<Message>>;
     /// Records one delivery attempt and its outcome.
     async fn record_attempt(&self, message: Uuid, attempt: &Attempt, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Records the rounds of a dispatcher's batch in one commit, each with its failovers.
+    async fn record_deliveries(&self, deliveries: &[Delivery], now: DateTime<Utc>) -> StoreResult<()>;
+    /// The phone numbers of those of `people` who have one (the dispatcher's batch lookup).
+    async fn phones(&self, people: &[PersonId]) -> StoreResult<Vec<(PersonId, String)>>;
+    /// The push subscriptions of `people` on devices not revoked, oldest first.
+    async fn push_subscriptions_of(&self, people: &[PersonId]) -> StoreResult<Vec<PushSubscription>>;
     /// Records a provider's delivery report on a message; `NotFound` for an unknown id.
     async fn record_receipt(&self, message: Uuid, status: &str, at: DateTime<Utc>) -> StoreResult<()>;
     /// Every message, oldest first, optionally of one alarm.
@@ -568,4 +630,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Forgets a claimed key whose request failed before changing anything.
     async fn idempotency_abandon(&self, person: PersonId, key: &str) -> StoreResult<()>;
+
+    /// Pseudonymises visit details recorded before `before`: free text, assessment answers,
+    /// message texts and the homes of ended visits go; kinds, times and counts stay. `None`
+    /// when another process holds the maintenance lock right now.
+    async fn pseudonymise_visits(&self, before: DateTime<Utc>) -> StoreResult<Option<u64>>;
+    /// Deletes audit lines from before `before` (the database refuses any younger than a year
+    /// by its own clock). `None` when another process holds the maintenance lock right now.
+    async fn purge_audit(&self, before: DateTime<Utc>) -> StoreResult<Option<u64>>;
+
+    /// Records a single sign-on under way, and forgets those that expired before `flow` began.
+    async fn begin_sso(&self, flow: &SsoFlow) -> StoreResult<()>;
+    /// Takes (and deletes) the sign-on with this state: each one finishes at most once.
+    /// `NotFound` when unknown or already taken.
+    async fn take_sso(&self, state_hash: &str) -> StoreResult<SsoFlow>;
 }

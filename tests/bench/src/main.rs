@@ -4,6 +4,7 @@
 //! Not part of the test run: the figures only mean something from a release build.
 
 mod checkin;
+mod coverage;
 mod escalation;
 mod fanout;
 mod load;
@@ -46,6 +47,8 @@ enum Bench {
     Fanout(fanout::Args),
     /// 4. Resident memory, start-up and recovery time.
     Resources(resources::Args),
+    /// Issue 4: a coverage report over a year of a large municipality.
+    Coverage(coverage::Args),
     /// Benchmarks 1-4 at their (small) default sizes.
     All,
 }
@@ -80,6 +83,7 @@ async fn run(ctx: &Ctx, bench: &Bench, report: &mut Report) -> Result<()> {
         Bench::Escalation(args) => escalation::run(ctx, args, report).await,
         Bench::Fanout(args) => fanout::run(ctx, args, report).await,
         Bench::Resources(args) => resources::run(ctx, args, report).await,
+        Bench::Coverage(args) => coverage::run(ctx, args, report).await,
         Bench::All => {
             checkin::run(ctx, &parse_args("check-in"), report).await?;
             escalation::run(ctx, &parse_args("escalation"), report).await?;

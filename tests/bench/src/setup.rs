@@ -273,7 +273,7 @@ async fn team(engine: &Engine, t: usize) -> Result<(TeamId, PlaceId)> {
 }
 
 /// A person on shift in `team`.
-async fn person(
+pub async fn person(
     engine: &Engine,
     username: &str,
     role: Role,

@@ -14,7 +14,7 @@ use makker_domain::place::{Place, PlaceKind};
 use makker_domain::policy::{DEFAULT_POLICY_TOML, Policy};
 use makker_domain::text::Lang;
 use makker_domain::visit::VisitKind;
-use makker_domain::{PersonId, PlaceId, Role, ShiftId, TeamId};
+use makker_domain::{PersonId, PlaceId, Role, ShiftId, TeamId, VisitId};
 use makker_engine::clock::ManualClock;
 use makker_engine::{Engine, StartCommand};
 use makker_fakes::gatewayapi::{FakeGatewayApi, TOKEN};
@@ -118,7 +118,7 @@ pub async fn seed_spread(url: &str, policy: &Policy, visits: usize, first: Durat
 }
 
 /// A team with one drop-in place, and an engine whose clock stands `offset` from now.
-async fn seed_team(
+pub async fn seed_team(
     url: &str,
     policy: &Policy,
     offset: chrono::Duration,
@@ -144,6 +144,19 @@ async fn seed_team(
 }
 
 pub async fn start_one(engine: &Engine, team: TeamId, place: PlaceId, i: usize, phone: bool) {
+    start_visit_of(engine, team, place, i, phone, 1).await;
+}
+
+/// Worker `i` (`w{i}`, phone `+4520{i:06}` when `phone`) on shift, on a lone visit of
+/// `minutes` started at the engine's time; the worker and the visit.
+pub async fn start_visit_of(
+    engine: &Engine,
+    team: TeamId,
+    place: PlaceId,
+    i: usize,
+    phone: bool,
+    minutes: u32,
+) -> (Person, VisitId) {
     let person = Person {
         id: PersonId(Uuid::now_v7()),
         username: format!("w{i}"),
@@ -166,11 +179,22 @@ pub async fn start_one(engine: &Engine, team: TeamId, place: PlaceId, i: usize, 
         ended_at: None,
     };
     engine.store.start_shift(&shift).await.unwrap();
-    let cmd = StartCommand::lone(VisitKind::DropIn, place, 1, &engine.policy);
-    engine
+    let cmd = StartCommand::lone(VisitKind::DropIn, place, minutes, &engine.policy);
+    let visit = engine
         .start_visit(&person, cmd, engine.stamp(None, None).unwrap())
         .await
         .unwrap();
+    (person, visit.value.id)
+}
+
+/// A free port on loopback, for a server that must keep its port (across a restart, or for
+/// clients started before it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A `makker serve` process, SIGKILLed on drop.
@@ -205,6 +229,26 @@ impl Server {
         let pid = self.0.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let _ = self.0.wait();
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        self.0.try_wait().is_ok_and(|status| status.is_none())
+    }
+
+    /// SIGTERM, and whether the graceful stop ended within `limit` (SIGKILL after it).
+    pub fn terminate_within(&mut self, limit: Duration) -> bool {
+        let pid = self.0.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.0.try_wait().unwrap().is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+        false
     }
 
     /// SIGKILL: no shutdown code runs.

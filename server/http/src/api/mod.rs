@@ -3,6 +3,8 @@
 
 pub mod account;
 pub mod alarms;
+pub mod coverage;
+pub mod incidents;
 pub mod push;
 pub mod team;
 pub mod visits;
@@ -15,6 +17,7 @@ use crate::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(account::login))
+        .routes(routes!(account::start_session, account::session, account::end_session))
         .routes(routes!(alarms::list))
         .routes(routes!(alarms::drill))
         .routes(routes!(push::key))
@@ -45,4 +48,20 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(visits::extend))
         .routes(routes!(visits::check_out))
         .routes(routes!(visits::withdraw))
+        // Routes, areas, coverage and incidents (issue 4).
+        .routes(routes!(coverage::areas))
+        .routes(coverage::large_body(routes!(coverage::import_areas)))
+        .routes(routes!(coverage::delete_area))
+        .routes(routes!(coverage::routes, coverage::create_route))
+        .routes(routes!(coverage::update_route))
+        .routes(routes!(coverage::export_routes))
+        .routes(coverage::large_body(routes!(coverage::import_routes)))
+        .routes(routes!(coverage::coverage))
+        .routes(routes!(coverage::compare))
+        .routes(routes!(coverage::map))
+        .routes(routes!(coverage::csv))
+        .routes(routes!(incidents::report))
+        .routes(routes!(incidents::list))
+        .routes(routes!(incidents::done))
+        .routes(routes!(incidents::absence))
 }
