@@ -20,10 +20,10 @@ fn round_trip<T: DeserializeOwned + Serialize + PartialEq + std::fmt::Debug>(bod
 }
 
 fn positions(at: Option<&LatLon>) {
-    if let Some(p) = at {
-        if let Ok(checked) = Position::parse(p.lat, p.lon) {
-            assert!((-90.0..=90.0).contains(&checked.lat) && (-180.0..=180.0).contains(&checked.lon));
-        }
+    if let Some(p) = at
+        && let Ok(checked) = Position::parse(p.lat, p.lon)
+    {
+        assert!((-90.0..=90.0).contains(&checked.lat) && (-180.0..=180.0).contains(&checked.lon));
     }
 }
 
@@ -41,7 +41,11 @@ fuzz_target!(|data: &[u8]| {
         2 => {
             round_trip::<ShiftRequest>(body);
         }
-        3 => positions(round_trip::<StartVisitRequest>(body).and_then(|r| r.position).as_ref()),
+        3 => positions(
+            round_trip::<StartVisitRequest>(body)
+                .and_then(|r| r.position)
+                .as_ref(),
+        ),
         4 => positions(round_trip::<EventRequest>(body).and_then(|r| r.position).as_ref()),
         5 => {
             round_trip::<JoinRequest>(body);
@@ -49,7 +53,11 @@ fuzz_target!(|data: &[u8]| {
         6 => {
             round_trip::<ExtendRequest>(body);
         }
-        7 => positions(round_trip::<CheckOutRequest>(body).and_then(|r| r.position).as_ref()),
+        7 => positions(
+            round_trip::<CheckOutRequest>(body)
+                .and_then(|r| r.position)
+                .as_ref(),
+        ),
         8 => {
             round_trip::<DrillRequest>(body);
         }

@@ -24,8 +24,12 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(Policy::from_toml(&again).expect("and parses again"), policy);
 
     for yes in [false, true] {
-        let answers: BTreeMap<String, bool> =
-            policy.assessment.questions.iter().map(|q| (q.id.clone(), yes)).collect();
+        let answers: BTreeMap<String, bool> = policy
+            .assessment
+            .questions
+            .iter()
+            .map(|q| (q.id.clone(), yes))
+            .collect();
         let _ = assess(&policy, &answers, usize::MAX);
     }
     let now = Utc.with_ymd_and_hms(2026, 11, 23, 13, 0, 0).unwrap();
@@ -37,7 +41,10 @@ fuzz_target!(|data: &[u8]| {
                 team: TeamId(Uuid::nil()),
                 kind,
                 place: PlaceId(Uuid::nil()),
-                risk: Some(makker_domain::risk::Assessed { points: u32::MAX, level }),
+                risk: Some(makker_domain::risk::Assessed {
+                    points: u32::MAX,
+                    level,
+                }),
                 participants: vec![(PersonId(Uuid::from_u128(1)), ParticipantRole::Talker)],
                 planned_minutes: rule.max_minutes,
                 lone_reason: Some("fuzz".into()),

@@ -19,6 +19,8 @@ const ARTIFACTS = process.env.MAKKER_ARTIFACTS;
 const PASSWORD = 'makker-demo';
 /// The demo's home "Hjem G-17 (Gellerup)": the phone stands at its door.
 const AT_HOME = { latitude: 56.1592, longitude: 10.1405 };
+/// The demo's park "Mølleparken", with a warning of threats against staff.
+const IN_THE_PARK = { latitude: 56.1563, longitude: 10.2038 };
 const WAIT = 15000;
 
 // --- talking to the Rust side ----------------------------------------------------------------
@@ -140,6 +142,18 @@ async function checkOut(page, pin) {
   return page.textContent('#done-text');
 }
 
+/// The usual cast: Sofie's board (unless `board` is false), Bo on shift as the colleague to
+/// tell (rule 6), and Anna's phone on shift.
+async function cast({ board = true, at = AT_HOME } = {}) {
+  const browser = await launch();
+  const desktop = board ? await desk(browser) : null;
+  if (desktop) await boardReady(desktop.page);
+  await call(await token('bo'), 'POST', '/api/v1/shift/start', {});
+  const anna = await phone(browser, at);
+  await workerOnShift(anna.page, 'anna');
+  return { browser, board: desktop, anna };
+}
+
 async function boardReady(page) {
   await signIn(page, '/board/', 'sofie');
   await page.waitForSelector('body[data-live=connected]');
@@ -156,14 +170,7 @@ const SCENARIOS = {
   /// runs out; the alarm sounds and flashes; the supervisor acknowledges and resolves; the
   /// worker's app shows the stand-down.
   async 'lone-visit-alarm'() {
-    const browser = await launch();
-    const board = await desk(browser);
-    await boardReady(board.page);
-    // A colleague on shift, to be told when Anna leaves the home (rule 6).
-    const bo = await token('bo');
-    await call(bo, 'POST', '/api/v1/shift/start', {});
-    const anna = await phone(browser);
-    await workerOnShift(anna.page, 'anna');
+    const { browser, board, anna } = await cast();
     const took = await startLoneVisit(anna.page, { shotName: 'phone-start-visit' });
     const started = Date.now();
     console.log(`opening the app to a started visit: ${took} ms`);
@@ -202,17 +209,65 @@ const SCENARIOS = {
     await anna.page.waitForSelector('#stand-down:not([hidden])');
     assert.match(await anna.page.textContent('#stand-down'), /Afblæst/);
     await shot(anna.page, 'phone-stand-down');
+    // Swedish and English on the worker's own choice.
+    await anna.page.selectOption('#lang', 'sv');
+    assert.equal(await anna.page.textContent('#check-out'), 'Checka ut');
+    await anna.page.selectOption('#lang', 'en');
+    assert.equal(await anna.page.textContent('#check-out'), 'Check out');
+    await browser.close();
+  },
+
+  /// Rule 4: the observer of a pair taps "we leave now"; the withdrawal is recorded with its
+  /// time, the visit ends for both, and a quick incident report follows.
+  async 'observer-withdraws'() {
+    const { browser, board, anna } = await cast({ at: IN_THE_PARK });
+    await anna.page.click('#new-visit');
+    await anna.page.waitForSelector('#places [aria-checked=true]');
+    // The quick risk assessment shows the place's warnings.
+    assert.match(await anna.page.textContent('#places [aria-checked=true]'), /Mølleparken/);
+    assert.match(await anna.page.textContent('#place-warnings'), /Trusler mod personale/);
+    await anna.page.selectOption('#partner', { label: 'Bo Nielsen' });
+    await anna.page.selectOption('#role', 'observer');
+    await anna.page.click('#go');
+    await anna.page.waitForSelector('#leave-now:not([hidden])');
+    await row(board.page, 'Anna Jensen').and(board.page.locator('[data-state=in_visit]')).waitFor();
+    const annaRow = await row(board.page, 'Anna Jensen').textContent();
+    assert.match(annaRow, /Bo Nielsen/, 'the partner shows');
+    assert.match(annaRow, /Park.*Mølleparken.*Trusler mod personale/s, 'kind, place and its warning show');
+    await shot(anna.page, 'phone-observer');
+    await shot(board.page, 'board-pair-with-warning');
+
+    const left = Date.now();
+    await anna.page.click('#leave-now');
+    await anna.page.waitForSelector('[data-screen=done]:not([hidden])');
+    assert.match(await anna.page.textContent('#done-text'), /Tilbagetrækning registreret/);
+    await row(board.page, 'Anna Jensen').and(board.page.locator('[data-state=free]')).waitFor();
+    await row(board.page, 'Bo Nielsen').and(board.page.locator('[data-state=free]')).waitFor();
+
+    await anna.page.click('#report');
+    await anna.page.click('#incident-kinds button:has-text("Trusler")');
+    await anna.page.fill('#incident-text', 'Gruppen blev urolig, en truede med at slå');
+    await shot(anna.page, 'phone-incident-report');
+    await anna.page.click('#report-form button[type=submit]');
+    await anna.page.waitForSelector('#notice:has-text("rapporteret")');
+
+    const me = await call(await token('sofie'), 'GET', '/api/v1/me');
+    const incidents = await call(await token('sofie'), 'GET', `/api/v1/teams/${me.teams[0]}/incidents`);
+    const report = incidents.find((i) => i.description.startsWith('Gruppen blev urolig'));
+    assert.ok(report, 'the report reached the team');
+    assert.equal(report.kind, 'threat');
+    assert.ok(report.visit_id, 'tied to the visit');
+    assert.ok(Math.abs(Date.parse(report.occurred_at) - left) < 3000, `dated to the withdrawal: ${report.occurred_at}`);
+    const visits = (await call(await token('anna'), 'GET', '/api/v1/me/export')).visits;
+    const events = visits.at(-1).my_events.map((e) => e.effect.type);
+    assert.ok(events.includes('withdrawn'), `the withdrawal is recorded: ${events}`);
     await browser.close();
   },
 
   /// Offline, the worker checks in and then out; the app is closed and opened again; when
   /// the network returns the queue replays in order, and the server keeps the phone's times.
   async 'offline-queue'() {
-    const browser = await launch();
-    const bo = await token('bo');
-    await call(bo, 'POST', '/api/v1/shift/start', {});
-    const anna = await phone(browser);
-    await workerOnShift(anna.page, 'anna');
+    const { browser, anna } = await cast({ board: false });
     await startLoneVisit(anna.page);
     // The service worker holds the app's files before the network goes.
     await anna.page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
@@ -259,13 +314,7 @@ const SCENARIOS = {
 
   /// The duress PIN checks out like the real one on the phone; the board gets a duress alarm.
   async duress() {
-    const browser = await launch();
-    const board = await desk(browser);
-    await boardReady(board.page);
-    const bo = await token('bo');
-    await call(bo, 'POST', '/api/v1/shift/start', {});
-    const anna = await phone(browser);
-    await workerOnShift(anna.page, 'anna');
+    const { browser, board, anna } = await cast();
     await startLoneVisit(anna.page);
     const text = await checkOut(anna.page, '9876');
     assert.match(text, /Du er tjekket ud/);
@@ -321,6 +370,59 @@ const SCENARIOS = {
     assert.equal(after, before, 'resumed with Last-Event-ID: no new snapshot');
     assert.match(await boRow.textContent(), /Anna Jensen/, 'the partner shows');
     await shot(board.page, 'board-reconnected');
+    await browser.close();
+  },
+
+  /// The manager's coverage pages over the demo's eight weeks: figures, the map of stops
+  /// coloured by coverage, the heat map, the trend, gaps, two periods compared, a CSV export
+  /// and the printout; never a worker's name. A worker is turned away.
+  async 'manager-coverage'() {
+    const browser = await launch();
+    const desk1 = await desk(browser);
+    const { page } = desk1;
+    await signIn(page, '/manager/', 'lars');
+    await page.waitForSelector('#totals tbody tr');
+    const planned = Number(await page.locator('#totals tbody tr').first().locator('td').nth(1).textContent());
+    assert.ok(planned > 0, `the demo's history plans stops: ${planned}`);
+    const stops = page.locator('#map path.leaflet-interactive.stop');
+    await stops.first().waitFor();
+    const grades = await stops.evaluateAll((els) => els.map((e) => [...e.classList].find((c) => ['good', 'fair', 'poor', 'none'].includes(c))));
+    assert.ok(grades.length > 0 && grades.every(Boolean), `every stop is coloured: ${grades}`);
+    assert.equal(await page.locator('#heat tbody tr').count(), 7, 'a row per weekday');
+    assert.ok(await page.locator('#trend svg rect').count() >= 4, 'a bar per week');
+    await page.waitForSelector('#gaps tbody tr');
+    await shot(page, 'manager-coverage');
+    // Nobody is named: coverage never identifies a worker.
+    const text = await page.locator('body').innerText();
+    for (const name of ['Anna Jensen', 'Bo Nielsen', 'Camilla Sørensen', 'Dennis Larsen']) {
+      assert.ok(!text.includes(name), `${name} is not on the coverage page`);
+    }
+    // Two periods side by side: the four weeks before, and the change.
+    const from = await page.inputValue('#period [name=from]');
+    const before = new Date(Date.parse(from) - 28 * 864e5).toISOString().slice(0, 10);
+    const until = new Date(Date.parse(from) - 864e5).toISOString().slice(0, 10);
+    await page.fill('#period [name=from2]', before);
+    await page.fill('#period [name=to2]', until);
+    await page.click('#period button[type=submit]');
+    await page.waitForFunction(() => document.querySelectorAll('#totals thead th').length === 4);
+    await shot(page, 'manager-compare');
+    // The CSV export answers with the table for a spreadsheet.
+    const href = await page.getAttribute('a.export[href*="table=stops"]', 'href');
+    const csv = await page.evaluate(async (url) => {
+      const r = await fetch(url, { credentials: 'same-origin' });
+      return { status: r.status, type: r.headers.get('content-type'), body: await r.text() };
+    }, href);
+    assert.equal(csv.status, 200, csv.body);
+    assert.match(csv.type, /text\/csv/);
+    assert.ok(csv.body.split('\n').length > 2, 'a header and rows');
+    // Printing hides the controls.
+    await page.emulateMedia({ media: 'print' });
+    assert.ok(!(await page.isVisible('#period')), 'no form on paper');
+    await shot(page, 'manager-print');
+    // A worker has no coverage pages.
+    const worker = await phone(browser);
+    await signIn(worker.page, '/manager/', 'anna');
+    await worker.page.waitForSelector('[data-screen=forbidden]:not([hidden])');
     await browser.close();
   },
 };

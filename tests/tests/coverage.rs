@@ -579,9 +579,21 @@ async fn the_demo_seeds_eight_weeks_the_pages_can_show(store: Arc<dyn Store>) {
     };
     let r = app.engine.coverage(&lars, lars.teams[0], q).await.unwrap();
     assert_eq!(r.weeks.len(), 8, "eight ISO weeks of history");
-    assert_eq!(r.totals.planned, 8 * 25, "five stops on five weekdays for eight weeks");
-    assert!(r.totals.covered > r.totals.late && r.totals.late > 0 && r.totals.missed > 0, "{:?}", r.totals);
-    assert!(r.gaps.iter().all(|g| g.place_name.starts_with("Herberget")) && !r.gaps.is_empty(), "{:?}", r.gaps);
+    assert_eq!(
+        r.totals.planned,
+        8 * 25,
+        "five stops on five weekdays for eight weeks"
+    );
+    assert!(
+        r.totals.covered > r.totals.late && r.totals.late > 0 && r.totals.missed > 0,
+        "{:?}",
+        r.totals
+    );
+    assert!(
+        r.gaps.iter().all(|g| g.place_name.starts_with("Herberget")) && !r.gaps.is_empty(),
+        "{:?}",
+        r.gaps
+    );
     assert!(r.two_person.by_two > r.two_person.visits / 2);
     assert!(r.two_person.met_policy < r.two_person.visits, "some pairs broke");
     assert!(r.alarms.acknowledged > 0 && r.alarms.median_s.is_some());

@@ -102,7 +102,11 @@ async fn the_failover_provider_takes_over_when_the_primary_fails(store: Arc<dyn 
         (f.carl.id(), "sms", "alarm", "sent")
     );
     // One attempt: the primary's failure, then the failover's delivery, both on the trail.
-    let outcomes: Vec<_> = d.attempts.iter().map(|a| (a.attempt, a.outcome.as_str())).collect();
+    let outcomes: Vec<_> = d
+        .attempts
+        .iter()
+        .map(|a| (a.attempt, a.outcome.as_str()))
+        .collect();
     assert_eq!(outcomes, [(1, "failed"), (1, "sent")], "{:?}", d.attempts);
     let status = |e: makker_mobile_api::client::ClientError| e.problem().map(|p| p.status);
     assert_eq!(

@@ -183,7 +183,10 @@ async fn a_worker_sees_who_was_shown_her_position(store: Arc<dyn Store>) {
     assert_eq!(views.len(), 2);
     assert_eq!(views[1].viewer_name.as_deref(), Some("signe"));
     // The manager has no board: aggregates, not positions.
-    assert_eq!(Board::open(&app, &token(&app, &f.lars).await, None).await.err(), Some(403));
+    assert_eq!(
+        Board::open(&app, &token(&app, &f.lars).await, None).await.err(),
+        Some(403)
+    );
     assert!(
         f.bo.phone.location_views().await.unwrap().is_empty(),
         "nobody saw Bo's"
@@ -270,18 +273,31 @@ async fn nobody_watching_the_board_is_told_once(store: Arc<dyn Store>) {
     assert_eq!(watch().await.unwrap(), 1);
     let told = unwatched_messages(&app, &f.sofie).await;
     assert!(told >= 1, "the supervisor is told");
-    assert!(unwatched_messages(&app, &f.lars).await >= 1, "the manager is told");
+    assert!(
+        unwatched_messages(&app, &f.lars).await >= 1,
+        "the manager is told"
+    );
     assert_eq!(unwatched_messages(&app, &f.anna).await, 0, "workers are not");
     let sms = app.engine.store.messages_to(f.sofie.person.id).await.unwrap();
-    let text = &sms.iter().find(|m| m.message.kind == "unwatched").unwrap().message.body;
-    assert!(text.contains("Gadeteam Aarhus") && text.contains("16 min"), "{text}");
+    let text = &sms
+        .iter()
+        .find(|m| m.message.kind == "unwatched")
+        .unwrap()
+        .message
+        .body;
+    assert!(
+        text.contains("Gadeteam Aarhus") && text.contains("16 min"),
+        "{text}"
+    );
     // Still nobody: the same gap is not told twice.
     app.clock.advance(chrono::Duration::minutes(5));
     assert_eq!(watch().await.unwrap(), 1);
     assert_eq!(unwatched_messages(&app, &f.sofie).await, told);
 
     // A board opens and stays open: the team is watched, however long it stays open.
-    let mut board = Board::open(&app, &token(&app, &f.sofie).await, None).await.unwrap();
+    let mut board = Board::open(&app, &token(&app, &f.sofie).await, None)
+        .await
+        .unwrap();
     assert_eq!(board.next().await.unwrap().kind, "snapshot");
     assert_eq!(watch().await.unwrap(), 0);
     for _ in 0..3 {

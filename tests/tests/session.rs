@@ -66,10 +66,17 @@ async fn sign_in_sets_a_locked_down_cookie_that_authenticates(store: Arc<dyn Sto
     }
     let view: SessionView = r.json().await.unwrap();
     assert_eq!(view.person.id, f.anna.id());
-    assert!(!set.contains(&view.csrf_token), "the CSRF token is not the session token");
+    assert!(
+        !set.contains(&view.csrf_token),
+        "the CSRF token is not the session token"
+    );
 
     let anna = browser(&app, "anna").await;
-    let me = anna.request(reqwest::Method::GET, &app, "/api/v1/me").send().await.unwrap();
+    let me = anna
+        .request(reqwest::Method::GET, &app, "/api/v1/me")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(me.status(), 200);
     let me: serde_json::Value = me.json().await.unwrap();
     assert_eq!(me["username"], "anna");
@@ -98,9 +105,7 @@ async fn sign_in_sets_a_locked_down_cookie_that_authenticates(store: Arc<dyn Sto
     assert_eq!(r.status(), 401);
 }
 
-async fn a_change_by_cookie_without_its_csrf_token_is_refused_and_changes_nothing(
-    store: Arc<dyn Store>,
-) {
+async fn a_change_by_cookie_without_its_csrf_token_is_refused_and_changes_nothing(store: Arc<dyn Store>) {
     let (app, f) = ready(store).await;
     let dora = app.member("dora", Role::Worker, &f.team).await;
     let tab = browser(&app, "dora").await;
@@ -120,16 +125,37 @@ async fn a_change_by_cookie_without_its_csrf_token_is_refused_and_changes_nothin
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{csrf:?}");
         assert_eq!(problem_type(r).await, "urn:makker:problem:csrf");
     }
-    assert!(app.engine.store.open_shift(dora.person.id).await.unwrap().is_none());
+    assert!(
+        app.engine
+            .store
+            .open_shift(dora.person.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     // The refusals kept nothing under the key: the same key with the token does the work.
     let r = start(Some(&tab.view.csrf_token), "k1").await.unwrap();
     assert!(r.status().is_success(), "{}", r.status());
     assert!(r.headers().get("idempotent-replayed").is_none());
-    assert!(app.engine.store.open_shift(dora.person.id).await.unwrap().is_some());
+    assert!(
+        app.engine
+            .store
+            .open_shift(dora.person.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
     // Reading needs no token; a phone's bearer token needs none either.
-    let r = tab.request(reqwest::Method::GET, &app, "/api/v1/colleagues").send().await.unwrap();
+    let r = tab
+        .request(reqwest::Method::GET, &app, "/api/v1/colleagues")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    dora.phone.end_shift().await.expect("a bearer token changes without a CSRF token");
+    dora.phone
+        .end_shift()
+        .await
+        .expect("a bearer token changes without a CSRF token");
 }
 
 async fn signing_out_revokes_the_session_and_clears_the_cookie(store: Arc<dyn Store>) {
@@ -145,14 +171,25 @@ async fn signing_out_revokes_the_session_and_clears_the_cookie(store: Arc<dyn St
     // Another site cannot sign me out (nor do anything else) without the token.
     let r = sign_out(None).await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let me = tab.request(reqwest::Method::GET, &app, "/api/v1/me").send().await.unwrap();
+    let me = tab
+        .request(reqwest::Method::GET, &app, "/api/v1/me")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(me.status(), 200);
 
     let r = sign_out(Some(&tab.view.csrf_token)).await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let set = r.headers()["set-cookie"].to_str().unwrap();
-    assert!(set.starts_with("makker_session=;") && set.contains("Max-Age=0"), "{set}");
-    let me = tab.request(reqwest::Method::GET, &app, "/api/v1/me").send().await.unwrap();
+    assert!(
+        set.starts_with("makker_session=;") && set.contains("Max-Age=0"),
+        "{set}"
+    );
+    let me = tab
+        .request(reqwest::Method::GET, &app, "/api/v1/me")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(me.status(), 401, "the old cookie no longer works");
 }
 
@@ -182,13 +219,22 @@ async fn the_live_stream_takes_the_session_cookie(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
     let first = r.chunk().await.unwrap().unwrap();
     assert!(String::from_utf8_lossy(&first).contains("event: snapshot"));
     // Workers have no board, by cookie as by token; managers see aggregates, not positions.
     for who in ["anna", "lars"] {
         let tab = browser(&app, who).await;
-        let r = tab.request(reqwest::Method::GET, &app, "/api/v1/live").send().await.unwrap();
+        let r = tab
+            .request(reqwest::Method::GET, &app, "/api/v1/live")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 403, "{who}");
     }
 }

@@ -37,6 +37,11 @@ async fn a_lone_home_visit_that_runs_out_alarms_the_board_until_acknowledged_and
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_observer_withdraws_the_pair_with_one_tap_and_reports_an_incident() {
+    run("observer-withdraws").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_offline_queue_replays_in_order_with_the_phones_times() {
     run("offline-queue").await;
 }
@@ -49,6 +54,11 @@ async fn a_duress_check_out_looks_normal_on_the_phone_and_alarms_the_board() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_board_resumes_after_a_server_restart_and_misses_nothing() {
     run("board-restart").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_manager_sees_coverage_figures_maps_and_exports_but_no_worker() {
+    run("manager-coverage").await;
 }
 
 fn repo() -> PathBuf {
@@ -89,7 +99,10 @@ async fn seed_demo(url: &str, scratch: &Scratch) {
 async fn execute(url: &str, sql: &str) -> u64 {
     sqlx::any::install_default_drivers();
     let mut db = AnyConnection::connect(url).await.unwrap();
-    let done = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut db).await.unwrap();
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut db)
+        .await
+        .unwrap();
     db.close().await.unwrap();
     done.rows_affected()
 }
@@ -162,7 +175,11 @@ async fn run(scenario: &str) {
                     "update deadline set due_at = created_at where state = 'armed' and kind = 'overdue'",
                 )
                 .await;
-                if moved > 0 { "ok".to_owned() } else { "error no armed check-out deadline".to_owned() }
+                if moved > 0 {
+                    "ok".to_owned()
+                } else {
+                    "error no armed check-out deadline".to_owned()
+                }
             }
             "stop" => {
                 let mut stopping = server.take().expect("a running server");
@@ -179,7 +196,13 @@ async fn run(scenario: &str) {
         writeln!(answer, "{reply}").unwrap();
     }
     drop(answer);
-    let status = tokio::task::spawn_blocking(move || node.wait()).await.unwrap().unwrap();
-    assert!(status.success(), "browser scenario {scenario} failed (see its output above)");
+    let status = tokio::task::spawn_blocking(move || node.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        status.success(),
+        "browser scenario {scenario} failed (see its output above)"
+    );
     assert!(graceful, "makker serve did not stop within 10 s of SIGTERM");
 }

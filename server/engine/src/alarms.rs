@@ -18,7 +18,6 @@ use crate::error::{EngineError, Result, found};
 use crate::messages::Text;
 use crate::service::Engine;
 
-
 /// Where the messages of one occasion come from, so none is ever queued twice.
 /// A message of an alarm's trail, its recipient and its attempts.
 #[derive(Debug, Clone)]

@@ -133,9 +133,15 @@ impl Text<'_> {
                 format!("Makker: The alarm for {worker} is acknowledged but not resolved."),
             ),
             Text::Unwatched { team, minutes } => pick(
-                format!("Makker: Ingen tavle har været åben for {team} i {minutes} min, mens der er folk på vagt. Åbn tavlen."),
-                format!("Makker: Ingen tavla har varit öppen för {team} på {minutes} min medan folk är i tjänst. Öppna tavlan."),
-                format!("Makker: No board has been open for {team} for {minutes} min while people are on shift. Open the board."),
+                format!(
+                    "Makker: Ingen tavle har været åben for {team} i {minutes} min, mens der er folk på vagt. Åbn tavlen."
+                ),
+                format!(
+                    "Makker: Ingen tavla har varit öppen för {team} på {minutes} min medan folk är i tjänst. Öppna tavlan."
+                ),
+                format!(
+                    "Makker: No board has been open for {team} for {minutes} min while people are on shift. Open the board."
+                ),
             ),
         }
     }

@@ -20,7 +20,6 @@ use crate::auth;
 use crate::clock::Clock;
 use crate::error::{EngineError, Result, found};
 
-
 /// Tunables that are configuration, not policy.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {

@@ -65,7 +65,9 @@ impl Engine {
             drill: false,
         };
         let changes = Changes {
-            outbox: self.messages(&to, &[Channel::Push, Channel::Sms], &occasion).await?,
+            outbox: self
+                .messages(&to, &[Channel::Push, Channel::Sms], &occasion)
+                .await?,
             ..Changes::default()
         };
         self.store.apply(&changes, now).await?;
@@ -76,5 +78,6 @@ impl Engine {
 
 /// When the current gap began: the later of the shift's start and the last board seen.
 fn unwatched_since(s: &WatchStatus) -> DateTime<Utc> {
-    s.board_seen_at.map_or(s.on_shift_since, |seen| seen.max(s.on_shift_since))
+    s.board_seen_at
+        .map_or(s.on_shift_since, |seen| seen.max(s.on_shift_since))
 }

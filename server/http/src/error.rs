@@ -184,7 +184,10 @@ impl ApiError {
                 S::FORBIDDEN,
                 "csrf",
                 "Missing CSRF token",
-                Some(format!("Send the session's CSRF token in {}.", crate::extract::CSRF_HEADER)),
+                Some(format!(
+                    "Send the session's CSRF token in {}.",
+                    crate::extract::CSRF_HEADER
+                )),
                 None,
             ),
             ApiError::WebhookUnauthenticated => (

@@ -147,7 +147,12 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|h| h.to_str().ok())
             .and_then(Lang::from_accept_language)
             .unwrap_or(person.lang);
-        Ok(Caller { person, device, lang, session })
+        Ok(Caller {
+            person,
+            device,
+            lang,
+            session,
+        })
     }
 }
 

@@ -63,7 +63,9 @@ impl Hub {
 
     fn boards(&self) -> std::sync::MutexGuard<'_, HashMap<TeamId, usize>> {
         // The map stays consistent even if a holder panicked: each update is one statement.
-        self.boards.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.boards
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Ends every stream and the hub's loop (server shutdown).

@@ -71,9 +71,13 @@ fn serve(web: &WebConfig, path: &str) -> Response {
     let Some((_, bytes, kind)) = ASSETS.iter().find(|(p, _, _)| *p == path) else {
         return ApiError::NotFound.into_response();
     };
-    let csp = HeaderValue::from_str(&page_csp(&web.tile_url)).unwrap_or_else(|_| HeaderValue::from_static(STRICT));
+    let csp =
+        HeaderValue::from_str(&page_csp(&web.tile_url)).unwrap_or_else(|_| HeaderValue::from_static(STRICT));
     (
-        [(CONTENT_TYPE, HeaderValue::from_static(kind)), (CONTENT_SECURITY_POLICY, csp)],
+        [
+            (CONTENT_TYPE, HeaderValue::from_static(kind)),
+            (CONTENT_SECURITY_POLICY, csp),
+        ],
         *bytes,
     )
         .into_response()
@@ -86,7 +90,11 @@ const STRICT: &str = "default-src 'self'; img-src 'self' data:; frame-ancestors 
 /// [`STRICT`], with images also from the tile server's origin.
 fn page_csp(tile_url: &str) -> String {
     match origin(tile_url) {
-        Some(origin) => STRICT.replacen("img-src 'self' data:", &format!("img-src 'self' data: {origin}"), 1),
+        Some(origin) => STRICT.replacen(
+            "img-src 'self' data:",
+            &format!("img-src 'self' data: {origin}"),
+            1,
+        ),
         None => STRICT.to_owned(),
     }
 }
@@ -100,7 +108,9 @@ fn origin(url: &str) -> Option<String> {
     }
     let host = rest[..rest.find('/').unwrap_or(rest.len())].replacen("{s}.", "*.", 1);
     let clean = !host.is_empty()
-        && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '*'))
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '*'))
         && !host[1..].contains('*');
     clean.then(|| format!("{scheme}://{host}"))
 }
@@ -112,7 +122,10 @@ mod tests {
     #[test]
     fn the_pages_csp_admits_images_from_the_tile_servers_origin_only() {
         let csp = page_csp("https://{s}.tile.example.org/{z}/{x}/{y}.png");
-        assert!(csp.contains("img-src 'self' data: https://*.tile.example.org;"), "{csp}");
+        assert!(
+            csp.contains("img-src 'self' data: https://*.tile.example.org;"),
+            "{csp}"
+        );
         assert!(csp.contains("default-src 'self'"));
         assert!(!csp.contains("unsafe-inline"));
     }

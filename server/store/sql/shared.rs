@@ -878,13 +878,12 @@ async fn write_new_visit(
     changes: &Changes,
 ) -> StoreResult<()> {
     for p in v.present() {
-        let busy: Option<(Uuid,)> = sqlx::query_as(
-            "select visit_id from visit_participant where person_id = $1 and left_at is null",
-        )
-        .bind(p.person.0)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db_err)?;
+        let busy: Option<(Uuid,)> =
+            sqlx::query_as("select visit_id from visit_participant where person_id = $1 and left_at is null")
+                .bind(p.person.0)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db_err)?;
         if busy.is_some() {
             return Err(StoreError::Conflict {
                 constraint: constraint::ONE_ACTIVE_VISIT.into(),

@@ -4,7 +4,7 @@
 // Idempotency-Key made when it was queued: a replay after a lost answer is answered once.
 // Replayed in the order queued; a refusal (4xx) drops the entry and is reported.
 
-import { api, Offline, Problem } from '/shared/api.js';
+import { api, CSRF, Offline, Problem } from '/shared/api.js';
 
 const DB = 'makker';
 const STORE = 'outbox';
@@ -61,7 +61,8 @@ async function drain() {
       outcome = { entry, result: await api('POST', entry.path, entry.body, entry.key) };
     } catch (e) {
       if (e instanceof Offline || (e instanceof Problem && e.status >= 500)) break;
-      if (e instanceof Problem && e.status === 401) break; // signed out: keep it for later
+      // Signed out, or the session's token not yet known: keep it for later.
+      if (e instanceof Problem && (e.status === 401 || e.type === CSRF)) break;
       outcome = { entry, problem: e };
     }
     await tx('readwrite', (s) => s.delete(entry.seq));

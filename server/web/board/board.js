@@ -46,7 +46,8 @@ addEventListener('DOMContentLoaded', async () => {
 
 async function enter(me) {
   board.me = me;
-  if (me.role === 'worker') return show('forbidden');
+  // The live stream is for supervisors and administrators (managers see aggregates).
+  if (!['supervisor', 'admin'].includes(me.role)) return show('forbidden');
   board.names.set(me.id, me.display_name);
   $('#who').textContent = me.display_name;
   $('#lang').value = lang();

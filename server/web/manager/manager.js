@@ -115,7 +115,7 @@ async function renderMap() {
   }
   if (!page.map) {
     const config = await fetch('/web/config.json').then((r) => r.json()).catch(() => ({ tile_url: '', center: [56.1567, 10.2039] }));
-    page.map = L.map('map', { preferCanvas: true }).setView(config.center, 13);
+    page.map = L.map('map').setView(config.center, 13);
     if (config.tile_url) L.tileLayer(config.tile_url, { maxZoom: 19, attribution: '© OpenStreetMap' }).addTo(page.map);
     page.layer = L.layerGroup().addTo(page.map);
   }

@@ -1,7 +1,8 @@
 // The API from a page: the web session cookie (HttpOnly, set by the server) authenticates;
 // every change carries the session's CSRF token. Errors are problem+json.
 
-import { t, setLang, lang } from './i18n.js';
+import { t, setLang, lang, translate } from './i18n.js';
+import { h } from './dom.js';
 
 let csrf = null;
 
@@ -15,11 +16,15 @@ export class Problem extends Error {
   }
 }
 
+export const CSRF = 'urn:makker:problem:csrf';
+
 /// The network is gone (not an answer from the server).
 export class Offline extends Error {}
 
 /// One API call. `key` is sent as `Idempotency-Key`, so a replay is answered once.
 export async function api(method, path, body, key) {
+  // A page opened offline has no CSRF token yet: fetch it before the first change.
+  if (method !== 'GET' && !csrf && !path.startsWith('/api/v1/auth/session')) await currentPerson();
   // Refusals and the risk questions come in the page's language.
   const headers = { 'accept-language': lang() };
   if (body !== undefined) headers['content-type'] = 'application/json';
@@ -65,8 +70,20 @@ export async function signOut() {
   csrf = null;
 }
 
-/// Wires a login form (`form` with inputs named username and password); calls `done(person)`.
+/// Wires a login form; calls `done(person)`. An empty `<form data-title="key">` gets the
+/// fields (every page signs in the same way).
 export function loginForm(form, done) {
+  if (!form.querySelector('input')) {
+    const field = (name, type, complete) => [
+      h('label', { for: name, 'data-i18n': name }),
+      h('input', { id: name, name, type, autocomplete: complete, autocapitalize: 'none', required: true }),
+    ];
+    form.append(h('h1', { 'data-i18n': form.dataset.title }),
+      ...field('username', 'text', 'username'), ...field('password', 'password', 'current-password'),
+      h('p', { role: 'alert', class: 'error' }),
+      h('button', { class: 'primary', type: 'submit', 'data-i18n': 'sign_in' }));
+    translate(form);
+  }
   const error = form.querySelector('[role=alert]');
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();

@@ -97,17 +97,28 @@ async fn measure(ctx: &Ctx, args: &Args, work: &Workdir, db: &Database, report: 
         if i == 0 {
             check(&body, args)?;
         }
-        eprintln!("coverage: report {} in {:.2} s", i + 1, started.elapsed().as_secs_f64());
+        eprintln!(
+            "coverage: report {} in {:.2} s",
+            i + 1,
+            started.elapsed().as_secs_f64()
+        );
     }
     let (rss_after, peak) = server.memory_mib()?;
     server.stop();
     let case = format!("{} visits, {} stops, 1 year", args.visits, args.stops);
+    let first = times[0];
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     report.add("coverage", &case, "seeding (bulk)", seeded.as_secs_f64(), "s");
-    report.add("coverage", &case, "report, first (cold)", ms(times[0].max(times[times.len() - 1])), "ms");
+    report.add("coverage", &case, "report, first", ms(first), "ms");
     report.add("coverage", &case, "report, fastest", ms(times[0]), "ms");
-    report.add("coverage", &case, "report, median", ms(times[times.len() / 2]), "ms");
+    report.add(
+        "coverage",
+        &case,
+        "report, median",
+        ms(times[times.len() / 2]),
+        "ms",
+    );
     report.add("coverage", &case, "answer size", size as f64 / 1024.0, "KiB");
     report.add("coverage", &case, "server RSS before", rss_before, "MiB");
     report.add("coverage", &case, "server RSS after", rss_after, "MiB");
@@ -124,11 +135,21 @@ fn check(body: &[u8], args: &Args) -> Result<()> {
         bail!("unexpected totals {t:?}, planned should be {windows}");
     }
     if u64::from(r.two_person.visits) + 2 * 24 * 60 < args.visits {
-        bail!("the report counted {} visits of {}", r.two_person.visits, args.visits);
+        bail!(
+            "the report counted {} visits of {}",
+            r.two_person.visits,
+            args.visits
+        );
     }
     eprintln!(
         "coverage: {} windows: {} covered, {} late, {} missed; {} visits; {} alarms; {} gaps",
-        t.planned, t.covered, t.late, t.missed, r.two_person.visits, r.alarms.alarms, r.gaps.len()
+        t.planned,
+        t.covered,
+        t.late,
+        t.missed,
+        r.two_person.visits,
+        r.alarms.alarms,
+        r.gaps.len()
     );
     Ok(())
 }
@@ -175,7 +196,12 @@ async fn plan(engine: &Engine, stops: usize, from: NaiveDate) -> Result<Plan> {
     let manager = person(engine, "leder", Role::Manager, team.id, None).await?.id;
     let mut workers = Vec::with_capacity(WORKERS);
     for i in 0..WORKERS {
-        workers.push(person(engine, &format!("m{i}"), Role::Worker, team.id, None).await?.id.0);
+        workers.push(
+            person(engine, &format!("m{i}"), Role::Worker, team.id, None)
+                .await?
+                .id
+                .0,
+        );
     }
     let mut places = Vec::with_capacity(PLACES.max(stops));
     for i in 0..PLACES.max(stops) {
@@ -183,7 +209,11 @@ async fn plan(engine: &Engine, stops: usize, from: NaiveDate) -> Result<Plan> {
             id: PlaceId(Uuid::now_v7()),
             team: team.id,
             name: format!("Sted {i}"),
-            kind: if i < stops { PlaceKind::Park } else { PlaceKind::Home },
+            kind: if i < stops {
+                PlaceKind::Park
+            } else {
+                PlaceKind::Home
+            },
             shape: Shape::Circle {
                 center: grid_position(i),
                 radius_m: 60.0,
@@ -214,7 +244,8 @@ async fn plan(engine: &Engine, stops: usize, from: NaiveDate) -> Result<Plan> {
                     let opens = 8 + u32::try_from(k % 12).expect("BUG: small");
                     Stop {
                         place: PlaceId(places[k]),
-                        weekday: Weekday::try_from(u8::try_from(k % 7).expect("BUG: small")).expect("BUG: 0..7"),
+                        weekday: Weekday::try_from(u8::try_from(k % 7).expect("BUG: small"))
+                            .expect("BUG: 0..7"),
                         opens: NaiveTime::from_hms_opt(opens, 0, 0).expect("BUG: valid"),
                         closes: NaiveTime::from_hms_opt(opens + 1, 30, 0).expect("BUG: valid"),
                     }
@@ -277,12 +308,19 @@ where
     Uuid: sqlx::Type<DB> + for<'q> sqlx::Encode<'q, DB>,
 {
     let exec = |sql: String| sqlx::query::<DB>(sqlx::AssertSqlSafe(sql));
-    exec("create temp table bench_start (t bigint)".into()).execute(&mut *db).await?;
-    exec("insert into bench_start values ($1)".into()).bind(start).execute(&mut *db).await?;
-    exec("create temp table bench_place (n bigint, place_id uuid, assessment_id uuid)".into())
+    exec("create temp table bench_start (t bigint)".into())
         .execute(&mut *db)
         .await?;
-    exec("create temp table bench_worker (n bigint, person_id uuid)".into()).execute(&mut *db).await?;
+    exec("insert into bench_start values ($1)".into())
+        .bind(start)
+        .execute(&mut *db)
+        .await?;
+    exec("create temp table bench_place (k bigint, place_id uuid, assessment_id uuid)".into())
+        .execute(&mut *db)
+        .await?;
+    exec("create temp table bench_worker (k bigint, person_id uuid)".into())
+        .execute(&mut *db)
+        .await?;
     for (i, p) in plan.workers.iter().enumerate() {
         exec("insert into bench_worker values ($1, $2)".into())
             .bind(i64::try_from(i)?)
@@ -328,7 +366,7 @@ where
          select bench_g.id, $1, p.place_id, p.assessment_id, 'park', 'ended', 0, 'low', {started}, {ended}, \
          {started}, {ended}, {ended}, case when n % 5 = 0 then 2 else 1 end, 30, 240, 5, false, 'standard', 1, \
          {started}, case when n % 97 = 0 then {alone} end, 15 \
-         from bench_g join bench_place p on p.n = {place} cross join bench_start"
+         from bench_g join bench_place p on p.k = {place} cross join bench_start"
     ))
     .bind(plan.team.0)
     .execute(&mut *db)
@@ -337,7 +375,7 @@ where
         exec(format!(
             "insert into visit_participant (visit_id, person_id, position, role, joined_at, left_at, created_at) \
              select bench_g.id, w.person_id, {position}, '{role}', {started}, {ended}, {started} \
-             from bench_g join bench_worker w on w.n = (n * 31 + {position}) % {WORKERS} cross join bench_start \
+             from bench_g join bench_worker w on w.k = (n * 31 + {position}) % {WORKERS} cross join bench_start \
              where {filter}",
             role = if position == 0 { "talker" } else { "observer" },
         ))
@@ -351,7 +389,7 @@ where
         "insert into alarm (alarm_id, team_id, person_id, kind, state, raised_at, chain, step, acknowledged_by, \
          acknowledged_at, drill, version, created_at) \
          select bench_g.id, $1, w.person_id, 'sos', 'acknowledged', {raised}, 'sos', 1, $2, {acked}, n % 10 = 0, 1, \
-         {raised} from bench_g join bench_worker w on w.n = n % {WORKERS} cross join bench_start where n < 20000"
+         {raised} from bench_g join bench_worker w on w.k = n % {WORKERS} cross join bench_start where n < 20000"
     ))
     .bind(plan.team.0)
     .bind(plan.manager.0)
@@ -361,7 +399,7 @@ where
     exec(format!(
         "insert into incident (incident_id, team_id, place_id, reported_by, kind, description, occurred_at, created_at) \
          select bench_g.id, $1, p.place_id, w.person_id, {kinds}, 'bench', {raised}, {raised} \
-         from bench_g join bench_place p on p.n = (n * 17) % {stops} join bench_worker w on w.n = n % {WORKERS} \
+         from bench_g join bench_place p on p.k = (n * 17) % {stops} join bench_worker w on w.k = n % {WORKERS} \
          cross join bench_start where n < 2000"
     ))
     .bind(plan.team.0)

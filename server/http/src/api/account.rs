@@ -57,7 +57,8 @@ pub async fn start_session(
     headers: HeaderMap,
     ApiJson(req): ApiJson<SessionRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (person, token, device) = sign_in(&state, &req.username, &req.password, &browser_name(&headers)).await?;
+    let (person, token, device) =
+        sign_in(&state, &req.username, &req.password, &browser_name(&headers)).await?;
     let cookie = session_cookie(&state, &token, &device);
     let view = session_view(&token, &device, &person);
     Ok((AppendHeaders([(SET_COOKIE, cookie)]), Json(view)))

@@ -17,7 +17,11 @@ use crate::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(account::login))
-        .routes(routes!(account::start_session, account::session, account::end_session))
+        .routes(routes!(
+            account::start_session,
+            account::session,
+            account::end_session
+        ))
         .routes(routes!(alarms::list))
         .routes(routes!(alarms::drill))
         .routes(routes!(push::key))
