@@ -288,11 +288,9 @@ fn assert_realistic(s: &Snapshot) {
         s.alarms.iter().any(|a| a.value.acknowledged_by.is_some()),
         "one alarm is acknowledged"
     );
-    assert!(
-        s.messages.len() >= 8,
-        "reminders and alarm messages: {}",
-        s.messages.len()
-    );
+    // Alarm messages (reminders of check-ins already missed when the loop fired them are not
+    // sent: the alarm tells instead).
+    assert!(s.messages.len() >= 4, "alarm messages: {}", s.messages.len());
     assert!(s.messages.iter().any(|m| m.state == "sent"));
     assert!(s.attempts.iter().any(|a| !a.is_empty()));
     assert!(!s.armed.is_empty());

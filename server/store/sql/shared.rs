@@ -513,6 +513,26 @@ impl SqlStore {
         Ok(out)
     }
 
+    /// Commits, then notifies in a statement of its own. A NOTIFY inside a write transaction
+    /// holds PostgreSQL's notify lock through that commit's WAL flush, so every such commit
+    /// of every process waits for the one before: a few hundred a second at most, where
+    /// commits could share flushes. A notification is a hint (listeners also poll), so one
+    /// that fails after the commit is logged, not an error of the committed change.
+    async fn commit_then_notify(&self, tx: Tx, n: Notices) -> StoreResult<()> {
+        tx.commit().await.map_err(db_err)?;
+        if !(n.live || n.armed) || (super::NOTIFY_LIVE.is_empty() && super::NOTIFY_ARMED.is_empty()) {
+            return Ok(());
+        }
+        let sent = match self.pool.acquire().await {
+            Ok(mut conn) => notify(&mut conn, n).await,
+            Err(e) => Err(db_err(e)),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "committed, but could not notify the other processes");
+        }
+        Ok(())
+    }
+
     async fn begin(&self) -> StoreResult<Tx> {
         self.pool.begin_with(BEGIN_WRITE).await.map_err(db_err)
     }
@@ -762,6 +782,22 @@ async fn live<T: serde::Serialize>(
     payload: &T,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
+    live_row(tx, team, kind, payload, now).await?;
+    let n = Notices {
+        live: true,
+        armed: false,
+    };
+    notify(&mut **tx, n).await
+}
+
+/// The live event's row alone; the caller notifies.
+async fn live_row<T: serde::Serialize>(
+    tx: &mut Tx,
+    team: TeamId,
+    kind: &str,
+    payload: &T,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     sqlx::query("insert into live_event (team_id, kind, payload, created_at) values ($1, $2, $3, $4)")
         .bind(team.0)
         .bind(kind)
@@ -770,12 +806,6 @@ async fn live<T: serde::Serialize>(
         .execute(&mut **tx)
         .await
         .map_err(db_err)?;
-    if !super::NOTIFY_LIVE.is_empty() {
-        sqlx::query(super::NOTIFY_LIVE)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
-    }
     Ok(())
 }
 
@@ -961,16 +991,52 @@ async fn write_new_visit(
     Ok(())
 }
 
+/// What a commit tells the other processes (PostgreSQL NOTIFY; nothing on SQLite).
+#[derive(Debug, Clone, Copy, Default)]
+struct Notices {
+    /// Live events were written.
+    live: bool,
+    /// A deadline falls due within `WAKE_HORIZON`.
+    armed: bool,
+}
+
+impl Notices {
+    fn of(c: &Changes, now: DateTime<Utc>) -> Notices {
+        Notices {
+            live: !c.new_alarms.is_empty() || !c.saved_alarms.is_empty(),
+            armed: c.arms_soon(now),
+        }
+    }
+}
+
+/// Sends `n`'s notifications on `conn`: inside a transaction they go out at its commit.
+async fn notify(conn: &mut <Db as sqlx::Database>::Connection, n: Notices) -> StoreResult<()> {
+    for (wanted, sql) in [(n.live, super::NOTIFY_LIVE), (n.armed, super::NOTIFY_ARMED)] {
+        if wanted && !sql.is_empty() {
+            sqlx::query(sql).execute(&mut *conn).await.map_err(db_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// [`apply_quietly`], and the notifications at commit.
 async fn apply_changes(tx: &mut Tx, c: &Changes, now: DateTime<Utc>) -> StoreResult<()> {
+    apply_quietly(tx, c, now).await?;
+    notify(&mut **tx, Notices::of(c, now)).await
+}
+
+/// Writes a change without notifying anyone: the hot paths (check-ins, firing deadlines)
+/// notify after their commit instead (`SqlStore::commit_then_notify`).
+async fn apply_quietly(tx: &mut Tx, c: &Changes, now: DateTime<Utc>) -> StoreResult<()> {
     write_events(tx, c).await?;
     write_audit(tx, &c.audit).await?;
     for a in &c.new_alarms {
         insert_alarm(tx, a).await?;
-        live(tx, a.team, "alarm", a, now).await?;
+        live_row(tx, a.team, "alarm", a, now).await?;
     }
     for a in &c.saved_alarms {
         save_alarm(tx, &a.value, a.version).await?;
-        live(tx, a.value.team, "alarm", &a.value, now).await?;
+        live_row(tx, a.value.team, "alarm", &a.value, now).await?;
     }
     if let Some((visit, timers)) = &c.visit_timers {
         sqlx::query(
@@ -1015,14 +1081,6 @@ async fn apply_changes(tx: &mut Tx, c: &Changes, now: DateTime<Utc>) -> StoreRes
     }
     for d in &c.arm {
         arm(tx, d, now).await?;
-    }
-    if c.arms_soon(now) && !super::NOTIFY_ARMED.is_empty() {
-        // Delivered at commit: other replicas wake up for the new deadline (later ones they
-        // find on their own within `WAKE_HORIZON`).
-        sqlx::query(super::NOTIFY_ARMED)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
     }
     for m in &c.outbox {
         // INVARIANT: the dedup key makes a second (alarm, step, recipient, channel) a no-op.
@@ -1615,9 +1673,13 @@ impl Store for SqlStore {
             });
         }
         write_participants(&mut tx, v, now).await?;
-        apply_changes(&mut tx, changes, now).await?;
-        live(&mut tx, v.team, "visit", v, now).await?;
-        tx.commit().await.map_err(db_err)
+        apply_quietly(&mut tx, changes, now).await?;
+        live_row(&mut tx, v.team, "visit", v, now).await?;
+        let n = Notices {
+            live: true,
+            ..Notices::of(changes, now)
+        };
+        self.commit_then_notify(tx, n).await
     }
 
     async fn visit_events(&self, id: VisitId) -> StoreResult<Vec<VisitEvent>> {
@@ -1661,7 +1723,8 @@ impl Store for SqlStore {
     }
 
     async fn alarms_of(&self, person: PersonId) -> StoreResult<Vec<Alarm>> {
-        let sql = format!("select {ALARM_COLUMNS} from alarm where person_id = $1 order by raised_at");
+        let sql =
+            format!("select {ALARM_COLUMNS} from alarm where person_id = $1 order by raised_at, alarm_id");
         let rows: Vec<AlarmRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(person.0)
             .fetch_all(&self.pool)
@@ -1674,7 +1737,7 @@ impl Store for SqlStore {
 
     async fn unresolved_team_alarms(&self, team: TeamId) -> StoreResult<Vec<Alarm>> {
         let sql = format!(
-            "select {ALARM_COLUMNS} from alarm where team_id = $1 and state <> 'resolved' order by raised_at desc"
+            "select {ALARM_COLUMNS} from alarm where team_id = $1 and state <> 'resolved' order by raised_at desc, alarm_id"
         );
         let rows: Vec<AlarmRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(team.0)
@@ -1688,7 +1751,7 @@ impl Store for SqlStore {
 
     async fn unresolved_alarms(&self, visit: VisitId) -> StoreResult<Vec<Versioned<Alarm>>> {
         let sql = format!(
-            "select {ALARM_COLUMNS} from alarm where visit_id = $1 and state <> 'resolved' order by raised_at"
+            "select {ALARM_COLUMNS} from alarm where visit_id = $1 and state <> 'resolved' order by raised_at, alarm_id"
         );
         let rows: Vec<AlarmRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(visit.0)
@@ -1752,8 +1815,8 @@ impl Store for SqlStore {
         if fired.rows_affected() == 0 {
             return Ok(false);
         }
-        apply_changes(&mut tx, changes, now).await?;
-        tx.commit().await.map_err(db_err)?;
+        apply_quietly(&mut tx, changes, now).await?;
+        self.commit_then_notify(tx, Notices::of(changes, now)).await?;
         Ok(true)
     }
 

@@ -73,6 +73,9 @@ async fn measure(ctx: &Ctx, args: &Args, work: &Workdir, db: &Database, report: 
     eprintln!("coverage: the plan is in; seeding {} visits …", args.visits);
     bulk(&db.url, ctx.backend, &plan, args.visits, from).await?;
     let seeded = seeding.elapsed();
+    if let Some(keep) = std::env::var_os("TMP_KEEP_DB") {
+        std::fs::copy(work.dir.join("bench.db"), keep)?;
+    }
     eprintln!("coverage: seeded in {:.1} s", seeded.as_secs_f64());
     let token = engine.issue_token(plan.manager, "bench").await?.0;
 
