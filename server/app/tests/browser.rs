@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use common::{Scratch, Server, fresh_pg, wait_for};
+use common::{Scratch, Server, free_port, fresh_pg, wait_for};
 use makker_engine::Engine;
 use makker_engine::clock::ManualClock;
 use makker_fakes::gatewayapi::FakeGatewayApi;
@@ -78,15 +78,6 @@ fn node_modules() -> PathBuf {
         assert!(status.success(), "npm ci in tests/browser");
     }
     dir
-}
-
-/// A free port on loopback: the server comes back on the same one after a restart.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn seed_demo(url: &str, scratch: &Scratch) {

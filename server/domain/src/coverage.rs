@@ -165,7 +165,8 @@ pub struct VisitFact {
     pub started_at: DateTime<Utc>,
     /// `None` while the visit is under way.
     pub ended_at: Option<DateTime<Utc>>,
-    /// How many took part.
+    /// How many took part; a store may stop counting at 2 where the policy asked for fewer
+    /// than 3, as the figures only ask whether two took part and whether enough did.
     pub participants: u8,
     /// How many the policy asked for at the start.
     pub required: u8,

@@ -104,8 +104,6 @@ pub enum BadRouteImport {
     UnknownPlace(usize),
     #[error("feature {0}: its route's dates differ from an earlier stop of the same route")]
     DatesDiffer(usize),
-    #[error("route {0:?}: {1}")]
-    Route(String, BadRoute),
     #[error("no stops in the collection")]
     Empty,
 }

@@ -787,7 +787,7 @@ async fn live<T: serde::Serialize>(
         live: true,
         armed: false,
     };
-    notify(&mut **tx, n).await
+    notify(tx, n).await
 }
 
 /// The live event's row alone; the caller notifies.
@@ -1022,7 +1022,7 @@ async fn notify(conn: &mut <Db as sqlx::Database>::Connection, n: Notices) -> St
 /// [`apply_quietly`], and the notifications at commit.
 async fn apply_changes(tx: &mut Tx, c: &Changes, now: DateTime<Utc>) -> StoreResult<()> {
     apply_quietly(tx, c, now).await?;
-    notify(&mut **tx, Notices::of(c, now)).await
+    notify(tx, Notices::of(c, now)).await
 }
 
 /// Writes a change without notifying anyone: the hot paths (check-ins, firing deadlines)

@@ -73,9 +73,6 @@ async fn measure(ctx: &Ctx, args: &Args, work: &Workdir, db: &Database, report: 
     eprintln!("coverage: the plan is in; seeding {} visits …", args.visits);
     bulk(&db.url, ctx.backend, &plan, args.visits, from).await?;
     let seeded = seeding.elapsed();
-    if let Some(keep) = std::env::var_os("TMP_KEEP_DB") {
-        std::fs::copy(work.dir.join("bench.db"), keep)?;
-    }
     eprintln!("coverage: seeded in {:.1} s", seeded.as_secs_f64());
     let token = engine.issue_token(plan.manager, "bench").await?.0;
 
@@ -272,17 +269,21 @@ struct Dialect {
     numbers: &'static str,
     /// An instant `s` seconds (an SQL expression) after the year's start, as the store keeps it.
     instant: fn(&str) -> String,
+    /// A random whole number in `0..m`, drawn per row.
+    random: fn(i64) -> String,
 }
 
 const SQLITE: Dialect = Dialect {
     numbers: "create temp table bench_g as with recursive g(n) as (select 0 union all select n + 1 from g \
               where n < $1 - 1) select n, randomblob(16) as id from g",
     instant: |s| format!("strftime('%Y-%m-%dT%H:%M:%S+00:00', bench_start.t + ({s}), 'unixepoch')"),
+    random: |m| format!("(abs(random()) % {m})"),
 };
 
 const POSTGRES: Dialect = Dialect {
     numbers: "create temp table bench_g as select n, gen_random_uuid() as id from generate_series(0, $1 - 1) n",
     instant: |s| format!("to_timestamp(bench_start.t + ({s}))"),
+    random: |m| format!("floor(random() * {m})::bigint"),
 };
 
 /// The year's visits (70 % at stop places, between 08 and 22 UTC), their participants (a
@@ -355,21 +356,38 @@ where
     exec("begin".into()).execute(&mut *db).await?;
     let stops = i64::try_from(plan.stops)?;
     let others = i64::try_from(plan.places.len())? - stops;
-    let seconds = format!("(n % {DAYS}) * 86400 + 28800 + ((n * 7919) % 50400)");
-    let (started, ended) = ((d.instant)(&seconds), (d.instant)(&format!("{seconds} + 2400")));
-    let alone = (d.instant)(&format!("{seconds} + 1200"));
-    let place = format!(
-        "case when n % 10 < 7 then (n * 104729) % {stops} else {stops} + (n * 7) % {} end",
-        others.max(1)
-    );
+    // Where: 70 % at stop places. When: 3 % of those in a stop's window (from 15 minutes early
+    // to 45 late; windows are local, and the year's UTC is an hour behind in winter, two in
+    // summer), the rest at random between 08 and 22 UTC. Random, not from `n`: any formula of
+    // `n` ties place, day and time together. Inserted in time order, as visits arrive.
+    let r = d.random;
+    exec(format!(
+        "create temp table bench_v as select n, id, case when a < 7 then ks else {stops} + ko end as k, \
+         case when a < 7 and al < 3 then (7 * wk + ks % 7) * 86400 + (7 + ks % 12) * 3600 + j - 900 \
+         else dy * 86400 + 28800 + sec end as s \
+         from (select n, id, {} as a, {} as ks, {} as ko, {} as al, {} as wk, {} as j, {} as dy, {} as sec \
+         from bench_g) x",
+        r(10),
+        r(stops),
+        r(others.max(1)),
+        r(100),
+        r(52),
+        r(3600),
+        r(DAYS),
+        r(50400),
+    ))
+    .execute(&mut *db)
+    .await?;
+    let (started, ended) = ((d.instant)("s"), (d.instant)("s + 2400"));
+    let alone = (d.instant)("s + 1200");
     exec(format!(
         "insert into visit (visit_id, team_id, place_id, assessment_id, kind, state, points, level, started_at, \
          planned_end, last_check_in_at, last_seen_at, ended_at, min_participants, check_in_minutes, max_minutes, \
          grace_minutes, tell_colleague_on_exit, chain, version, created_at, alone_since, break_check_in_minutes) \
-         select bench_g.id, $1, p.place_id, p.assessment_id, 'park', 'ended', 0, 'low', {started}, {ended}, \
+         select bench_v.id, $1, p.place_id, p.assessment_id, 'park', 'ended', 0, 'low', {started}, {ended}, \
          {started}, {ended}, {ended}, case when n % 5 = 0 then 2 else 1 end, 30, 240, 5, false, 'standard', 1, \
          {started}, case when n % 97 = 0 then {alone} end, 15 \
-         from bench_g join bench_place p on p.k = {place} cross join bench_start"
+         from bench_v join bench_place p on p.k = bench_v.k cross join bench_start order by s"
     ))
     .bind(plan.team.0)
     .execute(&mut *db)
@@ -377,9 +395,9 @@ where
     for (position, filter) in [(0, "true"), (1, "n % 3 = 0")] {
         exec(format!(
             "insert into visit_participant (visit_id, person_id, position, role, joined_at, left_at, created_at) \
-             select bench_g.id, w.person_id, {position}, '{role}', {started}, {ended}, {started} \
-             from bench_g join bench_worker w on w.k = (n * 31 + {position}) % {WORKERS} cross join bench_start \
-             where {filter}",
+             select bench_v.id, w.person_id, {position}, '{role}', {started}, {ended}, {started} \
+             from bench_v join bench_worker w on w.k = (n * 31 + {position}) % {WORKERS} cross join bench_start \
+             where {filter} order by s",
             role = if position == 0 { "talker" } else { "observer" },
         ))
         .execute(&mut *db)
