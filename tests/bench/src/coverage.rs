@@ -360,13 +360,12 @@ where
     // to 45 late; windows are local, and the year's UTC is an hour behind in winter, two in
     // summer), the rest at random between 08 and 22 UTC. Random, not from `n`: any formula of
     // `n` ties place, day and time together. Inserted in time order, as visits arrive.
+    // The draws are kept in a table of their own first: SQLite would otherwise draw again
+    // wherever a subquery's column is used.
     let r = d.random;
     exec(format!(
-        "create temp table bench_v as select n, id, case when a < 7 then ks else {stops} + ko end as k, \
-         case when a < 7 and al < 3 then (7 * wk + ks % 7) * 86400 + (7 + ks % 12) * 3600 + j - 900 \
-         else dy * 86400 + 28800 + sec end as s \
-         from (select n, id, {} as a, {} as ks, {} as ko, {} as al, {} as wk, {} as j, {} as dy, {} as sec \
-         from bench_g) x",
+        "create temp table bench_r as select n, id, {} as a, {} as ks, {} as ko, {} as al, {} as wk, \
+         {} as j, {} as dy, {} as sec from bench_g",
         r(10),
         r(stops),
         r(others.max(1)),
@@ -375,6 +374,13 @@ where
         r(3600),
         r(DAYS),
         r(50400),
+    ))
+    .execute(&mut *db)
+    .await?;
+    exec(format!(
+        "create temp table bench_v as select n, id, case when a < 7 then ks else {stops} + ko end as k, \
+         case when a < 7 and al < 3 then (7 * wk + ks % 7) * 86400 + (7 + ks % 12) * 3600 + j - 900 \
+         else dy * 86400 + 28800 + sec end as s from bench_r"
     ))
     .execute(&mut *db)
     .await?;
