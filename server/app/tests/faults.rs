@@ -328,8 +328,10 @@ async fn postgres_restarted_under_load_loses_no_check_in_and_fires_what_fell_due
         "seeding and start-up took longer than the 15 s planned before the crash"
     );
     tokio::time::sleep_until(crash_at.into()).await;
-    let down_at = Utc::now();
     pg.crash();
+    // Taken once the stop has returned: a deadline due while `pg_ctl` was still stopping it
+    // may have fired before the database went down.
+    let down_at = Utc::now();
     tokio::time::sleep(outage).await;
     let starting_at = Utc::now();
     pg.up();
