@@ -175,6 +175,19 @@ impl Client {
     }
 
     /// # Errors
+    /// 409 when not on shift; 422 for a level over 100.
+    pub async fn report_status(&self, battery_pct: u8, charging: Option<bool>) -> Result<PhoneStatusView> {
+        self.post(
+            "/api/v1/shift/status",
+            &StatusRequest {
+                battery_pct,
+                charging,
+            },
+        )
+        .await
+    }
+
+    /// # Errors
     /// 401 when not signed in.
     pub async fn colleagues(&self) -> Result<Vec<ColleagueView>> {
         self.get("/api/v1/colleagues").await
@@ -203,6 +216,29 @@ impl Client {
             &LoneApprovalRequest { worker_id, place_id },
         )
         .await
+    }
+
+    /// # Errors
+    /// 404 for a place of another team; 422 for unknown answers.
+    pub async fn ask_lone_approval(&self, req: &LoneApprovalAsk) -> Result<LoneApprovalAskView> {
+        self.post("/api/v1/lone-approvals/requests", req).await
+    }
+
+    /// # Errors
+    /// 403 unless a supervisor or admin; 404 unless an open ask of my teams.
+    pub async fn decline_lone_ask(&self, request_id: Uuid) -> Result<()> {
+        self.send(self.request(
+            Method::POST,
+            &format!("/api/v1/lone-approvals/requests/{request_id}/decline"),
+        ))
+        .await
+    }
+
+    /// # Errors
+    /// 404 unless my own ask, or one of my team's for a supervisor, and recent.
+    pub async fn lone_approval_ask(&self, request_id: Uuid) -> Result<LoneApprovalAskView> {
+        self.get(&format!("/api/v1/lone-approvals/requests/{request_id}"))
+            .await
     }
 
     /// # Errors

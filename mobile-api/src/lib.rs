@@ -125,6 +125,27 @@ pub struct ShiftView {
     pub ended_at: Option<DateTime<Utc>>,
 }
 
+/// My phone's state during my shift, for the supervisors' board.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusRequest {
+    /// The battery level in percent.
+    #[schema(minimum = 0, maximum = 100)]
+    pub battery_pct: u8,
+    /// Whether the phone is charging; unknown when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charging: Option<bool>,
+}
+
+/// A phone's state as the board sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PhoneStatusView {
+    pub person_id: Uuid,
+    pub battery_pct: u8,
+    pub charging: Option<bool>,
+    pub reported_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct WarningView {
     pub kind: WarningKind,
@@ -141,6 +162,18 @@ pub struct NearbyPlaceView {
     /// Metres from the given position to the place's edge; zero inside.
     pub distance_m: f64,
     /// Active warnings only.
+    pub warnings: Vec<WarningView>,
+}
+
+/// One of a team's places, with the warnings that apply now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlaceView {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: PlaceKind,
+    pub center: LatLon,
+    /// Metres around the centre that count as the place; none for a drawn area.
+    pub radius_m: Option<f64>,
     pub warnings: Vec<WarningView>,
 }
 
@@ -359,6 +392,47 @@ pub struct LoneApprovalView {
     pub id: Uuid,
     pub worker_id: Uuid,
     pub place_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A worker at the door asks the team's supervisors to approve a lone visit (after a start
+/// was refused with `lone-approval-required`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoneApprovalAsk {
+    pub place_id: Uuid,
+    /// The visit the worker wants to start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<VisitKind>,
+    /// The risk assessment's answers (question id → yes), so the board sees the level; without
+    /// them a colleague's recent assessment of the place is shown, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answers: Option<BTreeMap<String, bool>>,
+}
+
+/// Where an ask for approval stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LoneAskState {
+    /// Waiting for a supervisor.
+    Open,
+    /// Approved: start the visit again (the approval is used by itself).
+    Approved,
+    /// Declined: wait for a colleague.
+    Declined,
+    /// Nobody answered in time.
+    Expired,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LoneApprovalAskView {
+    pub request_id: Uuid,
+    pub place_id: Uuid,
+    pub state: LoneAskState,
+    /// The approval, once approved.
+    pub lone_approval_id: Option<Uuid>,
+    pub risk_level: Option<RiskLevel>,
+    pub requested_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
 

@@ -166,6 +166,128 @@ const row = (page, name) => page.locator('#people tbody tr', { has: page.locator
 // --- scenarios ---------------------------------------------------------------------------
 
 const SCENARIOS = {
+  /// Rule 5: alone in a home only where assessed safe, or with a supervisor's approval. Anna's
+  /// lone start at medium risk is refused; she asks from the door; Sofie's board shows the ask
+  /// with the place and the risk; one click approves; Anna's app starts the visit by itself.
+  /// Then Sofie approves Bo from his row with the place picker, and Bo's plain start uses it.
+  async 'lone-approval'() {
+    const { browser, board, anna } = await cast();
+    await anna.page.click('#new-visit');
+    await anna.page.waitForSelector('#places [aria-checked=true]');
+    // An unknown citizen: medium risk, where a lone home visit needs an approval.
+    await anna.page.click('#questions [aria-label="Er borgeren ukendt for teamet?"] button:has-text("Ja")');
+    await anna.page.click('#go');
+    await anna.page.waitForSelector('#approval[data-state=offered]');
+    assert.match(await anna.page.textContent('#start-error'), /kræver godkendelse fra vagthavende/);
+    assert.equal(await anna.page.textContent('#ask-approval'), 'Bed vagthavende om godkendelse');
+    await shot(anna.page, 'phone-approval-needed');
+    await anna.page.click('#ask-approval');
+    await anna.page.waitForSelector('#approval[data-state=open]');
+    const asked = Date.now();
+
+    const ask = board.page.locator('.ask-card');
+    await ask.waitFor({ timeout: 5000 });
+    console.log(`the board showed the ask after ${Date.now() - asked} ms`);
+    const text = await ask.textContent();
+    assert.match(text, /Anna Jensen beder om at gå alene/);
+    assert.match(text, /Hjem G-17 \(Gellerup\).*Hjemmebesøg \(anmeldt\).*Risiko: middel/s);
+    await shot(anna.page, 'phone-approval-waiting');
+    await shot(board.page, 'board-approval-request');
+    await ask.locator('button.approve').click();
+    await ask.waitFor({ state: 'detached' });
+    await board.page.waitForSelector('#approval-requests', { state: 'hidden' });
+
+    // The app learns of the approval and starts the visit without another tap.
+    await anna.page.waitForSelector('[data-screen=visit]:not([hidden])');
+    console.log(`approved to a started visit: ${Date.now() - asked} ms from the ask`);
+    assert.equal(await anna.page.textContent('#visit-place'), 'Hjem G-17 (Gellerup)');
+    assert.match(await anna.page.textContent('#visit-kind'), /Risiko: middel/);
+    await shot(anna.page, 'phone-approved-visit');
+    await row(board.page, 'Anna Jensen').and(board.page.locator('[data-state=in_visit]')).waitFor();
+
+    // From a person's row: a place picked from the team's places, homes included.
+    await row(board.page, 'Bo Nielsen').locator('button.approve-lone').click();
+    await board.page.waitForSelector('#approve-dialog[open]');
+    await board.page.selectOption('#approve-place', { label: 'Hjem G-17 (Gellerup) · Hjem' });
+    await shot(board.page, 'board-approve-from-row');
+    await board.page.click('#approve-ok');
+    await board.page.waitForSelector('#approve-done:has-text("Godkendt indtil")');
+    const bo = await token('bo');
+    const place = (await call(bo, 'GET', `/api/v1/places/near?lat=${AT_HOME.latitude}&lon=${AT_HOME.longitude}&radius_m=100`))[0];
+    const questions = await call(bo, 'GET', '/api/v1/assessment/questions');
+    const visit = await call(bo, 'POST', '/api/v1/visits', {
+      kind: 'home_visit_announced', place_id: place.id, planned_minutes: 30,
+      answers: Object.fromEntries(questions.map((q) => [q.id, q.id === 'unknown_citizen'])),
+      tell_colleague_id: (await call(await token('anna'), 'GET', '/api/v1/me')).id,
+    });
+    assert.equal(visit.risk_level, 'medium', 'a lone start the approval was needed for');
+    await browser.close();
+  },
+
+  /// Pushed reminders and alarms reach the app's service worker (delivered through the
+  /// DevTools protocol: headless Chromium has no push service) and show as notifications
+  /// that stay until touched; a subscription that cannot reach a push service is explained.
+  async 'push-notifications'() {
+    const browser = await launch();
+    const anna = await phone(browser);
+    await anna.context.grantPermissions(['notifications'], { origin: BASE });
+    const cdp = await anna.context.newCDPSession(anna.page);
+    const registrations = new Map();
+    cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations: list }) => {
+      for (const r of list) if (!r.isDeleted) registrations.set(r.scopeURL, r.registrationId);
+    });
+    await cdp.send('ServiceWorker.enable');
+    await workerOnShift(anna.page, 'anna');
+    await anna.page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+    const scope = new URL('/app/', BASE).href;
+    for (let i = 0; !registrations.has(scope); i++) {
+      assert.ok(i < 100, `the app's service worker registration: ${[...registrations.keys()]}`);
+      await anna.page.waitForTimeout(100);
+    }
+
+    // The push button, and a browser whose push service cannot be reached: a hint, no error.
+    await anna.page.click('#notify');
+    await anna.page.waitForSelector('body[data-push=unavailable]');
+    assert.match(await anna.page.textContent('#notice'), /Notifikationer kan ikke slås til/);
+    assert.ok(await anna.page.isVisible('#notify'), 'the button stays to try again');
+    await shot(anna.page, 'phone-push-unavailable');
+
+    // PushPayload as server/notify sends it (kind, title, body, visit or alarm id, urgency).
+    const visit = '0193a000-0000-7000-8000-000000000001';
+    const pushes = [
+      { kind: 'check_in_due', title: 'Tid til at tjekke ind', body: 'Hjem G-17 (Gellerup): tjek ind inden 14:20', visit_id: visit, urgency: 'normal' },
+      { kind: 'visit_notice', title: 'Din makker er gået', body: 'Bo Nielsen har forladt besøget', visit_id: visit, urgency: 'normal' },
+      { kind: 'alarm', title: 'ALARM: Anna Jensen', body: 'Manglende tjek ud – ring til Anna', alarm_id: '0193a000-0000-7000-8000-000000000002', urgency: 'high' },
+    ];
+    const origin = new URL(BASE).origin;
+    for (const p of pushes) {
+      await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId: registrations.get(scope), data: JSON.stringify(p) });
+    }
+    // waitForFunction does not wait for an async predicate: look until all are shown.
+    const notifications = () => anna.page.evaluate(async () => {
+      const list = await (await navigator.serviceWorker.ready).getNotifications();
+      return list.map((x) => ({ title: x.title, body: x.body, requireInteraction: x.requireInteraction }));
+    });
+    let shown = await notifications();
+    for (const until = Date.now() + 5000; shown.length < pushes.length && Date.now() < until;) {
+      await anna.page.waitForTimeout(100);
+      shown = await notifications();
+    }
+    assert.equal(shown.length, pushes.length, `one notification per push, none replacing another: ${JSON.stringify(shown)}`);
+    const byTitle = Object.fromEntries(shown.map((n) => [n.title, n]));
+    for (const p of pushes) {
+      const n = byTitle[p.title];
+      assert.ok(n, `${p.kind} is shown: ${JSON.stringify(shown)}`);
+      assert.equal(n.body, p.body);
+      assert.equal(n.requireInteraction, p.kind !== 'visit_notice', `${p.kind}: stays until touched only when it asks for action`);
+    }
+    console.log(`notifications shown: ${shown.map((n) => `${n.title} (${n.requireInteraction ? 'stays' : 'goes'})`).join('; ')}`);
+    await shot(anna.page, 'phone-push-delivered');
+    // notificationclick is not tested: nothing in headless Chromium or the DevTools protocol
+    // clicks a notification, and a synthetic event may not focus or open a window.
+    await browser.close();
+  },
+
   /// A worker on a phone starts a lone home visit; the board shows it; the check-out deadline
   /// runs out; the alarm sounds and flashes; the supervisor acknowledges and resolves; the
   /// worker's app shows the stand-down.
@@ -373,6 +495,105 @@ const SCENARIOS = {
     await browser.close();
   },
 
+  /// Issues 8.2 and 4.5: Anna's phone reports its battery on shift (a fake BatteryManager at
+  /// 15 %, then draining and charging); the board shows it low at once and each change live.
+  /// The board's map and list hold every place of the team. The supervisor reports an incident
+  /// on Anna's visit with a warning on the place; the report exists, and the warning shows on
+  /// the board and in the app's place list.
+  async 'board-battery-incident'() {
+    const browser = await launch();
+    const board = await desk(browser);
+    await boardReady(board.page);
+    await call(await token('bo'), 'POST', '/api/v1/shift/start', {});
+    const anna = await phone(browser, AT_HOME);
+    await anna.context.addInitScript(() => {
+      const battery = new EventTarget();
+      Object.assign(battery, { level: 0.15, charging: false, chargingTime: Infinity, dischargingTime: 3600 });
+      window.fakeBattery = battery;
+      Object.defineProperty(Navigator.prototype, 'getBattery', { configurable: true, value: () => Promise.resolve(battery) });
+    });
+    await workerOnShift(anna.page, 'anna');
+    const onShift = Date.now();
+    const battery = row(board.page, 'Anna Jensen').locator('td.battery');
+    await battery.and(board.page.locator('[data-battery="15"][data-low=true]')).waitFor({ timeout: 2500 });
+    console.log(`the board showed the battery ${Date.now() - onShift} ms after the shift started`);
+    assert.match(await battery.textContent(), /15 %/);
+    assert.equal(await battery.getAttribute('data-charging'), 'false');
+    assert.equal(await battery.evaluate((td) => getComputedStyle(td).backgroundColor), 'rgb(176, 0, 0)', 'low is loud');
+    await shot(board.page, 'board-battery-low');
+    const snapshots = await board.page.getAttribute('body', 'data-snapshots');
+    const drain = (level, charging) => anna.page.evaluate(([l, c]) => {
+      const b = window.fakeBattery;
+      const event = b.charging === c ? 'levelchange' : 'chargingchange';
+      Object.assign(b, { level: l, charging: c });
+      b.dispatchEvent(new Event(event));
+    }, [level, charging]);
+    await drain(0.09, false);
+    await battery.and(board.page.locator('[data-battery="9"]')).waitFor({ timeout: 2500 });
+    await drain(0.08, true);
+    await battery.and(board.page.locator('[data-battery="8"][data-charging=true]')).waitFor({ timeout: 2500 });
+    assert.match(await battery.textContent(), /8 %.*⚡/);
+    // Only a move of 5 points is worth a report: 8 → 10 % is not sent.
+    await drain(0.1, true);
+    await board.page.waitForTimeout(1500);
+    assert.equal(await battery.getAttribute('data-battery'), '8', 'small moves are not reported');
+    await drain(0.35, true);
+    await battery.and(board.page.locator('[data-battery="35"][data-low=false]')).waitFor({ timeout: 2500 });
+    assert.equal(await board.page.getAttribute('body', 'data-snapshots'), snapshots, 'live events, no new snapshot');
+    await shot(board.page, 'board-battery-charging');
+
+    // Every place of the team, on the map and in the list, however far from the map's centre.
+    const sofie = await token('sofie');
+    const team = (await call(sofie, 'GET', '/api/v1/me')).teams[0];
+    const places = await call(sofie, 'GET', `/api/v1/teams/${team}/places`);
+    assert.ok(places.length >= 8, `the demo's places: ${places.length}`);
+    await board.page.waitForFunction((n) => document.querySelectorAll('#place-list li').length === n, places.length);
+    for (const p of places) {
+      assert.equal(await board.page.locator(`#place-list li[data-place="${p.id}"]`).count(), 1, `${p.name} is listed`);
+    }
+    const markers = await board.page.locator('#map path.leaflet-interactive').count();
+    assert.ok(markers >= places.length, `a marker per place: ${markers}`);
+
+    // The supervisor reports on Anna's visit and warns the place.
+    await startLoneVisit(anna.page);
+    const { visit } = await call(await token('anna'), 'GET', '/api/v1/visits/active');
+    const annaRow = row(board.page, 'Anna Jensen');
+    await annaRow.and(board.page.locator('[data-state=in_visit]')).waitFor();
+    await annaRow.locator('button.report-incident').click();
+    await board.page.waitForSelector('#incident-dialog[open]');
+    assert.equal(await board.page.inputValue('#incident-place'), visit.place_id, "the visit's place");
+    await board.page.click('#incident-kinds button[data-kind=violence]');
+    await board.page.fill('#incident-text', 'Beboeren skubbede Anna ud af døren');
+    await board.page.check('#incident-warn');
+    const until = await board.page.inputValue('#incident-warning-until');
+    const days = (Date.parse(until) - Date.now()) / 864e5;
+    assert.ok(days > 363 && days < 367, `a warning lasts 12 months unless said: ${until}`);
+    await board.page.fill('#incident-warning-text', 'Voldsom beboer – kom altid to');
+    await shot(board.page, 'board-incident-dialog');
+    await board.page.click('#incident-form button[type=submit]');
+    await board.page.waitForSelector('#incident-dialog', { state: 'hidden' });
+    await annaRow.locator('.reported').waitFor();
+    await annaRow.locator('.warning', { hasText: 'Voldsom beboer' }).waitFor();
+    await board.page.locator(`#place-list li[data-place="${visit.place_id}"] .warning`, { hasText: 'Voldsom beboer' }).waitFor();
+    await shot(board.page, 'board-incident-reported');
+    const incidents = await call(sofie, 'GET', `/api/v1/teams/${team}/incidents`);
+    const report = incidents.find((i) => i.description === 'Beboeren skubbede Anna ud af døren');
+    assert.ok(report, 'the report reached the team');
+    assert.equal(report.kind, 'violence');
+    assert.equal(report.visit_id, visit.id, 'tied to the visit');
+    assert.equal(report.place_id, visit.place_id, 'and its place');
+    assert.ok(report.warning_id, 'with a warning on the place');
+
+    // The app's place list warns the next visit there.
+    await checkOut(anna.page, '1234');
+    await anna.page.click('#done-ok');
+    await anna.page.click('#new-visit');
+    await anna.page.waitForSelector('#places [aria-checked=true]');
+    await anna.page.locator('#place-warnings', { hasText: 'Voldsom beboer – kom altid to' }).waitFor();
+    await shot(anna.page, 'phone-place-warning');
+    await browser.close();
+  },
+
   /// The manager's coverage pages over the demo's eight weeks: figures, the map of stops
   /// coloured by coverage, the heat map, the trend, gaps, two periods compared, a CSV export
   /// and the printout; never a worker's name. A worker is turned away.
@@ -423,6 +644,147 @@ const SCENARIOS = {
     const worker = await phone(browser);
     await signIn(worker.page, '/manager/', 'anna');
     await worker.page.waitForSelector('[data-screen=forbidden]:not([hidden])');
+    await browser.close();
+  },
+  /// The planning page (issue 4.1): the manager imports areas from a GeoJSON file (a bad file
+  /// changes nothing and says why), deletes one after a confirmation, plans a route with two
+  /// stops (the server's refusal shows by the form), edits it, exports and re-imports the
+  /// routes; a supervisor reads the plans without the controls to change them; a worker is
+  /// turned away.
+  async 'manager-plans'() {
+    const { readFile } = await import('node:fs/promises');
+    const browser = await launch();
+    const { page } = await desk(browser);
+    const file = (name, json) => ({ name, mimeType: 'application/geo+json', buffer: Buffer.from(JSON.stringify(json)) });
+    const square = (lon, lat, d) => [[[lon, lat], [lon + d, lat], [lon + d, lat + d], [lon, lat + d], [lon, lat]]];
+    const areaNames = () => page.locator('#areas tbody td:first-child').allTextContents();
+    const routeRow = (p, name) => p.locator('#routes tbody tr', { has: p.locator('td:first-child', { hasText: new RegExp(`^${name}$`) }) });
+    const stops = page.locator('#stops fieldset.stop');
+
+    await signIn(page, '/manager/plan.html', 'lars');
+    await page.waitForSelector('body[data-loaded][data-mode=plan]');
+    assert.deepEqual(await areaNames(), ['Gellerup', 'Midtbyen', 'Trøjborg']);
+    await page.locator('#map path.area').first().waitFor();
+    assert.ok(await page.locator('#map path.place').count() >= 6, 'the team’s places on the map');
+
+    // Areas from a file: a new name is added and drawn.
+    const east = { type: 'FeatureCollection', features: [
+      { type: 'Feature', properties: { name: 'Østbyen' }, geometry: { type: 'Polygon', coordinates: square(10.215, 56.155, 0.01) } }] };
+    await page.setInputFiles('#areas-file', file('bydele.geojson', east));
+    await page.waitForSelector('#areas-status:has-text("indlæst")');
+    const four = ['Gellerup', 'Midtbyen', 'Trøjborg', 'Østbyen']; // Danish order
+    assert.deepEqual(await areaNames(), four);
+    assert.equal(await page.locator('#map path.area').count(), 4);
+    await shot(page, 'plan-areas-imported');
+
+    // A bad file (a point among the areas): the server's reason shows, and nothing changes.
+    const bad = { type: 'FeatureCollection', features: [
+      { type: 'Feature', properties: { name: 'Ny bydel' }, geometry: { type: 'Polygon', coordinates: square(10.1, 56.1, 0.02) } },
+      { type: 'Feature', properties: { name: 'Et punkt' }, geometry: { type: 'Point', coordinates: [10.2, 56.15] } }] };
+    await page.setInputFiles('#areas-file', file('forkert.geojson', bad));
+    await page.waitForSelector('#areas-error:has-text("forkert.geojson")');
+    assert.match(await page.textContent('#areas-error'), /intet er ændret.*feature \d+: needs a Polygon or MultiPolygon geometry/);
+    assert.ok(await page.isHidden('#areas-status'), 'no success message');
+    assert.deepEqual(await areaNames(), four);
+    await shot(page, 'plan-areas-bad-file');
+    await page.reload();
+    await page.waitForSelector('body[data-loaded]');
+    assert.deepEqual(await areaNames(), four, 'all or nothing: the good feature was not taken either');
+
+    // Deleting asks first.
+    let asked = '';
+    page.once('dialog', (d) => { asked = d.message(); d.accept(); });
+    await page.click('#areas button[aria-label="Slet: Østbyen"]');
+    await page.waitForSelector('#areas-status:has-text("slettet")');
+    assert.match(asked, /Østbyen/);
+    assert.deepEqual(await areaNames(), ['Gellerup', 'Midtbyen', 'Trøjborg']);
+
+    // A route with two stops: Mølleparken Monday and Wednesday, Banegårdspladsen on Friday.
+    await page.click('#new-route');
+    await page.fill('#route-name', 'Aftenrunde');
+    await stops.nth(0).locator('select[name=place]').selectOption({ label: 'Mølleparken' });
+    for (const day of ['Tir', 'Tor', 'Fre']) await stops.nth(0).getByLabel(day, { exact: true }).uncheck();
+    await stops.nth(0).locator('[name=opens]').fill('18:00');
+    await stops.nth(0).locator('[name=closes]').fill('19:00');
+    await page.click('#add-stop');
+    await stops.nth(1).locator('select[name=place]').selectOption({ label: 'Banegårdspladsen' });
+    await stops.nth(1).getByLabel('Fre', { exact: true }).check();
+    await stops.nth(1).locator('[name=opens]').fill('20:00');
+    await stops.nth(1).locator('[name=closes]').fill('19:30');
+    await page.click('#save-route');
+    await page.waitForSelector('#route-error:has-text("window must open before it closes")');
+    await shot(page, 'plan-route-refused');
+    await stops.nth(1).locator('[name=closes]').fill('21:00');
+    await page.click('#save-route');
+    await page.waitForSelector('#route-form', { state: 'hidden' });
+    assert.equal(await routeRow(page, 'Aftenrunde').locator('td').nth(2).textContent(), '3', 'three windows a week');
+
+    // Edited: a new name and a later end on Fridays, still there after a reload.
+    await routeRow(page, 'Aftenrunde').getByRole('button').click();
+    await page.fill('#route-name', 'Aftenrunde, Midtbyen');
+    await stops.nth(1).locator('[name=closes]').fill('21:30');
+    await page.click('#save-route');
+    await page.waitForSelector('#route-form', { state: 'hidden' });
+    await page.reload();
+    await page.waitForSelector('body[data-loaded]');
+    assert.equal(await routeRow(page, 'Aftenrunde').count(), 0, 'renamed, not copied');
+    await routeRow(page, 'Aftenrunde, Midtbyen').getByRole('button', { name: /Ret/ }).click();
+    assert.equal(await page.inputValue('#route-name'), 'Aftenrunde, Midtbyen');
+    assert.equal(await stops.count(), 2);
+    const row = async (i) => ({
+      place: await stops.nth(i).locator('select option:checked').textContent(),
+      days: await stops.nth(i).locator('[name=weekday]:checked').evaluateAll((els) => els.map((e) => Number(e.value))),
+      opens: await stops.nth(i).locator('[name=opens]').inputValue(),
+      closes: await stops.nth(i).locator('[name=closes]').inputValue(),
+    });
+    assert.deepEqual(await row(0), { place: 'Mølleparken', days: [1, 3], opens: '18:00', closes: '19:00' });
+    assert.deepEqual(await row(1), { place: 'Banegårdspladsen', days: [5], opens: '20:00', closes: '21:30' });
+    await shot(page, 'plan-route-edited');
+    await page.click('#close-route');
+
+    // Exported as GeoJSON: a point per stop, with the route, place, weekday and window.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#routes-export')]);
+    const exported = JSON.parse(await readFile(await download.path(), 'utf8'));
+    assert.equal(exported.type, 'FeatureCollection');
+    const mine = exported.features.filter((f) => f.properties.route === 'Aftenrunde, Midtbyen');
+    assert.deepEqual(mine.map((f) => [f.geometry.type, f.properties.place, f.properties.weekday, f.properties.opens, f.properties.closes]), [
+      ['Point', 'Mølleparken', 1, '18:00', '19:00'], ['Point', 'Mølleparken', 3, '18:00', '19:00'],
+      ['Point', 'Banegårdspladsen', 5, '20:00', '21:30']]);
+    // …and read back in under another name: a route is added.
+    for (const f of mine) f.properties.route = 'Weekendrunde';
+    await page.setInputFiles('#routes-file', file('ruter.geojson', { type: 'FeatureCollection', features: mine }));
+    await page.waitForSelector('#routes-status:has-text("indlæst")');
+    assert.equal(await routeRow(page, 'Weekendrunde').locator('td').nth(2).textContent(), '3');
+    assert.equal(await routeRow(page, 'Aftenrunde, Midtbyen').count(), 1);
+    await shot(page, 'plan-routes');
+
+    // Between the two manager pages, and in Swedish.
+    await page.click('header a[href="/manager/"]');
+    await page.waitForSelector('#totals tbody tr');
+    await page.click('header a[href="/manager/plan.html"]');
+    await page.waitForSelector('body[data-loaded]');
+    await page.selectOption('#lang', 'sv');
+    assert.equal(await page.textContent('#h-routes'), 'Rutter');
+
+    // The supervisor reads the plans but changes nothing.
+    const supervisor = await desk(browser);
+    await signIn(supervisor.page, '/manager/plan.html', 'sofie');
+    await supervisor.page.waitForSelector('body[data-loaded][data-mode=read]');
+    assert.ok(await supervisor.page.isVisible('#read-only'));
+    for (const control of ['#areas-file', '#routes-file', '#new-route', '#areas button']) {
+      assert.ok(await supervisor.page.isHidden(control), `${control} is not for a supervisor`);
+    }
+    await routeRow(supervisor.page, 'Aftenrunde, Midtbyen').getByRole('button', { name: /Vis/ }).click();
+    assert.ok(await supervisor.page.isDisabled('#route-name'));
+    assert.ok(await supervisor.page.isDisabled('#stops fieldset.stop:first-child select'));
+    assert.ok(await supervisor.page.isHidden('#save-route'));
+    await shot(supervisor.page, 'plan-supervisor-read-only');
+
+    // A worker has no planning page.
+    const worker = await phone(browser);
+    await signIn(worker.page, '/manager/plan.html', 'anna');
+    await worker.page.waitForSelector('[data-screen=forbidden]:not([hidden])');
+    await shot(worker.page, 'plan-worker-refused');
     await browser.close();
   },
 };

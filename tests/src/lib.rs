@@ -8,6 +8,7 @@
 //!   set explicitly, which is only for a quick local loop.
 
 pub mod app;
+pub mod board;
 #[path = "../fakes/push_service.rs"]
 pub mod fake_push;
 pub use makker_fakes::gatewayapi as fake_sms;

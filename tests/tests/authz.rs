@@ -35,6 +35,8 @@ enum Access {
     TeamPlanner,
     /// The incident in the path: its team's supervisors, managers and admins.
     Incident,
+    /// The ask for a lone-visit approval in the path: its worker, and its team's supervisors.
+    Ask,
 }
 
 use Access::*;
@@ -55,15 +57,20 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("post", "/api/v1/drills", Supervisor),
     ("get", "/api/v1/live", Supervisor),
     ("post", "/api/v1/lone-approvals", Supervisor),
+    ("post", "/api/v1/lone-approvals/requests", SignedIn),
+    ("get", "/api/v1/lone-approvals/requests/{id}", Ask),
+    ("post", "/api/v1/lone-approvals/requests/{id}/decline", Ask),
     ("get", "/api/v1/me", SignedIn),
     ("get", "/api/v1/me/location-views", SignedIn),
     ("get", "/api/v1/me/export", SignedIn),
     ("get", "/api/v1/places/near", SignedIn),
+    ("get", "/api/v1/teams/{team_id}/places", TeamReader),
     ("get", "/api/v1/push/key", SignedIn),
     ("post", "/api/v1/push/subscriptions", SignedIn),
     ("post", "/api/v1/push/unsubscribe", SignedIn),
     ("post", "/api/v1/shift/end", SignedIn),
     ("post", "/api/v1/shift/start", SignedIn),
+    ("post", "/api/v1/shift/status", SignedIn),
     ("post", "/api/v1/sos", SignedIn),
     ("post", "/api/v1/visits", SignedIn),
     ("get", "/api/v1/visits/active", SignedIn),
@@ -130,7 +137,9 @@ fn body(path: &str, f: &Ctx) -> Value {
         "/api/v1/auth/session" => json!({"username": "anna", "password": "pw"}),
         "/api/v1/drills" => json!({"worker_id": f.anna}),
         "/api/v1/lone-approvals" => json!({"worker_id": f.anna, "place_id": f.place}),
+        "/api/v1/lone-approvals/requests" => json!({"place_id": f.place}),
         "/api/v1/push/unsubscribe" => json!({"endpoint": "https://push.example/none"}),
+        "/api/v1/shift/status" => json!({"battery_pct": 57, "charging": false}),
         p if p.ends_with("/areas/import") => districts(),
         p if p.ends_with("/routes/import") => {
             json!({"type": "FeatureCollection", "features": [{"type": "Feature",
@@ -157,6 +166,7 @@ struct Ctx {
     area: uuid::Uuid,
     route: uuid::Uuid,
     incident: uuid::Uuid,
+    ask: uuid::Uuid,
     now: chrono::DateTime<chrono::Utc>,
 }
 
@@ -176,6 +186,7 @@ fn concrete(path: &str, access: Access, c: &Ctx) -> String {
         Alarm => c.alarm,
         Device => c.device,
         Incident => c.incident,
+        Ask => c.ask,
         TeamReader | TeamPlanner => return team_path(path, c),
         _ => return path.to_owned(),
     };
@@ -268,6 +279,12 @@ async fn ours(app: &TestApp, f: &makker_tests::app::Fixture) -> Ctx {
         warning: None,
     };
     let incident = app.engine.report_incident(&f.sofie.person, threat).await.unwrap();
+    let ask = makker_mobile_api::LoneApprovalAsk {
+        place_id: f.home.id.0,
+        kind: None,
+        answers: None,
+    };
+    let ask = f.bo.phone.ask_lone_approval(&ask).await.unwrap().request_id;
     Ctx {
         visit,
         alarm,
@@ -278,6 +295,7 @@ async fn ours(app: &TestApp, f: &makker_tests::app::Fixture) -> Ctx {
         area: areas[0].id.0,
         route: route.id.0,
         incident: incident.id.0,
+        ask,
         now: app.engine.now(),
     }
 }
@@ -310,7 +328,12 @@ async fn another_team_reaches_nothing_of_ours_and_changes_nothing(store: Arc<dyn
     let plans_before = plans(&app, &f, &c).await;
     for stranger in [&otto, &f.olga] {
         let t = token(&app, stranger).await;
-        let in_path = |a: Access| matches!(a, Visit | Alarm | Device | TeamReader | TeamPlanner | Incident);
+        let in_path = |a: Access| {
+            matches!(
+                a,
+                Visit | Alarm | Device | TeamReader | TeamPlanner | Incident | Ask
+            )
+        };
         for (method, path, access) in MATRIX.iter().filter(|m| in_path(m.2)) {
             let status = call(
                 &app,
@@ -358,7 +381,7 @@ async fn another_team_reaches_nothing_of_ours_and_changes_nothing(store: Arc<dyn
         token(&app, &f.bo).await,
         token(&app, &f.sofie).await,
     );
-    let rightful: [(&str, &str, &String); 11] = [
+    let rightful: [(&str, &str, &String); 13] = [
         ("get", "/api/v1/visits/{id}", &anna),
         ("post", "/api/v1/visits/{id}/heartbeat", &anna),
         ("post", "/api/v1/visits/{id}/check-in", &anna),
@@ -370,6 +393,8 @@ async fn another_team_reaches_nothing_of_ours_and_changes_nothing(store: Arc<dyn
         ("post", "/api/v1/alarms/{id}/acknowledge", &sofie),
         ("post", "/api/v1/alarms/{id}/resolve", &sofie),
         ("delete", "/api/v1/devices/{id}", &anna),
+        ("get", "/api/v1/lone-approvals/requests/{id}", &bo),
+        ("post", "/api/v1/lone-approvals/requests/{id}/decline", &sofie),
     ];
     for (method, path, t) in rightful {
         let access = MATRIX.iter().find(|m| m.0 == method && m.1 == path).unwrap().2;
@@ -392,9 +417,11 @@ async fn workers_cannot_use_what_is_for_supervisors(store: Arc<dyn Store>) {
     let (app, f) = ready(store).await;
     let c = ours(&app, &f).await;
     let (anna, sofie) = (token(&app, &f.anna).await, token(&app, &f.sofie).await);
-    let supervised = MATRIX
-        .iter()
-        .filter(|m| matches!(m.2, Supervisor | TeamReader | Incident) || m.1.ends_with("/deliveries"));
+    let supervised = MATRIX.iter().filter(|m| {
+        matches!(m.2, Supervisor | TeamReader | Incident)
+            || m.1.ends_with("/deliveries")
+            || m.1.ends_with("/decline")
+    });
     for (method, path, access) in supervised {
         let path = concrete(path, *access, &c);
         let refused = call(&app, Some(&anna), method, &path, &body(&path, &c)).await;

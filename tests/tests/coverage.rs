@@ -603,7 +603,49 @@ async fn the_demo_seeds_eight_weeks_the_pages_can_show(store: Arc<dyn Store>) {
     assert_eq!(areas.len(), 3);
 }
 
+/// The team's places for the board's map, approvals and route stops: by name with their
+/// warnings; homes only for those who answer for visits there, never another team's.
+async fn a_team_lists_its_places_and_homes_only_to_supervisors(store: Arc<dyn Store>) {
+    let (_app, f) = ready(store).await;
+    let path = team_path(&f, "/places");
+    let names = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, list) = call(&f.sofie, Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(
+        names(&list),
+        ["Hjem G-17", "Hjem T-04", "Mølleparken", "Værestedet"],
+        "by name, the other team's park left out"
+    );
+    let dog = &list[1];
+    assert_eq!(dog["kind"], "home");
+    assert_eq!(dog["warnings"][0]["kind"], "dog");
+    assert!(list[2]["radius_m"].as_f64().unwrap() > 0.0);
+
+    let (status, list) = call(&f.lars, Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(
+        names(&list),
+        ["Mølleparken", "Værestedet"],
+        "a manager plans public places"
+    );
+
+    assert_eq!(call(&f.anna, Method::GET, &path, None).await.0, 403, "a worker");
+    let other = format!("/api/v1/teams/{}/places", f.other_place.team.0);
+    assert_eq!(
+        call(&f.sofie, Method::GET, &other, None).await.0,
+        404,
+        "another team"
+    );
+}
+
 both! {
+    places => a_team_lists_its_places_and_homes_only_to_supervisors,
     demo => the_demo_seeds_eight_weeks_the_pages_can_show,
     manager_coverage => a_manager_plans_a_route_and_reads_its_coverage,
     refused => workers_and_other_teams_see_no_coverage,

@@ -555,6 +555,61 @@ async fn a_deadline_leased_by_a_process_that_died_fires_once_after_its_lease(sto
     );
 }
 
+/// Deadlines of different visits fire together in one transaction: only those still leased
+/// to the firing process fire, and only their changes are written.
+async fn deadlines_fired_together_write_only_what_the_leased_ones_cause(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    for m in [&f.anna, &f.bo, &f.carl] {
+        m.phone
+            .start_visit(&start(VisitKind::DropIn, f.drop_in.id.0, 30))
+            .await
+            .unwrap();
+    }
+    app.clock.advance(Duration::minutes(41));
+    let now = app.engine.now();
+    let lease = now + Duration::seconds(30);
+    let overdue = |mut due: Vec<makker_store::Deadline>| {
+        due.retain(|d| d.kind == DeadlineKind::Overdue);
+        due
+    };
+    let mine = overdue(app.engine.store.claim_due(now, "me", lease, 4).await.unwrap());
+    let theirs = overdue(
+        app.engine
+            .store
+            .claim_due(now, "other", lease, 100)
+            .await
+            .unwrap(),
+    );
+    assert_eq!((mine.len(), theirs.len()), (1, 2), "the lease split the three");
+    let alarm = |d: &makker_store::Deadline, n: u32| {
+        let person = [&f.anna, &f.bo, &f.carl][n as usize].person.id;
+        let raised = makker_domain::alarm::Alarm::raise(
+            makker_domain::AlarmId(uuid::Uuid::now_v7()),
+            f.team.id,
+            person,
+            d.visit,
+            makker_domain::alarm::AlarmKind::MissedCheckOut,
+            "default",
+            now,
+        );
+        Changes {
+            new_alarms: vec![raised],
+            ..Changes::default()
+        }
+    };
+    let all: Vec<_> = mine.iter().chain(&theirs).collect();
+    let changes: Vec<Changes> = all.iter().zip(0..).map(|(d, n)| alarm(d, n)).collect();
+    let batch: Vec<(i64, &Changes)> = all.iter().zip(&changes).map(|(d, c)| (d.id, c)).collect();
+    let fired = app.engine.store.fire_many(&batch, "me", now).await.unwrap();
+    assert_eq!(fired, vec![mine[0].id], "only my lease fires");
+    let alarms = f.sofie.phone.alarms().await.unwrap();
+    assert_eq!(alarms.len(), 1, "only its alarm is written");
+    assert_eq!(alarms[0].id, changes[0].new_alarms[0].id.0);
+    let again = app.engine.store.fire_many(&batch, "me", now).await.unwrap();
+    assert!(again.is_empty(), "a deadline fires once");
+    assert_eq!(f.sofie.phone.alarms().await.unwrap().len(), 1);
+}
+
 /// The engine decides what is due by the database's clock.
 #[tokio::test]
 async fn the_engines_clock_is_the_databases() {
@@ -669,6 +724,7 @@ both! {
     duress_is_silent => a_duress_check_out_raises_a_silent_alarm_that_no_check_out_stands_down,
     sos => an_sos_escalates_at_once_without_a_reminder,
     restart_catches_up => a_restart_fires_every_overdue_deadline_at_once,
+    fired_together => deadlines_fired_together_write_only_what_the_leased_ones_cause,
 }
 
 /// Two replicas on one PostgreSQL with 10,000 deadlines due at once: each fires exactly once.

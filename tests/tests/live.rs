@@ -1,7 +1,7 @@
 //! The supervisors' live stream (SSE) through the real router and database: a snapshot, then
 //! each change with its database id; a reconnect with `Last-Event-ID` gets what it missed;
 //! another server on the same database sees the changes too; teams and roles are kept apart;
-//! streams end when the server stops.
+//! streams end when the server stops. Phones' battery reports reach the boards the same way.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,85 +11,9 @@ use makker_domain::visit::VisitKind;
 use makker_mobile_api::EventRequest;
 use makker_store::Store;
 use makker_tests::app::{Member, TestApp, ready, spawn_app, start_request};
+use makker_tests::board::{Board, Received, token};
 use makker_tests::both;
 use serde_json::Value;
-
-/// A board's stream, read event by event.
-struct Board {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-#[derive(Debug)]
-struct Received {
-    id: i64,
-    kind: String,
-    data: Value,
-}
-
-async fn token(app: &TestApp, m: &Member) -> String {
-    app.engine.issue_token(m.person.id, "board").await.unwrap().0
-}
-
-impl Board {
-    async fn open(app: &TestApp, token: &str, last: Option<i64>) -> Result<Board, u16> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut req = reqwest::Client::new()
-            .get(format!("{}/api/v1/live", app.base))
-            .bearer_auth(token);
-        if let Some(id) = last {
-            req = req.header("last-event-id", id.to_string());
-        }
-        let response = req.send().await.unwrap();
-        if response.status() != 200 {
-            return Err(response.status().as_u16());
-        }
-        let kind = response.headers()["content-type"].to_str().unwrap().to_owned();
-        assert!(kind.starts_with("text/event-stream"), "{kind}");
-        Ok(Board {
-            response,
-            buffer: String::new(),
-        })
-    }
-
-    /// The next event within `wait`; `None` when the stream ended or nothing came.
-    async fn next_within(&mut self, wait: Duration) -> Option<Received> {
-        tokio::time::timeout(wait, self.next()).await.ok().flatten()
-    }
-
-    async fn next(&mut self) -> Option<Received> {
-        loop {
-            while let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let field = |name: &str| {
-                    block
-                        .lines()
-                        .find_map(|l| l.strip_prefix(name))
-                        .map(|v| v.trim_start().to_owned())
-                };
-                // Keep-alive comments carry no event.
-                if let (Some(id), Some(kind), Some(data)) = (field("id:"), field("event:"), field("data:")) {
-                    return Some(Received {
-                        id: id.parse().unwrap(),
-                        kind,
-                        data: serde_json::from_str(&data).unwrap(),
-                    });
-                }
-            }
-            let chunk = self.response.chunk().await.ok().flatten()?;
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    }
-
-    async fn expect(&mut self, kind: &str) -> Received {
-        let got = self
-            .next_within(Duration::from_secs(5))
-            .await
-            .unwrap_or_else(|| panic!("no {kind} event within 5 s"));
-        assert_eq!(got.kind, kind, "{got:?}");
-        got
-    }
-}
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -309,6 +233,233 @@ async fn nobody_watching_the_board_is_told_once(store: Arc<dyn Store>) {
     assert_eq!(app.state.hub.watched_teams(), vec![f.team.id]);
 }
 
+// --- phones' battery (issue 8.2) ----------------------------------------------------------
+
+/// A member's entry among those on shift in a snapshot.
+fn on_shift_entry(snapshot: &Received, m: &Member) -> Value {
+    snapshot.data["on_shift"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["person_id"] == m.id().to_string())
+        .unwrap_or_else(|| panic!("{} is not on shift: {snapshot:?}", m.person.username))
+        .clone()
+}
+
+async fn a_phones_battery_reaches_the_boards_live_and_in_their_snapshot(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let sofie = token(&app, &f.sofie).await;
+    let mut board = Board::open(&app, &sofie, None).await.unwrap();
+    let first = board.expect("snapshot").await;
+    assert_eq!(
+        on_shift_entry(&first, &f.anna)["battery_pct"],
+        Value::Null,
+        "nothing reported yet"
+    );
+    let vejle = app.team("Gadeteam Vejle").await;
+    let otto = app.member("otto", Role::Supervisor, &vejle).await;
+    let mut elsewhere = Board::open(&app, &token(&app, &otto).await, None).await.unwrap();
+    elsewhere.expect("snapshot").await;
+
+    let reported = f.anna.phone.report_status(57, Some(true)).await.unwrap();
+    assert_eq!(
+        (reported.person_id, reported.battery_pct, reported.charging),
+        (f.anna.id(), 57, Some(true))
+    );
+    assert_eq!(reported.reported_at, app.engine.now());
+    let live = board.expect("status").await;
+    assert_eq!(live.data["person"], f.anna.id().to_string());
+    assert_eq!(live.data["battery_pct"], 57);
+    assert_eq!(live.data["charging"], true);
+    assert_eq!(
+        live.data["reported_at"],
+        serde_json::to_value(reported.reported_at).unwrap()
+    );
+
+    // The next report replaces it; a phone that does not say whether it charges says nothing.
+    app.clock.advance(chrono::Duration::minutes(5));
+    f.anna.phone.report_status(15, None).await.unwrap();
+    let lower = board.expect("status").await;
+    assert_eq!(lower.data["battery_pct"], 15);
+    assert_eq!(lower.data["charging"], Value::Null);
+    let snapshot = later_snapshot(&app, &sofie).await;
+    let entry = on_shift_entry(&snapshot, &f.anna);
+    assert_eq!(entry["battery_pct"], 15, "{entry}");
+    assert_eq!(entry["charging"], Value::Null);
+    assert_eq!(
+        entry["reported_at"],
+        serde_json::to_value(app.engine.now()).unwrap()
+    );
+    let bo = on_shift_entry(&snapshot, &f.bo);
+    assert_eq!(bo["battery_pct"], Value::Null, "only Anna's phone reported");
+    assert!(
+        elsewhere.next_within(SECOND).await.is_none(),
+        "Aarhus' batteries never reach Vejle"
+    );
+}
+
+async fn later_snapshot(app: &TestApp, token: &str) -> Received {
+    Board::open(app, token, None)
+        .await
+        .unwrap()
+        .expect("snapshot")
+        .await
+}
+
+/// A raw report, for bodies the typed client cannot send: (status, content type, body).
+async fn post_status(app: &TestApp, token: &str, body: &str) -> (u16, String, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/shift/status", app.base))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let kind = response.headers()["content-type"].to_str().unwrap().to_owned();
+    (status, kind, response.json().await.unwrap())
+}
+
+async fn a_battery_out_of_range_or_off_shift_is_refused_and_changes_nothing(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    f.anna.phone.report_status(80, Some(false)).await.unwrap();
+    let before = app.engine.store.phone_statuses(f.team.id).await.unwrap();
+    let head = app.engine.store.live_head().await.unwrap();
+    let anna = token(&app, &f.anna).await;
+    for (body, problem) in [
+        (r#"{"battery_pct": 101}"#, "invalid-input"),
+        (r#"{"battery_pct": 255, "charging": true}"#, "invalid-input"),
+        (r#"{"battery_pct": -1}"#, "invalid-body"),
+        (r#"{"battery_pct": 1000}"#, "invalid-body"),
+        (r#"{"battery_pct": 50.5}"#, "invalid-body"),
+        (r#"{"battery_pct": "50"}"#, "invalid-body"),
+        (r#"{"charging": true}"#, "invalid-body"),
+        (
+            r#"{"battery_pct": 50, "position": {"lat": 56.1, "lon": 10.2}}"#,
+            "invalid-body",
+        ),
+    ] {
+        let (status, kind, answer) = post_status(&app, &anna, body).await;
+        assert_eq!(status, 422, "{body}: {answer}");
+        assert_eq!(kind, "application/problem+json", "{body}");
+        assert_eq!(
+            answer["type"],
+            format!("urn:makker:problem:{problem}"),
+            "{body}: {answer}"
+        );
+    }
+    assert_eq!(app.engine.store.phone_statuses(f.team.id).await.unwrap(), before);
+    assert_eq!(app.engine.store.live_head().await.unwrap(), head, "no live event");
+
+    // Off shift: Olga never started one, Anna ended hers. The same refusal as the other shift calls.
+    f.anna.phone.end_shift().await.unwrap();
+    let head = app.engine.store.live_head().await.unwrap();
+    for m in [&f.olga, &f.anna] {
+        let refused = m.phone.report_status(50, None).await.unwrap_err();
+        let problem = refused.problem().expect("a problem");
+        assert_eq!(
+            (problem.status, problem.reason.as_deref()),
+            (409, Some("not-on-shift")),
+            "{problem:?}"
+        );
+        let shift_call = m.phone.end_shift().await.unwrap_err();
+        assert_eq!(shift_call.problem().unwrap().type_, problem.type_);
+    }
+    assert_eq!(app.engine.store.live_head().await.unwrap(), head, "no live event");
+    assert!(
+        app.engine
+            .store
+            .phone_statuses(f.team.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn the_battery_goes_with_the_shift_and_is_never_shown_from_an_earlier_one(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let sofie = token(&app, &f.sofie).await;
+    f.anna.phone.report_status(42, Some(false)).await.unwrap();
+    f.bo.phone.report_status(90, Some(true)).await.unwrap();
+    let mut board = Board::open(&app, &sofie, None).await.unwrap();
+    board.expect("snapshot").await;
+
+    f.anna.phone.end_shift().await.unwrap();
+    let ended = board.expect("shift").await;
+    assert!(ended.data["ended_at"].is_string());
+    let left = app.engine.store.phone_statuses(f.team.id).await.unwrap();
+    assert_eq!(
+        left.iter().map(|s| s.person).collect::<Vec<_>>(),
+        vec![f.bo.person.id],
+        "only Bo's stays"
+    );
+
+    // A new shift starts blank: the last shift's 42 % is gone.
+    app.clock.advance(chrono::Duration::hours(1));
+    f.anna.phone.start_shift(None).await.unwrap();
+    let snapshot = later_snapshot(&app, &sofie).await;
+    let anna = on_shift_entry(&snapshot, &f.anna);
+    assert_eq!(anna["battery_pct"], Value::Null, "{anna}");
+    assert_eq!(anna["reported_at"], Value::Null, "{anna}");
+    assert_eq!(on_shift_entry(&snapshot, &f.bo)["battery_pct"], 90);
+    f.anna.phone.report_status(99, None).await.unwrap();
+    let anna = on_shift_entry(&later_snapshot(&app, &sofie).await, &f.anna);
+    assert_eq!(anna["battery_pct"], 99);
+}
+
+/// Ending the shift deletes the phone's status, not only hides it: counted in the database.
+async fn the_status_row_is_deleted_with_the_shift<F>(store: Arc<dyn Store>, rows: impl Fn() -> F)
+where
+    F: std::future::Future<Output = i64>,
+{
+    let (_app, f) = ready(store).await;
+    f.anna.phone.report_status(42, None).await.unwrap();
+    f.bo.phone.report_status(43, None).await.unwrap();
+    f.anna.phone.report_status(41, None).await.unwrap();
+    assert_eq!(rows().await, 2, "one row per phone");
+    f.anna.phone.end_shift().await.unwrap();
+    assert_eq!(rows().await, 1, "Anna's went with her shift");
+}
+
+const STATUS_ROWS: &str = "select count(*) from phone_status";
+
+#[tokio::test]
+async fn battery_row_deleted_on_sqlite() {
+    use sqlx::Connection;
+    let (store, dir) = makker_tests::sqlite_store().await;
+    let url = format!("sqlite://{}", dir.0.join("makker.db").display());
+    let rows = || async {
+        let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query_as::<_, (i64,)>(STATUS_ROWS)
+            .fetch_one(&mut db)
+            .await
+            .unwrap()
+            .0
+    };
+    the_status_row_is_deleted_with_the_shift(store, rows).await;
+}
+
+#[tokio::test]
+async fn battery_row_deleted_on_postgres() {
+    use sqlx::Connection;
+    if makker_tests::pg_skipped() {
+        return;
+    }
+    let url = makker_tests::pg_database_url().await;
+    let store = makker_store_pg::PgStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let rows = || async {
+        let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query_as::<_, (i64,)>(STATUS_ROWS)
+            .fetch_one(&mut db)
+            .await
+            .unwrap()
+            .0
+    };
+    the_status_row_is_deleted_with_the_shift(Arc::new(store), rows).await;
+}
+
 both! {
     nobody_watching => nobody_watching_the_board_is_told_once,
     position_reads_are_audited => a_worker_sees_who_was_shown_her_position,
@@ -316,4 +467,7 @@ both! {
     reconnect => a_reconnecting_board_gets_what_it_missed,
     another_server => another_server_on_the_same_database_streams_the_change,
     shutdown => streams_end_when_the_server_stops,
+    battery_live => a_phones_battery_reaches_the_boards_live_and_in_their_snapshot,
+    battery_refused => a_battery_out_of_range_or_off_shift_is_refused_and_changes_nothing,
+    battery_ends_with_shift => the_battery_goes_with_the_shift_and_is_never_shown_from_an_earlier_one,
 }

@@ -57,8 +57,36 @@ async fn the_board_resumes_after_a_server_restart_and_misses_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_board_shows_phones_battery_live_every_place_and_reports_an_incident_with_a_warning() {
+    run("board-battery-incident").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_manager_sees_coverage_figures_maps_and_exports_but_no_worker() {
     run("manager-coverage").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_manager_imports_areas_and_plans_a_route_with_stops() {
+    run("manager-plans").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lone_visit_refused_for_want_of_approval_starts_after_one_click_on_the_board() {
+    run("lone-approval").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pushed_reminders_and_alarms_show_as_notifications_that_stay_until_touched() {
+    // The test VAPID key (RFC 8291's): the app offers push only when the server has one.
+    let vapid = [
+        (
+            "MAKKER_VAPID_PRIVATE_KEY",
+            "yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw",
+        ),
+        ("MAKKER_VAPID_SUBJECT", "mailto:drift@makker.dk"),
+    ];
+    run_with("push-notifications", &vapid).await;
 }
 
 fn repo() -> PathBuf {
@@ -111,6 +139,11 @@ async fn ready(base: &str) {
 
 /// One scenario of `scenarios.mjs` against a fresh server.
 async fn run(scenario: &str) {
+    run_with(scenario, &[]).await;
+}
+
+/// [`run`], with more of the server's environment.
+async fn run_with(scenario: &str, extra_env: &[(&str, &str)]) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     assert!(
         Path::new(CHROMIUM).exists(),
@@ -125,7 +158,8 @@ async fn run(scenario: &str) {
     seed_demo(&url, &scratch).await;
     let sms = FakeGatewayApi::start().await;
     let listen = format!("127.0.0.1:{}", free_port());
-    let env = [("MAKKER_LISTEN", listen.as_str()), ("MAKKER_MAP_TILE_URL", "")];
+    let mut env = vec![("MAKKER_LISTEN", listen.as_str()), ("MAKKER_MAP_TILE_URL", "")];
+    env.extend_from_slice(extra_env);
     let start = || Server::start(&url, &scratch.policy_file(), Some(&sms), &env);
     // Browsers keep Secure cookies on http://localhost only.
     let base = format!("http://localhost:{}", listen.rsplit(':').next().unwrap());

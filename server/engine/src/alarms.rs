@@ -182,7 +182,21 @@ impl Engine {
     /// The changes of escalation step `alarm.step`: its messages, the next step's deadline.
     pub(crate) async fn escalation_step(
         &self,
+        alarm: Versioned<Alarm>,
+        now: DateTime<Utc>,
+    ) -> Result<Changes> {
+        let visit = match alarm.value.visit {
+            Some(v) => Some(self.store.visit(v).await?.value),
+            None => None,
+        };
+        self.escalation_step_of(alarm, visit, now).await
+    }
+
+    /// [`Self::escalation_step`] with the alarm's visit already read.
+    pub(crate) async fn escalation_step_of(
+        &self,
         mut alarm: Versioned<Alarm>,
+        visit: Option<Visit>,
         now: DateTime<Utc>,
     ) -> Result<Changes> {
         let a = &alarm.value;
@@ -196,10 +210,6 @@ impl Engine {
             .get(&a.chain)
             .unwrap_or(&self.policy.chains[&self.policy.timers.sos_chain]);
         let plan = plan_step(chain, a.kind, a.step, a.raised_at, now);
-        let visit = match a.visit {
-            Some(v) => Some(self.store.visit(v).await?.value),
-            None => None,
-        };
         let mut people: Vec<Person> = Vec::new();
         if plan.everyone {
             let except: Vec<PersonId> = if a.kind.is_silent() {
@@ -217,7 +227,10 @@ impl Engine {
                 }
             }
         }
-        let worker = self.store.person(a.person).await?;
+        let worker = match people.iter().find(|p| p.id == a.person) {
+            Some(p) => p.clone(),
+            None => self.store.person(a.person).await?,
+        };
         let (place, warnings) = match &visit {
             Some(v) => {
                 let place = self.store.place(v.place).await?;

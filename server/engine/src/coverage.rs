@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use makker_domain::area::{Area, parse_areas};
 use makker_domain::coverage::{self, Builder, CoverageReport, IncidentFact, Params, Plan};
 use makker_domain::incident::{self, Duty, Incident, Report};
-use makker_domain::place::{Place, Warning};
+use makker_domain::place::{Place, PlaceKind, Warning};
 use makker_domain::route::{Route, parse_routes_geojson, routes_geojson};
 use makker_domain::{AreaId, IncidentId, PlaceId, Role, RouteId, TeamId, VisitId, WarningId};
 use makker_store::Person;
@@ -352,6 +352,26 @@ impl Engine {
         } else {
             Err(EngineError::NotFound("visit"))
         }
+    }
+
+    /// The team's places by name, each with the warnings that apply now: for the board's map,
+    /// a lone-visit approval and a route's stops. Homes only for supervisors and admins, who
+    /// answer for visits there; a manager plans the public places and sees aggregates.
+    ///
+    /// # Errors
+    /// Not a reader of the team.
+    pub async fn team_places(&self, me: &Person, team: TeamId) -> Result<Vec<(Place, Vec<Warning>)>> {
+        may_read(me, team)?;
+        let homes = me.role != Role::Manager;
+        let mut places = self.store.places(&[team]).await?;
+        places.retain(|p| homes || p.kind != PlaceKind::Home);
+        places.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut out = Vec::with_capacity(places.len());
+        for place in places {
+            let warnings = self.warnings_now(place.id).await?;
+            out.push((place, warnings));
+        }
+        Ok(out)
     }
 
     async fn team_place(&self, me: &Person, id: PlaceId) -> Result<Place> {

@@ -9,6 +9,7 @@
 //! - Secrets (passwords, PINs, tokens) are stored only as hashes and never logged.
 
 mod alarms;
+mod approval;
 pub mod audit;
 pub mod auth;
 pub mod clock;
@@ -25,6 +26,7 @@ pub mod sso;
 mod watch;
 
 pub use alarms::Delivery;
+pub use approval::{AskState, AskWarning, LoneAnswer, LoneAsk};
 pub use error::EngineError;
 pub use service::{Colleague, Engine, EngineSettings, NearbyPlace, NewPersonInput, StartCommand};
 

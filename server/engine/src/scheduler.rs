@@ -2,11 +2,12 @@
 //!
 //! Protocol: sleep until the earliest armed deadline or until woken (a change armed an
 //! earlier one), at most `max_sleep`; lease the due rows in batches; for each, decide what it
-//! causes and commit "armed → fired" together with those changes. A batch fires several
-//! visits' or alarms' deadlines at once (each its own transaction); one visit's or alarm's
-//! deadlines fire in due order, one after another. A deadline whose commit
-//! fails (a crash, a concurrent change) keeps its row armed; the lease lapses and the next
-//! tick, here or in another replica, fires it. Nothing that matters lives only in memory.
+//! causes and commit "armed → fired" together with those changes. Deadlines of different
+//! visits and alarms are decided concurrently and committed together, up to
+//! [`COMMIT_BATCH`] in one transaction; one visit's or alarm's deadlines fire in due order,
+//! one after another. A deadline whose commit fails (a crash, a concurrent change) keeps its
+//! row armed; the lease lapses and the next tick, here or in another replica, fires it.
+//! Nothing that matters lives only in memory.
 //!
 //! INVARIANT: a deadline fires at most once (the fencing update in `Store::fire`), and every
 //! due deadline fires eventually (leases expire).
@@ -39,6 +40,9 @@ pub struct Tick {
     pub next_due: Option<DateTime<Utc>>,
 }
 
+/// Deadlines of different visits and alarms committed in one transaction.
+pub const COMMIT_BATCH: usize = 100;
+
 pub struct Scheduler {
     engine: Engine,
     owner: Arc<str>,
@@ -55,7 +59,7 @@ impl Scheduler {
         Scheduler {
             engine,
             owner: format!("makker-{}", Uuid::now_v7()).into(),
-            batch: 200,
+            batch: 500,
             concurrency: 8,
             lease: Duration::seconds(10),
             // No longer: deadlines armed further ahead than the horizon wake nobody.
@@ -89,35 +93,113 @@ impl Scheduler {
         Ok(Tick { fired, next_due })
     }
 
-    /// Fires a claimed batch, `concurrency` visits or alarms at a time: one round trip after
-    /// another per deadline would cap a replica at a few hundred a second.
+    /// Fires a claimed batch. The first deadline of each visit or alarm is decided
+    /// `concurrency` at a time and committed [`COMMIT_BATCH`] at a time, in one transaction
+    /// each: one transaction per deadline would cap a replica at a few hundred a second. The
+    /// later deadlines of a visit or alarm must see the earlier ones' commits, so they fire
+    /// afterwards, one after another.
     async fn fire_all(&self, due: Vec<Deadline>, now: DateTime<Utc>) -> Result<usize> {
+        let mut groups = by_subject(due);
+        let heads: Vec<Deadline> = groups.iter_mut().map(|g| g.remove(0)).collect();
+        let mut fired = 0;
+        for chunk in heads.chunks(COMMIT_BATCH) {
+            fired += self.fire_together(chunk, now).await?;
+        }
+        let rest: Vec<Vec<Deadline>> = groups.into_iter().filter(|g| !g.is_empty()).collect();
+        let firing = self.firing();
+        fired += self
+            .each_bounded(rest, move |group| {
+                let fire = firing.clone();
+                async move {
+                    let mut fired = 0;
+                    for d in &group {
+                        fired += usize::from(fire.fire_logged(d, now).await);
+                    }
+                    fired
+                }
+            })
+            .await?
+            .into_iter()
+            .sum::<usize>();
+        Ok(fired)
+    }
+
+    /// Decides what each of `due` (of different visits and alarms) causes, then fires them in
+    /// one transaction. Should that fail (an alarm changed meanwhile), each fires on its own.
+    async fn fire_together(&self, due: &[Deadline], now: DateTime<Utc>) -> Result<usize> {
+        let firing = self.firing();
+        let decided = self
+            .each_bounded(due.to_vec(), move |d| {
+                let fire = firing.clone();
+                async move {
+                    match fire.decide(&d, now).await {
+                        Ok(changes) => Some((d, changes)),
+                        Err(e) => {
+                            tracing::warn!(deadline = d.id, error = %e, "a deadline did not fire; it stays armed");
+                            None
+                        }
+                    }
+                }
+            })
+            .await?;
+        let decided: Vec<(Deadline, Changes)> = decided.into_iter().flatten().collect();
+        let batch: Vec<(i64, &Changes)> = decided.iter().map(|(d, c)| (d.id, c)).collect();
+        match self.engine.store.fire_many(&batch, &self.owner, now).await {
+            Ok(ids) => {
+                for (d, changes) in decided.iter().filter(|(d, _)| ids.contains(&d.id)) {
+                    self.firing().fired(d, changes, now);
+                }
+                Ok(ids.len())
+            }
+            Err(e) => {
+                tracing::info!(error = %e, n = batch.len(), "a batch of deadlines fires one by one");
+                let firing = self.firing();
+                let one_by_one = self
+                    .each_bounded(decided, move |(d, _)| {
+                        let fire = firing.clone();
+                        async move { usize::from(fire.fire_logged(&d, now).await) }
+                    })
+                    .await?;
+                Ok(one_by_one.into_iter().sum())
+            }
+        }
+    }
+
+    fn firing(&self) -> Firing {
+        Firing {
+            engine: self.engine.clone(),
+            owner: self.owner.clone(),
+        }
+    }
+
+    /// `task` for each item, `concurrency` at a time; the answers in no particular order.
+    async fn each_bounded<T, R, F, Fut>(&self, items: Vec<T>, task: F) -> Result<Vec<R>>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        F: Fn(T) -> Fut,
+        Fut: std::future::Future<Output = R> + Send + 'static,
+    {
         let slots = Arc::new(Semaphore::new(self.concurrency.max(1)));
-        let mut firing = JoinSet::new();
-        for group in by_subject(due) {
+        let mut running = JoinSet::new();
+        for item in items {
             let slot = slots
                 .clone()
                 .acquire_owned()
                 .await
                 .expect("BUG: the semaphore is never closed");
-            let fire = Firing {
-                engine: self.engine.clone(),
-                owner: self.owner.clone(),
-            };
-            firing.spawn(async move {
-                let mut fired = 0;
-                for d in &group {
-                    fired += usize::from(fire.fire_logged(d, now).await);
-                }
+            let work = task(item);
+            running.spawn(async move {
+                let answer = work.await;
                 drop(slot);
-                fired
+                answer
             });
         }
-        let mut fired = 0;
-        while let Some(done) = firing.join_next().await {
-            fired += done.map_err(|e| EngineError::Invalid(format!("a firing task failed: {e}")))?;
+        let mut answers = Vec::new();
+        while let Some(done) = running.join_next().await {
+            answers.push(done.map_err(|e| EngineError::Invalid(format!("a firing task failed: {e}")))?);
         }
-        Ok(fired)
+        Ok(answers)
     }
 
     /// Ticks until nothing is due at the clock's current time (tests, and catching up after
@@ -200,11 +282,7 @@ impl Firing {
     /// Fires `d`; whether it fired. A failure is logged and leaves the deadline armed.
     async fn fire_logged(&self, d: &Deadline, now: DateTime<Utc>) -> bool {
         match self.fire(d, now).await {
-            Ok(true) => {
-                let lag = (now - d.due_at).num_milliseconds().max(0) as f64 / 1000.0;
-                metrics::histogram!("makker_deadline_lag_seconds").record(lag);
-                true
-            }
+            Ok(true) => true,
             Ok(false) => false,
             Err(e) => {
                 tracing::warn!(deadline = d.id, error = %e, "a deadline did not fire; it stays armed");
@@ -214,7 +292,31 @@ impl Firing {
     }
 
     async fn fire(&self, d: &Deadline, now: DateTime<Utc>) -> Result<bool> {
-        let changes = match (d.kind, d.alarm) {
+        let changes = self.decide(d, now).await?;
+        match self.engine.store.fire(d.id, &self.owner, now, &changes).await {
+            Err(StoreError::Conflict { constraint: c }) if c == constraint::ALARM_VERSION => Ok(false),
+            r => {
+                let fired = r?;
+                if fired {
+                    self.fired(d, &changes, now);
+                }
+                Ok(fired)
+            }
+        }
+    }
+
+    /// After the commit: the lag for operators, and the dispatcher woken for the messages.
+    fn fired(&self, d: &Deadline, changes: &Changes, now: DateTime<Utc>) {
+        let lag = (now - d.due_at).num_milliseconds().max(0) as f64 / 1000.0;
+        metrics::histogram!("makker_deadline_lag_seconds").record(lag);
+        if !changes.outbox.is_empty() {
+            self.engine.outbox.notify_one();
+        }
+    }
+
+    /// What firing `d` causes, read from the database as it is now.
+    async fn decide(&self, d: &Deadline, now: DateTime<Utc>) -> Result<Changes> {
+        Ok(match (d.kind, d.alarm) {
             (DeadlineKind::Reminder, _) => self.reminder(d, now).await?,
             (DeadlineKind::Overdue | DeadlineKind::Silence, _) => self.overdue(d, now).await?,
             (DeadlineKind::Escalate, Some(a)) => {
@@ -228,17 +330,7 @@ impl Firing {
                     .await?
             }
             (_, None) => Changes::default(),
-        };
-        match self.engine.store.fire(d.id, &self.owner, now, &changes).await {
-            Err(StoreError::Conflict { constraint: c }) if c == constraint::ALARM_VERSION => Ok(false),
-            r => {
-                let fired = r?;
-                if fired && !changes.outbox.is_empty() {
-                    self.engine.outbox.notify_one();
-                }
-                Ok(fired)
-            }
-        }
+        })
     }
 
     async fn reminder(&self, d: &Deadline, now: DateTime<Utc>) -> Result<Changes> {
@@ -292,11 +384,12 @@ impl Firing {
         // The first step runs in this same transaction: no extra round trip before the worker hears.
         let first = self
             .engine
-            .escalation_step(
+            .escalation_step_of(
                 Versioned {
                     value: alarm.clone(),
                     version: 0,
                 },
+                Some(v),
                 now,
             )
             .await?;

@@ -11,8 +11,7 @@ use makker_domain::text::Lang;
 use makker_domain::visit::{Effect, ParticipantRole, Pin, StartVisit, Visit, VisitKind};
 use makker_domain::{AssessmentId, PersonId, PlaceId, Refusal, Role, ShiftId, TeamId, VisitId};
 use makker_store::{
-    Assessment, Device, LoneApproval, NewEvent, Person, Shift, Stamp, Store, StoreError, Versioned,
-    constraint,
+    Assessment, Device, NewEvent, Person, Shift, Stamp, Store, StoreError, Versioned, constraint,
 };
 use uuid::Uuid;
 
@@ -350,6 +349,32 @@ impl Engine {
         }
     }
 
+    /// Records my phone's battery for the boards of my shift's team. Best effort on the phone:
+    /// never queued, so the latest report is the only one.
+    ///
+    /// # Errors
+    /// A level over 100, or not on shift.
+    pub async fn report_status(
+        &self,
+        me: &Person,
+        battery_pct: u8,
+        charging: Option<bool>,
+    ) -> Result<makker_store::PhoneStatus> {
+        if battery_pct > 100 {
+            return Err(EngineError::Invalid(format!(
+                "battery_pct is a percentage (0 to 100), not {battery_pct}"
+            )));
+        }
+        match self
+            .store
+            .report_status(me.id, battery_pct, charging, self.now())
+            .await
+        {
+            Err(StoreError::NotFound) => Err(Refusal::NotOnShift.into()),
+            r => r.map_err(EngineError::from),
+        }
+    }
+
     /// Everyone else on shift in my teams, with the visit they are in.
     ///
     /// # Errors
@@ -389,13 +414,11 @@ impl Engine {
                 self.settings.max_nearby_m
             )));
         }
-        let now = self.now();
         let mut near = Vec::new();
         for place in self.store.places(&me.teams).await? {
             let distance_m = place.shape.distance_m(at);
             if distance_m <= radius_m {
-                let all = self.store.warnings(place.id).await?;
-                let warnings = active_warnings(&all, now).into_iter().cloned().collect();
+                let warnings = self.warnings_now(place.id).await?;
                 near.push(NearbyPlace {
                     place,
                     distance_m,
@@ -405,6 +428,12 @@ impl Engine {
         }
         near.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m));
         Ok(near)
+    }
+
+    /// The warnings of a place that apply now.
+    pub(crate) async fn warnings_now(&self, place: PlaceId) -> Result<Vec<Warning>> {
+        let all = self.store.warnings(place).await?;
+        Ok(active_warnings(&all, self.now()).into_iter().cloned().collect())
     }
 
     async fn my_place(&self, me: &Person, id: PlaceId) -> Result<Place> {
@@ -417,33 +446,6 @@ impl Engine {
     }
 
     // --- visits -------------------------------------------------------------------------
-
-    /// A supervisor approves one lone visit by `worker` at `place`.
-    ///
-    /// # Errors
-    /// Not a supervisor or admin of the worker's team.
-    pub async fn approve_lone(&self, me: &Person, worker: PersonId, place: PlaceId) -> Result<LoneApproval> {
-        if !matches!(me.role, Role::Supervisor | Role::Admin) {
-            return Err(EngineError::Forbidden);
-        }
-        let worker = found(self.store.person(worker).await, "person")?;
-        if !worker.teams.iter().any(|t| me.teams.contains(t)) {
-            return Err(EngineError::NotFound("person"));
-        }
-        self.my_place(me, place).await?;
-        let now = self.now();
-        let approval = LoneApproval {
-            id: Uuid::now_v7(),
-            worker: worker.id,
-            supervisor: me.id,
-            place,
-            created_at: now,
-            expires_at: now + Duration::minutes(i64::from(self.settings.approval_minutes)),
-            used_at: None,
-        };
-        self.store.insert_lone_approval(&approval).await?;
-        Ok(approval)
-    }
 
     /// Starts a visit, if the policy allows it.
     ///
@@ -503,8 +505,8 @@ impl Engine {
                 (rescored, true)
             }
         };
-        let approved_by = match cmd.lone_approval {
-            Some(id) => Some(self.check_approval(me, id, place.id, now).await?),
+        let explicit = match cmd.lone_approval {
+            Some(id) => Some((id, self.check_approval(me, id, place.id, now).await?)),
             None => None,
         };
         let mut participants = vec![(me.id, cmd.role)];
@@ -518,14 +520,30 @@ impl Engine {
             participants,
             planned_minutes: cmd.planned_minutes,
             lone_reason: cmd.lone_reason,
-            approved_by,
+            approved_by: explicit.map(|(_, by)| by),
             tell_colleague: cmd.tell_colleague,
         };
-        let (visit, effects) = Visit::start(&self.policy, req, now)?;
+        let (visit, effects, approval_used) = match Visit::start(&self.policy, req.clone(), now) {
+            // The worker asked from the door and taps Start again: a valid approval for this
+            // place is used without its id, and only when the policy needs one.
+            Err(Refusal::LoneApprovalRequired) if explicit.is_none() => {
+                let approval = self.store.usable_lone_approval(me.id, place.id, now).await?;
+                let approval = approval.ok_or(Refusal::LoneApprovalRequired)?;
+                let req = StartVisit {
+                    approved_by: Some(approval.supervisor),
+                    ..req
+                };
+                let (visit, effects) = Visit::start(&self.policy, req, now)?;
+                (visit, effects, Some(approval.id))
+            }
+            started => {
+                let (visit, effects) = started?;
+                (visit, effects, explicit.map(|(id, _)| id))
+            }
+        };
         let assessment = assessment.expect("BUG: Visit::start refuses a visit without an assessment");
         let mut changes = self.consequences(&visit, &effects, now).await?;
         changes.events = self.events(me.id, visit.id, effects, stamp);
-        let approval_used = cmd.lone_approval.filter(|_| visit.approved_by.is_some());
         let inserted = self
             .store
             .insert_visit(&visit, &assessment, reused, approval_used, &changes)

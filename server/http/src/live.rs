@@ -1,11 +1,11 @@
 //! Live status for the supervisors' boards over Server-Sent Events (`GET /api/v1/live`).
 //!
-//! The database is the record: every change to a visit, an alarm or a shift writes a
-//! `live_event` row in its own transaction. One [`Hub`] per process reads the new rows when
-//! woken (PostgreSQL LISTEN/NOTIFY for other processes' writes, a short poll for its own and as
-//! a fallback) and broadcasts them; each stream keeps its caller's teams. A stream opens with a
-//! snapshot, or, given `Last-Event-ID`, with what the board missed (a fresh snapshot when that
-//! is too much). Each event's id is the row's id. Streams end when the server shuts down.
+//! The database is the record: every change to a visit, an alarm, a shift or a phone's status
+//! writes a `live_event` row in its own transaction. One [`Hub`] per process reads the new rows
+//! when woken (PostgreSQL LISTEN/NOTIFY for other processes' writes, a short poll for its own
+//! and as a fallback) and broadcasts them; each stream keeps its caller's teams. A stream opens
+//! with a snapshot, or, given `Last-Event-ID`, with what the board missed (a fresh snapshot when
+//! that is too much). Each event's id is the row's id. Streams end when the server shuts down.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -111,8 +111,8 @@ impl Hub {
 }
 
 /// The live status of my teams: a `snapshot` event (visits in progress, unresolved alarms,
-/// people on shift), then `visit`, `alarm` and `shift` events, each the record as it is after
-/// the change. For supervisors and admins: a worker's phone is told what concerns it by push
+/// people on shift with their phone's battery), then `visit`, `alarm`, `shift` and `status`
+/// (a phone's battery) events, each the record as it is after the change. For supervisors and admins: a worker's phone is told what concerns it by push
 /// (a duress alarm must never reach it), and managers see aggregates, not where people are.
 #[utoipa::path(get, path = "/api/v1/live", tag = "live", security(("device_token" = [])),
     params(("Last-Event-ID" = Option<i64>, Header, description = "The last event the board saw")),
@@ -194,17 +194,27 @@ impl Feed {
         for team in &self.teams {
             visits.extend(self.store.active_team_visits(*team).await?);
             alarms.extend(self.store.unresolved_team_alarms(*team).await?);
+            let statuses = self.store.phone_statuses(*team).await?;
             for (person, shift) in self.store.on_shift(*team).await? {
+                let status = statuses.iter().find(|s| s.person == person.id);
                 on_shift.push(json!({
                     "person_id": person.id, "display_name": person.display_name,
                     "role": person.role, "team_id": shift.team, "started_at": shift.started_at,
+                    "battery_pct": status.map(|s| s.battery_pct),
+                    "charging": status.and_then(|s| s.charging),
+                    "reported_at": status.map(|s| s.reported_at),
                 }));
             }
         }
         self.engine
             .record_position_reads(&self.me, &alarms.iter().collect::<Vec<_>>())
             .await?;
-        let data = json!({"visits": visits, "alarms": alarms, "on_shift": on_shift});
+        // Workers still waiting at a door for a lone-visit approval (`approval_request` and
+        // `approval_answer` events follow).
+        let approval_requests = self.engine.open_lone_asks(&self.teams).await?;
+        let data = json!({
+            "visits": visits, "alarms": alarms, "on_shift": on_shift, "approval_requests": approval_requests,
+        });
         self.pending.clear();
         self.pending.push_back(
             Event::default()

@@ -2,13 +2,15 @@
 
 use chrono::Duration;
 use makker_domain::alarm::{Alarm, AlarmState};
+use makker_domain::geo::Shape;
+use makker_domain::place::{Place, Warning};
 use makker_domain::visit::{Visit, VisitState};
 use makker_engine::{Colleague, NearbyPlace};
 use makker_mobile_api::{
     AlarmView, AttemptView, ColleagueView, DeliveryView, LatLon, NearbyPlaceView, ParticipantView,
-    PersonView, ShiftView, VisitView, WarningView,
+    PersonView, PhoneStatusView, PlaceView, ShiftView, VisitView, WarningView,
 };
-use makker_store::{Person, Shift};
+use makker_store::{Person, PhoneStatus, Shift};
 
 pub fn person(p: &Person) -> PersonView {
     PersonView {
@@ -27,6 +29,15 @@ pub fn shift(s: &Shift) -> ShiftView {
         team_id: s.team.0,
         started_at: s.started_at,
         ended_at: s.ended_at,
+    }
+}
+
+pub fn phone_status(s: &PhoneStatus) -> PhoneStatusView {
+    PhoneStatusView {
+        person_id: s.person.0,
+        battery_pct: s.battery_pct,
+        charging: s.charging,
+        reported_at: s.reported_at,
     }
 }
 
@@ -64,18 +75,32 @@ pub fn visit(v: &Visit) -> VisitView {
 }
 
 pub fn nearby(n: &NearbyPlace) -> NearbyPlaceView {
-    let c = n.place.shape.center();
+    let p = place(&n.place, &n.warnings);
     NearbyPlaceView {
-        id: n.place.id.0,
-        name: n.place.name.clone(),
-        kind: n.place.kind,
+        id: p.id,
+        name: p.name,
+        kind: p.kind,
+        center: p.center,
+        distance_m: (n.distance_m * 10.0).round() / 10.0,
+        warnings: p.warnings,
+    }
+}
+
+pub fn place(place: &Place, warnings: &[Warning]) -> PlaceView {
+    let c = place.shape.center();
+    PlaceView {
+        id: place.id.0,
+        name: place.name.clone(),
+        kind: place.kind,
         center: LatLon {
             lat: c.lat,
             lon: c.lon,
         },
-        distance_m: (n.distance_m * 10.0).round() / 10.0,
-        warnings: n
-            .warnings
+        radius_m: match place.shape {
+            Shape::Circle { radius_m, .. } => Some(radius_m),
+            _ => None,
+        },
+        warnings: warnings
             .iter()
             .map(|w| WarningView {
                 kind: w.kind,

@@ -144,6 +144,8 @@ mod tests {
             "app/sw.js",
             "app/manifest.webmanifest",
             "board/index.html",
+            "manager/index.html",
+            "manager/plan.html",
             "vendor/leaflet/leaflet.js",
             "vendor/leaflet/leaflet.css",
         ] {

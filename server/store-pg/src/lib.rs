@@ -14,6 +14,8 @@ pub use shared::SqlStore as PgStore;
 type Db = sqlx::Postgres;
 /// Appended to claim subqueries: replicas skip rows another one holds.
 const SKIP_LOCKED: &str = " for update skip locked";
+/// Appended to a read whose row must not change before the write after it commits.
+const FOR_UPDATE: &str = " for update";
 /// Taken in the maintenance transaction: one process purges at a time.
 const MAINTENANCE_LOCK: &str = "select pg_try_advisory_xact_lock(724137)";
 const BEGIN_WRITE: &str = "begin";

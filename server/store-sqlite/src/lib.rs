@@ -17,6 +17,9 @@ pub use shared::SqlStore as SqliteStore;
 type Db = sqlx::Sqlite;
 /// Appended to claim subqueries: replicas skip rows another one holds.
 const SKIP_LOCKED: &str = "";
+/// Appended to a read whose row must not change before the write after it commits (a
+/// write transaction already holds the database).
+const FOR_UPDATE: &str = "";
 /// Taken in the maintenance transaction: one process purges at a time.
 const MAINTENANCE_LOCK: &str = "select true";
 const BEGIN_WRITE: &str = "begin immediate";

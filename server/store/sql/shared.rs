@@ -21,12 +21,13 @@ use makker_domain::{
 };
 use makker_store::{
     Assessment, Attempt, AttemptRecord, AuditEntry, Changes, Deadline, DeadlineKind, Delivery, Device,
-    Idempotency, LiveEvent, LoginFailures, LoneApproval, Message, NewDeadline, NewMessage, OpsFigures,
-    Person, PushSubscription, Shift, Stamp, Store, StoreError, StoreResult, Team, Versioned, VisitEvent,
+    Idempotency, LiveEvent, LoginFailures, LoneApproval, Message, NewDeadline, NewEvent, NewMessage,
+    OpsFigures, Person, PushSubscription, Shift, Store, StoreError, StoreResult, Team, Versioned, VisitEvent,
     WatchStatus, constraint,
 };
+use sqlx::query_builder::Separated;
 use sqlx::types::Json;
-use sqlx::{FromRow, Pool, Transaction};
+use sqlx::{FromRow, Pool, QueryBuilder, Transaction};
 use uuid::Uuid;
 
 use super::{BEGIN_WRITE, Db, SKIP_LOCKED, constraint_of};
@@ -35,10 +36,14 @@ use super::{BEGIN_WRITE, Db, SKIP_LOCKED, constraint_of};
 #[path = "coverage.rs"]
 mod coverage;
 
+#[path = "approval.rs"]
+mod approval;
 #[path = "retention.rs"]
 mod retention;
 #[path = "sso.rs"]
 mod sso;
+#[path = "status.rs"]
+mod status;
 
 /// A store on one database pool.
 #[derive(Clone, Debug)]
@@ -653,77 +658,99 @@ const VISIT_COLUMNS: &str = "v.visit_id, v.team_id, v.place_id, v.kind, v.state,
      v.max_minutes, v.grace_minutes, v.tell_colleague_on_exit, v.chain, v.lone_reason, v.approved_by, \
      v.tell_colleague, v.alone_since, v.break_check_in_minutes, v.version";
 
-/// Writes participants' presence: new ones are inserted, known ones get their `left_at`.
-async fn write_participants(tx: &mut Tx, visit: &Visit, now: DateTime<Utc>) -> StoreResult<()> {
-    for (position, p) in visit.participants.iter().enumerate() {
-        sqlx::query(
-            "insert into visit_participant (visit_id, person_id, position, role, joined_at, left_at, created_at) \
-             values ($1, $2, $7, $3, $4, $5, $6) \
-             on conflict (visit_id, person_id) do update set left_at = excluded.left_at",
-        )
-        .bind(visit.id.0)
-        .bind(p.person.0)
-        .bind(enum_str(&p.role))
-        .bind(p.joined_at)
-        .bind(p.left_at)
-        .bind(now)
-        .bind(i32::try_from(position).unwrap_or(i32::MAX))
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
+/// Rows per multi-row insert: one statement for what would be hundreds of round trips, well
+/// under SQLite's and PostgreSQL's parameter limits.
+const ROWS_PER_INSERT: usize = 500;
+
+/// Inserts `rows` with one statement per [`ROWS_PER_INSERT`]: `head` is `insert into t (…) `,
+/// `tail` follows the values (`on conflict …`), `bind` pushes one row's values in order.
+async fn insert_rows<T>(
+    tx: &mut Tx,
+    head: &str,
+    tail: &str,
+    rows: &[T],
+    bind: impl Fn(&mut Separated<'_, Db, &'static str>, &T),
+) -> StoreResult<()> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::<Db>::new(head);
+        q.push_values(chunk, |mut b, row| bind(&mut b, row));
+        q.push(tail);
+        q.build().execute(&mut **tx).await.map_err(db_err)?;
     }
     Ok(())
+}
+
+/// Writes participants' presence: new ones are inserted, known ones get their `left_at`.
+async fn write_participants(tx: &mut Tx, visit: &Visit, now: DateTime<Utc>) -> StoreResult<()> {
+    let rows: Vec<(usize, &Participant)> = visit.participants.iter().enumerate().collect();
+    insert_rows(
+        tx,
+        "insert into visit_participant (visit_id, person_id, position, role, joined_at, left_at, created_at) ",
+        " on conflict (visit_id, person_id) do update set left_at = excluded.left_at",
+        &rows,
+        |b, (position, p)| {
+            b.push_bind(visit.id.0)
+                .push_bind(p.person.0)
+                .push_bind(i32::try_from(*position).unwrap_or(i32::MAX))
+                .push_bind(enum_str(&p.role))
+                .push_bind(p.joined_at)
+                .push_bind(p.left_at)
+                .push_bind(now);
+        },
+    )
+    .await
 }
 
 /// Appends events to their visits' logs.
-async fn write_events(tx: &mut Tx, changes: &Changes) -> StoreResult<()> {
-    for e in &changes.events {
-        let Stamp {
-            received_at,
-            client_time,
-            position,
-        } = e.stamp;
-        sqlx::query(
-            "insert into visit_event (visit_id, person_id, kind, payload, occurred_at, received_at, \
-             client_time, lat, lon, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $6)",
-        )
-        .bind(e.visit.0)
-        .bind(e.person.map(|p| p.0))
-        .bind(e.effect.kind())
-        .bind(Json(&e.effect))
-        .bind(e.stamp.occurred_at())
-        .bind(received_at)
-        .bind(client_time)
-        .bind(position.map(|p| p.lat))
-        .bind(position.map(|p| p.lon))
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
-    }
-    Ok(())
+async fn write_events(tx: &mut Tx, events: &[&NewEvent]) -> StoreResult<()> {
+    insert_rows(
+        tx,
+        "insert into visit_event (visit_id, person_id, kind, payload, occurred_at, received_at, \
+         client_time, lat, lon, created_at) ",
+        "",
+        events,
+        |b, e| {
+            let position = e.stamp.position;
+            b.push_bind(e.visit.0)
+                .push_bind(e.person.map(|p| p.0))
+                .push_bind(e.effect.kind())
+                .push_bind(Json(&e.effect))
+                .push_bind(e.stamp.occurred_at())
+                .push_bind(e.stamp.received_at)
+                .push_bind(e.stamp.client_time)
+                .push_bind(position.map(|p| p.lat))
+                .push_bind(position.map(|p| p.lon))
+                .push_bind(e.stamp.received_at);
+        },
+    )
+    .await
 }
 
-async fn insert_alarm(tx: &mut Tx, a: &Alarm) -> StoreResult<()> {
-    sqlx::query(
+async fn insert_alarms(tx: &mut Tx, alarms: &[&Alarm]) -> StoreResult<()> {
+    insert_rows(
+        tx,
         "insert into alarm (alarm_id, team_id, person_id, visit_id, kind, state, raised_at, chain, step, \
-         lat, lon, drill, version, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $7)",
+         lat, lon, drill, version, created_at) ",
+        "",
+        alarms,
+        |b, a| {
+            b.push_bind(a.id.0)
+                .push_bind(a.team.0)
+                .push_bind(a.person.0)
+                .push_bind(a.visit.map(|v| v.0))
+                .push_bind(a.kind.as_str())
+                .push_bind(enum_str(&a.state))
+                .push_bind(a.raised_at)
+                .push_bind(a.chain.clone())
+                .push_bind(to_i32(a.step))
+                .push_bind(a.position.map(|p| p.lat))
+                .push_bind(a.position.map(|p| p.lon))
+                .push_bind(a.drill)
+                .push_bind(1_i32)
+                .push_bind(a.raised_at);
+        },
     )
-    .bind(a.id.0)
-    .bind(a.team.0)
-    .bind(a.person.0)
-    .bind(a.visit.map(|v| v.0))
-    .bind(a.kind.as_str())
-    .bind(enum_str(&a.state))
-    .bind(a.raised_at)
-    .bind(&a.chain)
-    .bind(to_i32(a.step))
-    .bind(a.position.map(|p| p.lat))
-    .bind(a.position.map(|p| p.lon))
-    .bind(a.drill)
-    .execute(&mut **tx)
     .await
-    .map_err(db_err)?;
-    Ok(())
 }
 
 /// INVARIANT: the version check and the write are one statement (optimistic lock).
@@ -754,25 +781,24 @@ async fn save_alarm(tx: &mut Tx, a: &Alarm, version: i64) -> StoreResult<()> {
     Ok(())
 }
 
-async fn arm(tx: &mut Tx, d: &NewDeadline, now: DateTime<Utc>) -> StoreResult<()> {
-    sqlx::query(
-        "insert into deadline (kind, visit_id, alarm_id, due_at, state, created_at) \
-         values ($1, $2, $3, $4, 'armed', $5)",
+async fn arm(tx: &mut Tx, deadlines: &[&NewDeadline], now: DateTime<Utc>) -> StoreResult<()> {
+    insert_rows(
+        tx,
+        "insert into deadline (kind, visit_id, alarm_id, due_at, state, created_at) ",
+        "",
+        deadlines,
+        |b, d| {
+            b.push_bind(enum_str(&d.kind))
+                .push_bind(d.visit.map(|v| v.0))
+                .push_bind(d.alarm.map(|a| a.0))
+                .push_bind(d.due_at)
+                .push_bind("armed")
+                .push_bind(now);
+        },
     )
-    .bind(enum_str(&d.kind))
-    .bind(d.visit.map(|v| v.0))
-    .bind(d.alarm.map(|a| a.0))
-    .bind(d.due_at)
-    .bind(now)
-    .execute(&mut **tx)
     .await
-    .map_err(db_err)?;
-    Ok(())
 }
 
-/// Writes everything a transition caused.
-///
-/// INVARIANT: called inside the transaction that saves the transition itself.
 /// Records a change for the live boards, in the change's own transaction; other processes
 /// hear of it at commit (PostgreSQL NOTIFY).
 async fn live<T: serde::Serialize>(
@@ -809,21 +835,21 @@ async fn live_row<T: serde::Serialize>(
     Ok(())
 }
 
-async fn write_audit(tx: &mut Tx, entries: &[AuditEntry]) -> StoreResult<()> {
-    for e in entries {
-        sqlx::query(
-            "insert into audit_log (at, actor_id, action, subject_id, object) values ($1, $2, $3, $4, $5)",
-        )
-        .bind(e.at)
-        .bind(e.actor.map(|p| p.0))
-        .bind(&e.action)
-        .bind(e.subject.map(|p| p.0))
-        .bind(&e.object)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
-    }
-    Ok(())
+async fn write_audit(tx: &mut Tx, entries: &[&AuditEntry]) -> StoreResult<()> {
+    insert_rows(
+        tx,
+        "insert into audit_log (at, actor_id, action, subject_id, object) ",
+        "",
+        entries,
+        |b, e| {
+            b.push_bind(e.at)
+                .push_bind(e.actor.map(|p| p.0))
+                .push_bind(e.action.clone())
+                .push_bind(e.subject.map(|p| p.0))
+                .push_bind(e.object.clone());
+        },
+    )
+    .await
 }
 
 /// Ids bound per `in (…)` list: well under SQLite's and PostgreSQL's parameter limits.
@@ -1021,87 +1047,112 @@ async fn notify(conn: &mut <Db as sqlx::Database>::Connection, n: Notices) -> St
 
 /// [`apply_quietly`], and the notifications at commit.
 async fn apply_changes(tx: &mut Tx, c: &Changes, now: DateTime<Utc>) -> StoreResult<()> {
-    apply_quietly(tx, c, now).await?;
+    apply_quietly(tx, &[c], now).await?;
     notify(tx, Notices::of(c, now)).await
 }
 
-/// Writes a change without notifying anyone: the hot paths (check-ins, firing deadlines)
+/// Every item of every change, for one multi-row write per table.
+fn each<'a, T>(all: &[&'a Changes], items: impl Fn(&'a Changes) -> &'a [T]) -> Vec<&'a T> {
+    all.iter().flat_map(|c| items(c)).collect()
+}
+
+/// Writes what one or more transitions caused, one statement per table (and per
+/// [`ROWS_PER_INSERT`] rows) however many changes: a batch of fired deadlines costs about
+/// what one does. Without notifying anyone: the hot paths (check-ins, firing deadlines)
 /// notify after their commit instead (`SqlStore::commit_then_notify`).
-async fn apply_quietly(tx: &mut Tx, c: &Changes, now: DateTime<Utc>) -> StoreResult<()> {
-    write_events(tx, c).await?;
-    write_audit(tx, &c.audit).await?;
-    for a in &c.new_alarms {
-        insert_alarm(tx, a).await?;
+///
+/// INVARIANT: the changes are of different visits and alarms (each is written as if alone),
+/// and timers are cancelled before any is armed.
+async fn apply_quietly(tx: &mut Tx, all: &[&Changes], now: DateTime<Utc>) -> StoreResult<()> {
+    write_events(tx, &each(all, |c| &c.events)).await?;
+    write_audit(tx, &each(all, |c| &c.audit)).await?;
+    insert_alarms(tx, &each(all, |c| &c.new_alarms)).await?;
+    for a in each(all, |c| &c.saved_alarms) {
+        save_alarm(tx, &a.value, a.version).await?;
+    }
+    let alarms = each(all, |c| &c.new_alarms)
+        .into_iter()
+        .chain(each(all, |c| &c.saved_alarms).into_iter().map(|a| &a.value));
+    for a in alarms {
         live_row(tx, a.team, "alarm", a, now).await?;
     }
-    for a in &c.saved_alarms {
-        save_alarm(tx, &a.value, a.version).await?;
-        live_row(tx, a.value.team, "alarm", &a.value, now).await?;
-    }
-    if let Some((visit, timers)) = &c.visit_timers {
-        sqlx::query(
-            "update deadline set state = 'cancelled' where visit_id = $1 and state = 'armed' \
-             and kind in ('reminder', 'overdue', 'silence')",
-        )
-        .bind(visit.0)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
-        for d in timers {
-            arm(tx, d, now).await?;
+    let timers: Vec<&(VisitId, Vec<NewDeadline>)> =
+        all.iter().filter_map(|c| c.visit_timers.as_ref()).collect();
+    let visits: Vec<Uuid> = timers.iter().map(|(v, _)| v.0).collect();
+    update_in(
+        tx,
+        "update deadline set state = 'cancelled' where state = 'armed' \
+         and kind in ('reminder', 'overdue', 'silence') and visit_id in ({ids})",
+        &visits,
+    )
+    .await?;
+    // A visit that is over: a reminder still waiting for its provider (down, or answering 429)
+    // is no longer relevant and must not reach the worker later.
+    let over: Vec<Uuid> = timers
+        .iter()
+        .filter(|(_, t)| t.is_empty())
+        .map(|(v, _)| v.0)
+        .collect();
+    update_in(
+        tx,
+        "update outbox set state = 'cancelled' where state = 'pending' and kind = 'reminder' \
+         and visit_id in ({ids})",
+        &over,
+    )
+    .await?;
+    let calm: Vec<Uuid> = each(all, |c| &c.calm_alarms).iter().map(|a| a.0).collect();
+    update_in(
+        tx,
+        "update deadline set state = 'cancelled' where state = 'armed' and alarm_id in ({ids})",
+        &calm,
+    )
+    .await?;
+    // Someone is on it: calls for help not yet sent are no longer relevant.
+    update_in(
+        tx,
+        "update outbox set state = 'cancelled' where state = 'pending' and kind in ('alarm', 'follow_up') \
+         and alarm_id in ({ids})",
+        &calm,
+    )
+    .await?;
+    let mut deadlines: Vec<&NewDeadline> = timers.iter().flat_map(|(_, t)| t).collect();
+    deadlines.extend(each(all, |c| &c.arm));
+    arm(tx, &deadlines, now).await?;
+    // INVARIANT: the dedup key makes a second (alarm, step, recipient, channel) a no-op.
+    insert_rows(
+        tx,
+        "insert into outbox (outbox_id, dedup_key, alarm_id, visit_id, person_id, channel, kind, body, drill, \
+         state, attempts, next_attempt_at, created_at) ",
+        " on conflict (dedup_key) do nothing",
+        &each(all, |c| &c.outbox),
+        |b, m| {
+            b.push_bind(m.id)
+                .push_bind(m.dedup_key.clone())
+                .push_bind(m.alarm.map(|a| a.0))
+                .push_bind(m.visit.map(|v| v.0))
+                .push_bind(m.person.0)
+                .push_bind(enum_str(&m.channel))
+                .push_bind(m.kind.clone())
+                .push_bind(m.body.clone())
+                .push_bind(m.drill)
+                .push_bind("pending")
+                .push_bind(0_i32)
+                .push_bind(now)
+                .push_bind(now);
+        },
+    )
+    .await
+}
+
+/// Runs `sql` (with `{ids}` in an `in (…)` list) for `ids`, [`IN_LIST_MAX`] at a time.
+async fn update_in(tx: &mut Tx, sql: &str, ids: &[Uuid]) -> StoreResult<()> {
+    for chunk in ids.chunks(IN_LIST_MAX) {
+        let sql = sql.replace("{ids}", &placeholders(chunk.len()));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(*id);
         }
-        if timers.is_empty() {
-            // The visit is over: a reminder still waiting for its provider (down, or
-            // answering 429) is no longer relevant and must not reach the worker later.
-            sqlx::query(
-                "update outbox set state = 'cancelled' where visit_id = $1 and state = 'pending' \
-                 and kind = 'reminder'",
-            )
-            .bind(visit.0)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
-        }
-    }
-    for alarm in &c.calm_alarms {
-        sqlx::query("update deadline set state = 'cancelled' where alarm_id = $1 and state = 'armed'")
-            .bind(alarm.0)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
-        // Someone is on it: calls for help not yet sent are no longer relevant.
-        sqlx::query(
-            "update outbox set state = 'cancelled' where alarm_id = $1 and state = 'pending' \
-             and kind in ('alarm', 'follow_up')",
-        )
-        .bind(alarm.0)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
-    }
-    for d in &c.arm {
-        arm(tx, d, now).await?;
-    }
-    for m in &c.outbox {
-        // INVARIANT: the dedup key makes a second (alarm, step, recipient, channel) a no-op.
-        sqlx::query(
-            "insert into outbox (outbox_id, dedup_key, alarm_id, visit_id, person_id, channel, kind, body, drill, \
-             state, attempts, next_attempt_at, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, \
-             $10, $10) on conflict (dedup_key) do nothing",
-        )
-        .bind(m.id)
-        .bind(&m.dedup_key)
-        .bind(m.alarm.map(|a| a.0))
-        .bind(m.visit.map(|v| v.0))
-        .bind(m.person.0)
-        .bind(enum_str(&m.channel))
-        .bind(&m.kind)
-        .bind(&m.body)
-        .bind(m.drill)
-        .bind(now)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
+        query.execute(&mut **tx).await.map_err(db_err)?;
     }
     Ok(())
 }
@@ -1343,9 +1394,25 @@ impl Store for SqlStore {
         .await
         .map_err(db_err)?;
         let shift = Shift::from(row);
+        // Privacy: the phone's status lives only as long as the shift.
+        status::forget(&mut tx, person).await?;
         live(&mut tx, shift.team, "shift", &shift, at).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(shift)
+    }
+
+    async fn report_status(
+        &self,
+        person: PersonId,
+        battery_pct: u8,
+        charging: Option<bool>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<makker_store::PhoneStatus> {
+        status::report(&self.pool, person, battery_pct, charging, at).await
+    }
+
+    async fn phone_statuses(&self, team: TeamId) -> StoreResult<Vec<makker_store::PhoneStatus>> {
+        status::of_team(&self.pool, team).await
     }
 
     async fn open_shift(&self, person: PersonId) -> StoreResult<Option<Shift>> {
@@ -1567,21 +1634,9 @@ impl Store for SqlStore {
     }
 
     async fn insert_lone_approval(&self, a: &LoneApproval) -> StoreResult<()> {
-        sqlx::query(
-            "insert into lone_approval (lone_approval_id, worker_id, supervisor_id, place_id, created_at, \
-             expires_at, used_at) values ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(a.id)
-        .bind(a.worker.0)
-        .bind(a.supervisor.0)
-        .bind(a.place.0)
-        .bind(a.created_at)
-        .bind(a.expires_at)
-        .bind(a.used_at)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(())
+        let mut tx = self.begin().await?;
+        approval::insert(&mut tx, a).await?;
+        tx.commit().await.map_err(db_err)
     }
 
     async fn lone_approval(&self, id: Uuid) -> StoreResult<LoneApproval> {
@@ -1590,15 +1645,39 @@ impl Store for SqlStore {
             .fetch_one(&self.pool)
             .await
             .map_err(db_err)?;
-        Ok(LoneApproval {
-            id: r.lone_approval_id,
-            worker: PersonId(r.worker_id),
-            supervisor: PersonId(r.supervisor_id),
-            place: PlaceId(r.place_id),
-            created_at: r.created_at,
-            expires_at: r.expires_at,
-            used_at: r.used_at,
-        })
+        Ok(r.into())
+    }
+
+    async fn approve_lone(
+        &self,
+        a: &LoneApproval,
+        team: TeamId,
+        answer: &serde_json::Value,
+    ) -> StoreResult<()> {
+        approval::approve(&self.pool, a, team, answer).await
+    }
+
+    async fn post_approval_event(
+        &self,
+        team: TeamId,
+        answer: bool,
+        payload: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        approval::post(&self.pool, team, answer, payload, now).await
+    }
+
+    async fn approval_events(&self, team: TeamId, since: DateTime<Utc>) -> StoreResult<Vec<LiveEvent>> {
+        approval::events(&self.pool, team, since).await
+    }
+
+    async fn usable_lone_approval(
+        &self,
+        worker: PersonId,
+        place: PlaceId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<LoneApproval>> {
+        approval::usable(&self.pool, worker, place, now).await
     }
 
     async fn insert_visit(
@@ -1673,7 +1752,7 @@ impl Store for SqlStore {
             });
         }
         write_participants(&mut tx, v, now).await?;
-        apply_quietly(&mut tx, changes, now).await?;
+        apply_quietly(&mut tx, &[changes], now).await?;
         live_row(&mut tx, v.team, "visit", v, now).await?;
         let n = Notices {
             live: true,
@@ -1799,25 +1878,51 @@ impl Store for SqlStore {
         now: DateTime<Utc>,
         changes: &Changes,
     ) -> StoreResult<bool> {
+        Ok(!self
+            .fire_many(&[(deadline, changes)], owner, now)
+            .await?
+            .is_empty())
+    }
+
+    async fn fire_many(
+        &self,
+        fired: &[(i64, &Changes)],
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<i64>> {
+        if fired.is_empty() {
+            return Ok(vec![]);
+        }
         let mut tx = self.begin().await?;
         // INVARIANT: armed → fired happens once, only for the lease holder, in the same
         // transaction as everything the firing caused.
-        let fired = sqlx::query(
-            "update deadline set state = 'fired', fired_at = $3 \
-             where deadline_id = $1 and state = 'armed' and claimed_by = $2",
-        )
-        .bind(deadline)
-        .bind(owner)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        if fired.rows_affected() == 0 {
-            return Ok(false);
+        let mut fence = QueryBuilder::<Db>::new("update deadline set state = 'fired', fired_at = ");
+        fence
+            .push_bind(now)
+            .push(" where state = 'armed' and claimed_by = ");
+        fence.push_bind(owner.to_owned()).push(" and deadline_id in (");
+        let mut ids = fence.separated(", ");
+        for (id, _) in fired {
+            ids.push_bind(*id);
         }
-        apply_quietly(&mut tx, changes, now).await?;
-        self.commit_then_notify(tx, Notices::of(changes, now)).await?;
-        Ok(true)
+        fence.push(") returning deadline_id");
+        let done: Vec<(i64,)> = fence.build_query_as().fetch_all(&mut *tx).await.map_err(db_err)?;
+        let done: Vec<i64> = done.into_iter().map(|r| r.0).collect();
+        let changes: Vec<&Changes> = fired
+            .iter()
+            .filter(|(id, _)| done.contains(id))
+            .map(|(_, c)| *c)
+            .collect();
+        apply_quietly(&mut tx, &changes, now).await?;
+        let notices = changes.iter().fold(Notices::default(), |n, c| {
+            let m = Notices::of(c, now);
+            Notices {
+                live: n.live || m.live,
+                armed: n.armed || m.armed,
+            }
+        });
+        self.commit_then_notify(tx, notices).await?;
+        Ok(done)
     }
 
     async fn db_now(&self) -> StoreResult<DateTime<Utc>> {
@@ -1975,7 +2080,7 @@ impl Store for SqlStore {
 
     async fn append_audit(&self, entries: &[AuditEntry]) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        write_audit(&mut tx, entries).await?;
+        write_audit(&mut tx, &entries.iter().collect::<Vec<_>>()).await?;
         tx.commit().await.map_err(db_err)
     }
 

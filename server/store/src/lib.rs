@@ -111,6 +111,19 @@ pub struct Shift {
     pub ended_at: Option<DateTime<Utc>>,
 }
 
+/// What a worker's phone last reported about itself in the open shift, for the board's battery
+/// column; also the payload of the `status` live event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhoneStatus {
+    pub person: PersonId,
+    pub team: TeamId,
+    pub battery_pct: u8,
+    /// `None` when the phone does not say.
+    pub charging: Option<bool>,
+    /// The server's time of the report.
+    pub reported_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Assessment {
     pub id: AssessmentId,
@@ -317,7 +330,7 @@ pub struct LoginFailures {
 pub struct LiveEvent {
     pub id: i64,
     pub team: TeamId,
-    /// `visit`, `alarm` or `shift`.
+    /// `visit`, `alarm`, `shift`, `status`, `approval_request` or `approval_answer`.
     pub kind: String,
     /// The visit or alarm (domain JSON), or the shift, as it is after the change.
     pub payload: serde_json::Value,
@@ -466,6 +479,20 @@ pub trait Store: coverage::CoverageStore + Send + Sync + 'static {
     async fn open_shift(&self, person: PersonId) -> StoreResult<Option<Shift>>;
     /// Every shift of `person`, oldest first (the access request).
     async fn shifts_of(&self, person: PersonId) -> StoreResult<Vec<Shift>>;
+    /// Replaces the phone status of `person` in their open shift and tells the shift's team's
+    /// boards (a live `status` event), in one transaction. Ending the shift deletes it.
+    ///
+    /// # Errors
+    /// `NotFound` when the person has no open shift.
+    async fn report_status(
+        &self,
+        person: PersonId,
+        battery_pct: u8,
+        charging: Option<bool>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<PhoneStatus>;
+    /// The phone statuses reported in the team's open shifts (never one from an earlier shift).
+    async fn phone_statuses(&self, team: TeamId) -> StoreResult<Vec<PhoneStatus>>;
     /// Every visit `person` took part in, oldest first (the access request).
     async fn visits_of(&self, person: PersonId) -> StoreResult<Vec<VisitId>>;
     /// Every message to `person`, oldest first (the access request).
@@ -492,6 +519,33 @@ pub trait Store: coverage::CoverageStore + Send + Sync + 'static {
 
     async fn insert_lone_approval(&self, approval: &LoneApproval) -> StoreResult<()>;
     async fn lone_approval(&self, id: Uuid) -> StoreResult<LoneApproval>;
+    /// Writes a supervisor's approval and its `approval_answer` live event for the team's
+    /// boards, in one transaction.
+    async fn approve_lone(
+        &self,
+        approval: &LoneApproval,
+        team: TeamId,
+        answer: &serde_json::Value,
+    ) -> StoreResult<()>;
+    /// A live event only: a worker's ask for an approval (`approval_request`), or a
+    /// supervisor's decline (`approval_answer` when `answer`).
+    async fn post_approval_event(
+        &self,
+        team: TeamId,
+        answer: bool,
+        payload: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// The team's asks and answers written at or after `since`, oldest first.
+    async fn approval_events(&self, team: TeamId, since: DateTime<Utc>) -> StoreResult<Vec<LiveEvent>>;
+    /// The worker's approval for the place that is unused and unexpired at `now` (the one
+    /// that lasts longest), if any.
+    async fn usable_lone_approval(
+        &self,
+        worker: PersonId,
+        place: PlaceId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<LoneApproval>>;
 
     /// Writes a new visit, its assessment (unless `reused`), the approval it used, and its events.
     ///
@@ -541,6 +595,16 @@ pub trait Store: coverage::CoverageStore + Send + Sync + 'static {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<Deadline>>;
+    /// Fires claimed deadlines, each with its changes, in one transaction: those still armed
+    /// and leased to `owner` fire with their changes; the others (cancelled, fired elsewhere,
+    /// lease lapsed) write nothing. Answers the ids that fired. The changes must concern
+    /// different visits and alarms. An error (a version conflict) writes nothing at all.
+    async fn fire_many(
+        &self,
+        fired: &[(i64, &Changes)],
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<i64>>;
     /// Fires a claimed deadline with its changes in one transaction. `Ok(false)` when the
     /// deadline was cancelled, fired elsewhere, or the lease lapsed: nothing was written.
     async fn fire(

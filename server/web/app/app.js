@@ -3,20 +3,31 @@
 // an offline queue, push notifications. Positions are read only during a visit.
 
 import { api, currentPerson, loginForm, signOut, Offline, Problem } from '/shared/api.js';
-import { t, setLang, lang, translate, countdown } from '/shared/i18n.js';
+import { t, setLang, lang, translate, countdown, addTexts } from '/shared/i18n.js';
 import { h, $, show } from '/shared/dom.js';
 import { enqueue, flush, pending } from './queue.js';
+import { offerApproval, resetApproval } from './approval.js';
+import { kindPicker, incidentBody } from '/shared/incident.js';
 
 const KINDS = ['home_visit_announced', 'home_visit_unannounced', 'street_contact', 'park', 'drop_in', 'shelter', 'other'];
 /// The visit kind a place suggests.
 const KIND_OF_PLACE = { home: 'home_visit_announced', park: 'park', drop_in: 'drop_in', shelter: 'shelter', street: 'street_contact', other: 'other' };
 const DURATIONS = [15, 30, 45, 60, 90];
-const INCIDENT_KINDS = ['threat', 'violence', 'offensive_act', 'near_miss'];
 const EXTEND_MINUTES = 15;
 /// How long SOS is held before it fires.
 const SOS_HOLD_MS = 3000;
 /// The check-in prompt shows this long before a check-in is due.
 const PROMPT_BEFORE_MS = 5 * 60 * 1000;
+/// The battery is reported when it moved this many points, or the charging changed…
+const BATTERY_STEP = 5;
+/// …and at least this often while on shift, so the board can tell an old figure.
+const BATTERY_EVERY_MS = 5 * 60 * 1000;
+
+addTexts({
+  da: { push_unavailable: 'Notifikationer kan ikke slås til på telefonen lige nu. Appen minder dig, mens den er åben.' },
+  sv: { push_unavailable: 'Aviseringar kan inte slås på i telefonen just nu. Appen påminner dig medan den är öppen.' },
+  en: { push_unavailable: 'Notifications cannot be turned on on this phone right now. The app reminds you while it is open.' },
+});
 
 const state = {
   me: null,
@@ -78,6 +89,7 @@ async function enter() {
   await replay();
   await refresh();
   offerPush();
+  watchBattery();
 }
 
 /// Reads my visit from the server and shows the right screen.
@@ -121,6 +133,7 @@ function wire() {
     }
     localStorage.setItem('makker.shift', '1');
     show('home');
+    watchBattery();
   }));
   $('#end-shift').addEventListener('click', () => act(async () => {
     try {
@@ -130,6 +143,7 @@ function wire() {
     }
     localStorage.removeItem('makker.shift');
     show('off');
+    unwatchBattery();
   }));
   $('#new-visit').addEventListener('click', () => act(openStart));
   $('#cancel-start').addEventListener('click', () => { stopPosition(); show('home'); });
@@ -182,6 +196,7 @@ async function openStart() {
   state.questions = questions;
   state.choice = { place: null, minutes: 30, answers: Object.fromEntries(questions.map((q) => [q.id, false])) };
   $('#start-error').textContent = '';
+  resetApproval();
   $('#reason').value = '';
   fillSelect($('#kind'), KINDS.map((k) => [k, t(k)]));
   fillSelect($('#partner'), [['', t('alone')], ...colleagues.map((c) => [c.person_id, c.display_name])]);
@@ -268,6 +283,9 @@ async function startVisit() {
     keepVisit(await api('POST', '/api/v1/visits', body, crypto.randomUUID()));
   } catch (e) {
     if (e instanceof Problem && e.reason === 'lone-reason-required') $('#reason-row').hidden = false;
+    if (e instanceof Problem && e.reason === 'lone-approval-required') {
+      offerApproval({ place_id: body.place_id, kind: body.kind, answers: body.answers }, () => act(startVisit, $('#start-error')));
+    }
     throw e;
   }
   state.visitPlace = place;
@@ -368,22 +386,14 @@ async function withdraw() {
 }
 
 function openReport() {
-  state.incident = 'threat';
+  state.incidentKind = kindPicker($('#incident-kinds'));
   $('#incident-text').value = '';
   $('#report-error').textContent = '';
-  renderIncidentKinds();
   show('report');
 }
 
-function renderIncidentKinds() {
-  $('#incident-kinds').replaceChildren(...INCIDENT_KINDS.map((k) => h('button', {
-    type: 'button', role: 'radio', 'aria-checked': String(state.incident === k),
-    onclick: () => { state.incident = k; renderIncidentKinds(); },
-  }, t(k))));
-}
-
 async function sendReport() {
-  const body = { kind: state.incident, description: $('#incident-text').value.trim(), ...state.left };
+  const body = incidentBody({ kind: state.incidentKind(), description: $('#incident-text').value, ...state.left });
   const entry = await enqueue('/api/v1/incidents', body, null);
   const answer = (await replay()).find((o) => o.entry.key === entry.key);
   if (answer?.problem) throw answer.problem;
@@ -491,6 +501,48 @@ function positionNow(timeout) {
   });
 }
 
+// --- the phone's battery, for the board ----------------------------------------------------
+
+/// Best effort and only while on shift: sent directly, never queued (only the latest level
+/// matters), and a failed report is dropped.
+const battery = { manager: null, sent: null, timer: null };
+
+async function watchBattery() {
+  if (!onShift() || !navigator.getBattery) return;
+  if (!battery.manager) {
+    const manager = await navigator.getBattery().catch(() => null);
+    if (!manager || battery.manager) return;
+    battery.manager = manager;
+    for (const ev of ['levelchange', 'chargingchange']) manager.addEventListener(ev, () => reportBattery(false));
+  }
+  clearInterval(battery.timer);
+  battery.timer = setInterval(() => reportBattery(true), BATTERY_EVERY_MS);
+  battery.sent = null;
+  reportBattery(true);
+}
+
+function unwatchBattery() {
+  clearInterval(battery.timer);
+  battery.timer = null;
+  battery.sent = null;
+}
+
+async function reportBattery(always) {
+  const b = battery.manager;
+  if (!b || !onShift() || !state.me) return;
+  const now = { battery_pct: Math.round(b.level * 100), charging: Boolean(b.charging) };
+  const last = battery.sent;
+  const moved = !last || Math.abs(now.battery_pct - last.battery_pct) >= BATTERY_STEP || now.charging !== last.charging;
+  if (!always && !moved) return;
+  battery.sent = now;
+  try {
+    await api('POST', '/api/v1/shift/status', now);
+  } catch {
+    // Dropped: the next change or the keep-alive tells the board.
+    if (battery.sent === now) battery.sent = last;
+  }
+}
+
 // --- notifications -----------------------------------------------------------------------
 
 /// A notification that stays until touched (the service worker shows it).
@@ -511,8 +563,17 @@ async function offerPush() {
   button.hidden = false;
   button.onclick = () => act(async () => {
     if ((await Notification.requestPermission()) !== 'granted') return;
-    const sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+    let sub;
+    try {
+      sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+    } catch {
+      // No push service reachable (or none in this browser): say so, the button stays to retry.
+      document.body.dataset.push = 'unavailable';
+      notice(t('push_unavailable'));
+      return;
+    }
     await send(sub);
+    document.body.dataset.push = 'subscribed';
     button.hidden = true;
     notice(t('notifications_ok'));
   });

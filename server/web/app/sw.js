@@ -4,8 +4,8 @@
 
 const CACHE = 'makker-app-v1';
 const SHELL = [
-  '/app/', '/app/app.js', '/app/app.css', '/app/queue.js', '/app/manifest.webmanifest', '/app/icon.svg',
-  '/shared/api.js', '/shared/i18n.js', '/shared/dom.js', '/shared/common.css',
+  '/app/', '/app/app.js', '/app/app.css', '/app/queue.js', '/app/approval.js', '/app/manifest.webmanifest', '/app/icon.svg',
+  '/shared/api.js', '/shared/i18n.js', '/shared/dom.js', '/shared/incident.js', '/shared/common.css',
 ];
 
 self.addEventListener('install', (event) => {
@@ -33,6 +33,19 @@ self.addEventListener('fetch', (event) => {
     .catch(() => caches.match(event.request)));
 });
 
+/// Push kinds (server/notify's `PushKind`) that vibrate and stay, and those that only stay.
+const URGENT = ['alarm', 'check_in_overdue', 'check_in_due'];
+const STAYING = ['alarm_resolved', 'shift_reminder'];
+
+/// A newer notification replaces an older one of the same tag: an alarm's news replace each
+/// other, and so do a visit's check-in reminders; a notice about the visit must not replace
+/// a reminder that waits to be touched.
+function tagOf(data) {
+  if (data.alarm_id) return `alarm-${data.alarm_id}`;
+  if (data.visit_id) return `${data.kind?.startsWith('check_in') ? 'check_in' : data.kind}-${data.visit_id}`;
+  return data.kind || 'makker';
+}
+
 self.addEventListener('push', (event) => {
   let data = {};
   try {
@@ -40,14 +53,15 @@ self.addEventListener('push', (event) => {
   } catch {
     data = { title: 'Makker', body: event.data?.text() ?? '' };
   }
-  const urgent = data.kind === 'alarm' || data.kind === 'check_in_overdue' || data.kind === 'check_in_due';
+  // Alarms and reminders stay until the worker touches them (a missed one escalates).
+  const urgent = URGENT.includes(data.kind);
   event.waitUntil(self.registration.showNotification(data.title || 'Makker', {
     body: data.body || '',
-    tag: data.alarm_id || data.visit_id || data.kind || 'makker',
+    tag: tagOf(data),
     renotify: true,
-    requireInteraction: urgent || data.kind === 'alarm_resolved',
+    requireInteraction: urgent || STAYING.includes(data.kind),
     vibrate: urgent ? [400, 200, 400, 200, 400] : undefined,
-    data: { url: '/app/' },
+    data: { url: '/app/', kind: data.kind ?? null },
   }));
 });
 

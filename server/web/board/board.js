@@ -4,8 +4,10 @@
 // the browser resumes with Last-Event-ID after a break, and a banner shows while it is away.
 
 import { api, currentPerson, loginForm, signOut } from '/shared/api.js';
-import { t, setLang, lang, translate, clock, countdown } from '/shared/i18n.js';
+import { t, setLang, lang, translate, clock, countdown, addTexts } from '/shared/i18n.js';
 import { h, $, show } from '/shared/dom.js';
+import { kindPicker, incidentBody, monthsAhead, WARNING_MONTHS } from '/shared/incident.js';
+import { initApprovals, snapshotAsks, asked, answered, approveButton } from './approvals.js';
 
 const OUTCOMES = ['worker_safe', 'police_called', 'false_alarm', 'other'];
 /// How often an open alarm beeps, and how often its trail is read again.
@@ -13,6 +15,22 @@ const BEEP_EVERY_MS = 1200;
 const TRAIL_EVERY_MS = 5000;
 /// After the stream gives up (an HTTP error), open it again after this long.
 const REOPEN_MS = 2000;
+/// A battery under this many percent is shown as low; a report older than this many minutes
+/// shows its age (phones report at least every 5 minutes while on shift).
+const LOW_BATTERY = 20;
+const STALE_MINUTES = 10;
+
+addTexts({
+  da: { charging: 'Lader', battery_low: 'Lavt batteri', report: 'Rapportér', reported: 'Rapporteret', places: 'Teamets steder',
+    warn_place: 'Sæt en advarsel på stedet', warning_text: 'Advarslens tekst (aldrig navne)', warning_until: 'Advarslen gælder til',
+    incident: 'Hændelse' },
+  sv: { charging: 'Laddar', battery_low: 'Lågt batteri', report: 'Rapportera', reported: 'Rapporterad', places: 'Teamets platser',
+    warn_place: 'Sätt en varning på platsen', warning_text: 'Varningens text (aldrig namn)', warning_until: 'Varningen gäller till',
+    incident: 'Händelse' },
+  en: { charging: 'Charging', battery_low: 'Low battery', report: 'Report', reported: 'Reported', places: 'The team’s places',
+    warn_place: 'Put a warning on the place', warning_text: 'Warning text (never names)', warning_until: 'Warning valid until',
+    incident: 'Incident' },
+});
 
 const board = {
   me: null,
@@ -21,6 +39,10 @@ const board = {
   shifts: new Map(),
   names: new Map(),
   places: new Map(),
+  /// Phones' battery by person: { battery_pct, charging, reported_at }.
+  status: new Map(),
+  /// Visits and places an incident was reported for (from this board or the last two days).
+  reported: new Set(),
   live: null,
   map: null,
   layers: null,
@@ -37,6 +59,7 @@ addEventListener('DOMContentLoaded', async () => {
     show('login');
   });
   $('#sound').addEventListener('click', enableSound);
+  wireIncidentDialog();
   setInterval(renderPeople, 1000);
   setInterval(beep, BEEP_EVERY_MS);
   setInterval(refreshTrails, TRAIL_EVERY_MS);
@@ -53,6 +76,7 @@ async function enter(me) {
   $('#lang').value = lang();
   show('board');
   enableSound();
+  initApprovals(() => board.places);
   await setUpMap();
   connect();
 }
@@ -72,6 +96,9 @@ function connect() {
   live.addEventListener('visit', (e) => changed(() => upsert(board.visits, JSON.parse(e.data), (v) => v.state !== 'active'), e));
   live.addEventListener('alarm', (e) => changed(() => upsert(board.alarms, JSON.parse(e.data), (a) => a.state === 'resolved'), e));
   live.addEventListener('shift', (e) => changed(() => shift(JSON.parse(e.data)), e));
+  live.addEventListener('status', (e) => changed(() => phoneStatus(JSON.parse(e.data)), e));
+  live.addEventListener('approval_request', (e) => changed(() => asked(JSON.parse(e.data)), e));
+  live.addEventListener('approval_answer', (e) => changed(() => answered(JSON.parse(e.data)), e));
 }
 
 function lost(yes) {
@@ -85,6 +112,9 @@ function snapshot(data, id) {
   board.alarms = new Map(data.alarms.map((a) => [a.id, a]));
   board.shifts = new Map(data.on_shift.map((s) => [s.person_id, s.started_at]));
   for (const s of data.on_shift) board.names.set(s.person_id, s.display_name);
+  board.status = new Map(data.on_shift.filter((s) => s.battery_pct !== null && s.battery_pct !== undefined)
+    .map((s) => [s.person_id, { battery_pct: s.battery_pct, charging: s.charging, reported_at: s.reported_at }]));
+  snapshotAsks(data.approval_requests ?? []);
   changed(() => {}, { lastEventId: id });
   learnNames();
 }
@@ -105,6 +135,8 @@ function upsert(map, item, gone) {
 function shift(s) {
   if (s.ended_at) board.shifts.delete(s.person);
   else board.shifts.set(s.person, s.started_at);
+  // A phone's status belongs to one shift: a new or ended one shows none.
+  board.status.delete(s.person);
   if (!board.names.has(s.person)) learnNames();
 }
 
@@ -118,6 +150,27 @@ async function learnNames() {
 }
 
 const nameOf = (id) => board.names.get(id) ?? '…';
+
+function phoneStatus(s) {
+  board.status.set(s.person, { battery_pct: s.battery_pct, charging: s.charging, reported_at: s.reported_at });
+}
+
+/// "57 %", a charging mark, a low style under 20 %, and how old once older than 10 minutes.
+function batteryCell(id) {
+  const s = board.status.get(id);
+  if (!s) return h('td', { class: 'battery muted' }, t('none'));
+  const low = s.battery_pct < LOW_BATTERY;
+  const minutes = Math.floor((Date.now() - Date.parse(s.reported_at)) / 60000);
+  return h('td', {
+    class: low ? 'battery low' : 'battery',
+    title: low ? t('battery_low') : null,
+    dataset: { battery: String(s.battery_pct), charging: String(s.charging === true), low: String(low) },
+  },
+  low ? h('span', { class: 'sr-only' }, `${t('battery_low')}: `) : null,
+  `${s.battery_pct} %`,
+  s.charging ? h('span', { class: 'charging', title: t('charging'), 'aria-label': t('charging') }, ' ⚡') : null,
+  minutes >= STALE_MINUTES ? h('span', { class: 'age' }, ` · ${minutes} ${t('minutes')} ${t('ago')}`) : null);
+}
 
 // --- people ------------------------------------------------------------------------------
 
@@ -158,15 +211,15 @@ function renderPeople() {
     const partners = v ? v.participants.filter((p) => p.person !== id && !p.left_at).map((p) => nameOf(p.person)) : [];
     const left = v ? countdown((Date.parse(v.planned_end) - Date.now()) / 1000) : t('none');
     return h('tr', { class: state, dataset: { person: id, state } },
-      h('td', {}, nameOf(id)),
+      h('td', {}, nameOf(id), id === board.me.id ? null : approveButton(id, nameOf(id))),
       h('td', {}, h('span', { class: `badge ${state}` }, t(state))),
       h('td', {}, v ? t(v.kind) : t('none')),
       h('td', {}, place?.name ?? (v ? '…' : t('none')), ...(place?.warnings ?? []).map((w) => h('div', { class: 'warning' }, `⚠ ${t(w.kind)}: ${w.text}`))),
       h('td', {}, partners.join(', ') || (v ? t('alone') : t('none'))),
       h('td', { class: 'left' }, left),
       h('td', {}, v ? clock(v.last_check_in_at) : t('none')),
-      // Phones do not report their battery to the server (yet).
-      h('td', { class: 'muted' }, t('none')));
+      batteryCell(id),
+      h('td', { class: 'incident' }, v ? reportControl({ visit: v.id, place: v.place, about: nameOf(id) }) : null));
   });
   $('#people tbody').replaceChildren(...rows);
 }
@@ -211,7 +264,13 @@ function alarmCard(a) {
     ...(place?.warnings ?? []).map((w) => h('p', { class: 'warning' }, `⚠ ${t(w.kind)}: ${w.text}`)),
     a.acknowledged_by ? h('p', {}, `${t('acknowledged_by')}: ${nameOf(a.acknowledged_by)} ${clock(a.acknowledged_at)}`) : null,
     actions(a),
+    alarmIncident(a, title),
     h('details', { open: true }, h('summary', {}, t('trail')), h('ol', { class: 'trail' })));
+}
+
+function alarmIncident(a, title) {
+  const v = a.visit ? board.visits.get(a.visit) : null;
+  return h('div', { class: 'incident' }, reportControl({ visit: a.visit, place: v?.place, about: title }));
 }
 
 function actions(a) {
@@ -303,11 +362,107 @@ async function setUpMap() {
     }).addTo(board.map);
   }
   board.layers = L.layerGroup().addTo(board.map);
-  const places = await api('GET', `/api/v1/places/near?lat=${config.center[0]}&lon=${config.center[1]}&radius_m=5000`).catch(() => []);
-  board.places = new Map(places.map((p) => [p.id, p]));
+  await Promise.all([loadPlaces(), loadReported()]);
+  const places = [...board.places.values()];
   if (places.length) board.map.fitBounds(places.map((p) => [p.center.lat, p.center.lon]), { padding: [30, 30] });
   renderMap();
   renderPeople();
+}
+
+/// Every place of my teams, with the warnings that apply now (read again after a report).
+async function loadPlaces() {
+  const lists = await Promise.all(board.me.teams.map((team) => api('GET', `/api/v1/teams/${team}/places`).catch(() => [])));
+  board.places = new Map(lists.flat().sort((a, b) => a.name.localeCompare(b.name)).map((p) => [p.id, p]));
+  renderPlaces();
+}
+
+/// The visits and places reported on since yesterday, so a reloaded board still marks them.
+async function loadReported() {
+  const day = (ms) => new Date(ms).toISOString().slice(0, 10);
+  const range = `from=${day(Date.now() - 864e5)}&to=${day(Date.now())}`;
+  const lists = await Promise.all(board.me.teams.map((team) => api('GET', `/api/v1/teams/${team}/incidents?${range}`).catch(() => [])));
+  for (const i of lists.flat()) board.reported.add(i.visit_id ?? i.place_id);
+}
+
+function renderPlaces() {
+  $('#place-list').replaceChildren(...[...board.places.values()].map((p) => h('li', { dataset: { place: p.id } },
+    h('strong', {}, p.name), h('span', { class: 'muted' }, ` · ${t(p.kind)}`),
+    reportControl({ place: p.id, about: p.name }),
+    ...p.warnings.map((w) => h('div', { class: 'warning' }, `⚠ ${t(w.kind)}: ${w.text}`)))));
+}
+
+// --- incident reports (issue 4.5) ---------------------------------------------------------
+
+/// A "report" button for a visit (with its place) or a place, and whether one was reported.
+function reportControl({ visit, place, about }) {
+  const done = board.reported.has(visit ?? place);
+  return h('span', { class: 'report' },
+    done ? h('span', { class: 'reported', dataset: { reported: visit ?? place } }, `✓ ${t('reported')} `) : null,
+    h('button', {
+      type: 'button', class: 'report-incident', 'aria-label': `${t('report_incident')}: ${about}`,
+      onclick: () => openIncident({ visit, place, about }),
+    }, t('report')));
+}
+
+function wireIncidentDialog() {
+  const dialog = $('#incident-dialog');
+  $('#incident-warn').addEventListener('change', (e) => { $('#incident-warning').hidden = !e.target.checked; });
+  $('#incident-cancel').addEventListener('click', () => dialog.close());
+  $('#incident-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const button = e.submitter ?? $('#incident-form button[type=submit]');
+    button.disabled = true;
+    $('#incident-error').textContent = '';
+    try {
+      await reportIncident(dialog.about);
+      dialog.close();
+    } catch (err) {
+      $('#incident-error').textContent = err.message;
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+function openIncident(about) {
+  const dialog = $('#incident-dialog');
+  dialog.about = about;
+  $('#incident-about').textContent = about.about;
+  $('#incident-place').replaceChildren(...[...board.places.values()].map((p) =>
+    h('option', { value: p.id, selected: p.id === about.place }, p.name)));
+  board.incidentKind = kindPicker($('#incident-kinds'));
+  $('#incident-text').value = '';
+  $('#incident-warn').checked = false;
+  $('#incident-warning').hidden = true;
+  $('#incident-warning-text').value = '';
+  $('#incident-warning-until').value = monthsAhead(WARNING_MONTHS);
+  $('#incident-error').textContent = '';
+  dialog.showModal();
+  $('#incident-text').focus();
+}
+
+/// Sends the report; the row shows it, and the place's new warning shows everywhere.
+async function reportIncident({ visit }) {
+  const warn = $('#incident-warn').checked;
+  const body = incidentBody({
+    kind: board.incidentKind(),
+    description: $('#incident-text').value,
+    visit_id: visit,
+    place_id: $('#incident-place').value,
+    warning: warn ? { text: $('#incident-warning-text').value, until: $('#incident-warning-until').value } : null,
+  });
+  const incident = await api('POST', '/api/v1/incidents', body);
+  board.reported.add(incident.visit_id ?? incident.place_id);
+  board.reported.add(incident.place_id);
+  if (warn) await loadPlaces();
+  else renderPlaces();
+  // Only the cards' report marks change: a note being typed on a card survives.
+  for (const card of document.querySelectorAll('[data-alarm]')) {
+    const a = board.alarms.get(card.dataset.alarm);
+    if (a) card.querySelector('.incident').replaceWith(alarmIncident(a, card.getAttribute('aria-label')));
+  }
+  renderPeople();
+  renderMap();
 }
 
 const COLORS = { alarm: '#b00000', overdue: '#c77800', in_visit: '#003d99', free: '#555' };

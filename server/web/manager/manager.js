@@ -4,7 +4,8 @@
 
 import { api, currentPerson, loginForm, signOut, Problem } from '/shared/api.js';
 import { t, setLang, lang, translate, addTexts } from '/shared/i18n.js';
-import { h, $, show } from '/shared/dom.js';
+import { h, $, show, table as fillTable } from '/shared/dom.js';
+import { baseMap } from '/shared/map.js';
 import { TEXTS } from '/manager/texts.js';
 import * as coverage from '/manager/coverage.js';
 
@@ -73,13 +74,7 @@ const pct = (share) => (share === null || share === undefined ? t('none') : `${M
 const secs = (s) => (s === null || s === undefined ? t('none') : `${s.toFixed(1)} s`);
 const windowText = (s) => `${t(`weekday_${s.weekday}`)} ${s.opens.slice(0, 5)}–${s.closes.slice(0, 5)}`;
 
-function table(el, head, rows) {
-  el.replaceChildren(
-    h('thead', {}, h('tr', {}, head.map((c) => h('th', { scope: 'col' }, c)))),
-    h('tbody', {}, rows.length ? rows.map((r) => h('tr', {}, r.map((c) => h('td', {}, c))))
-      : h('tr', {}, h('td', { colspan: head.length, class: 'muted' }, t('nothing')))),
-  );
-}
+const table = (el, head, rows) => fillTable(el, head, rows, t('nothing'));
 
 function renderTotals() {
   const reports = [page.report, page.compare].filter(Boolean);
@@ -114,9 +109,7 @@ async function renderMap() {
     return;
   }
   if (!page.map) {
-    const config = await fetch('/web/config.json').then((r) => r.json()).catch(() => ({ tile_url: '', center: [56.1567, 10.2039] }));
-    page.map = L.map('map').setView(config.center, 13);
-    if (config.tile_url) L.tileLayer(config.tile_url, { maxZoom: 19, attribution: '© OpenStreetMap' }).addTo(page.map);
+    page.map = await baseMap('map');
     page.layer = L.layerGroup().addTo(page.map);
   }
   page.layer.clearLayers();

@@ -2,6 +2,7 @@
 
 export const TEXTS = {
   da: {
+    nav_coverage: 'Dækning', nav_plan: 'Planlægning af områder og ruter', pages: 'Sider',
     coverage_title: 'Makker – dækning af ruter', not_manager: 'Dækningssiderne er for ledere, vagthavende og administratorer.',
     team: 'Team', from: 'Fra', to: 'Til', compare_with: 'Sammenlign med perioden fra', show: 'Vis', print: 'Udskriv',
     totals: 'Nøgletal', change: 'Ændring', points: 'procentpoint', map_stops: 'Stop på ruterne efter dækning',
@@ -19,6 +20,7 @@ export const TEXTS = {
     csv_places: 'Kontakter pr. sted (CSV)', csv_incidents: 'Hændelser (CSV)', geojson_stops: 'Stop på kort (GeoJSON)',
   },
   sv: {
+    nav_coverage: 'Täckning', nav_plan: 'Planering av områden och rutter', pages: 'Sidor',
     coverage_title: 'Makker – täckning av rutter', not_manager: 'Täckningssidorna är för chefer, arbetsledare och administratörer.',
     team: 'Team', from: 'Från', to: 'Till', compare_with: 'Jämför med perioden från', show: 'Visa', print: 'Skriv ut',
     totals: 'Nyckeltal', change: 'Förändring', points: 'procentenheter', map_stops: 'Stopp på rutterna efter täckning',
@@ -36,6 +38,7 @@ export const TEXTS = {
     csv_places: 'Kontakter per plats (CSV)', csv_incidents: 'Händelser (CSV)', geojson_stops: 'Stopp på karta (GeoJSON)',
   },
   en: {
+    nav_coverage: 'Coverage', nav_plan: 'Plan areas and routes', pages: 'Pages',
     coverage_title: 'Makker – route coverage', not_manager: 'The coverage pages are for managers, supervisors and administrators.',
     team: 'Team', from: 'From', to: 'To', compare_with: 'Compare with the period from', show: 'Show', print: 'Print',
     totals: 'Key figures', change: 'Change', points: 'points', map_stops: 'Route stops by coverage',

@@ -20,3 +20,13 @@ export function show(name) {
   for (const s of document.querySelectorAll('[data-screen]')) s.hidden = s.dataset.screen !== name;
   document.body.dataset.view = name;
 }
+
+/// Fills a `<table>`: a header row, then a row per entry (cells are text or elements), or one
+/// row with `empty` when there are none.
+export function table(el, head, rows, empty = '') {
+  el.replaceChildren(
+    h('thead', {}, h('tr', {}, head.map((c) => h('th', { scope: 'col' }, c)))),
+    h('tbody', {}, rows.length ? rows.map((r) => h('tr', {}, r.map((c) => h('td', {}, c))))
+      : h('tr', {}, h('td', { colspan: head.length, class: 'muted' }, empty))),
+  );
+}

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod alarms;
+pub mod approvals;
 pub mod coverage;
 pub mod incidents;
 pub mod push;
@@ -38,10 +39,15 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(account::revoke_device))
         .routes(routes!(team::start_shift))
         .routes(routes!(team::end_shift))
+        .routes(routes!(team::report_status))
         .routes(routes!(team::colleagues))
         .routes(routes!(team::places_near))
+        .routes(routes!(team::team_places))
         .routes(routes!(team::questions))
         .routes(routes!(team::approve_lone))
+        .routes(routes!(approvals::ask))
+        .routes(routes!(approvals::get))
+        .routes(routes!(approvals::decline))
         .routes(routes!(team::sos))
         .routes(routes!(visits::start))
         .routes(routes!(visits::active))

@@ -6,12 +6,13 @@ use axum::http::StatusCode;
 use makker_domain::{PersonId, PlaceId, TeamId};
 use makker_mobile_api::{
     AlarmView, ColleagueView, EventRequest, LatLon, LoneApprovalRequest, LoneApprovalView, NearbyPlaceView,
-    Problem, QuestionView, ShiftRequest, ShiftView,
+    PhoneStatusView, PlaceView, Problem, QuestionView, ShiftRequest, ShiftView, StatusRequest,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::AppState;
+use crate::api::coverage::{Ids, TeamPath};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, Caller, position};
 use crate::views;
@@ -39,6 +40,25 @@ pub async fn start_shift(
 pub async fn end_shift(State(state): State<AppState>, me: Caller) -> Result<Json<ShiftView>, ApiError> {
     let shift = state.engine.end_shift(&me.person).await.map_err(me.err())?;
     Ok(Json(views::shift(&shift)))
+}
+
+/// Report my phone's battery during my shift, for the supervisors' board (the last report
+/// replaces the one before; ending the shift deletes it).
+#[utoipa::path(post, path = "/api/v1/shift/status", tag = "shift", security(("device_token" = [])),
+    request_body = StatusRequest,
+    responses((status = 200, body = PhoneStatusView), (status = 401, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn report_status(
+    State(state): State<AppState>,
+    me: Caller,
+    ApiJson(req): ApiJson<StatusRequest>,
+) -> Result<Json<PhoneStatusView>, ApiError> {
+    let status = state
+        .engine
+        .report_status(&me.person, req.battery_pct, req.charging)
+        .await
+        .map_err(me.err())?;
+    Ok(Json(views::phone_status(&status)))
 }
 
 /// Colleagues on shift in my teams.
@@ -81,6 +101,25 @@ pub async fn places_near(
         .await
         .map_err(me.err())?;
     Ok(Json(places.iter().map(views::nearby).collect()))
+}
+
+/// The team's places by name with the warnings that apply now (homes only for supervisors
+/// and admins).
+#[utoipa::path(get, path = "/api/v1/teams/{team_id}/places", tag = "places", security(("device_token" = [])),
+    params(("team_id" = uuid::Uuid, Path, description = "The team")),
+    responses((status = 200, body = Vec<PlaceView>), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem)))]
+pub async fn team_places(
+    State(state): State<AppState>,
+    me: Caller,
+    Ids(p): Ids<TeamPath>,
+) -> Result<Json<Vec<PlaceView>>, ApiError> {
+    let places = state
+        .engine
+        .team_places(&me.person, TeamId(p.team_id))
+        .await
+        .map_err(me.err())?;
+    Ok(Json(places.iter().map(|(p, w)| views::place(p, w)).collect()))
 }
 
 /// The quick risk assessment's questions, in my language.
