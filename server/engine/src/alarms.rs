@@ -1,12 +1,15 @@
 //! Alarms: raising, escalating, acknowledging, resolving, and the stand-down. The escalation
 //! itself runs from deadlines ([`crate::scheduler`]); this module decides what each step writes.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Duration, Utc};
 use makker_domain::alarm::{Alarm, AlarmKind, AlarmState, plan_step};
-use makker_domain::place::active_warnings;
+use makker_domain::geo::Position;
+use makker_domain::place::{Place, Warning, active_warnings};
 use makker_domain::policy::{Channel, Recipient};
 use makker_domain::visit::{Effect, Visit};
-use makker_domain::{AlarmId, PersonId, Role, TeamId, VisitId};
+use makker_domain::{AlarmId, PersonId, PlaceId, Role, TeamId, VisitId};
 use makker_store::{
     AttemptRecord, Changes, DeadlineKind, Message, NewDeadline, NewMessage, Person, StoreError, Versioned,
     constraint,
@@ -59,6 +62,64 @@ pub(crate) fn escalate_now(alarm: AlarmId, at: DateTime<Utc>) -> NewDeadline {
     }
 }
 
+/// What a batch of firings read up front (in a few queries for the whole batch), so that
+/// each firing need not read it again. A map left `None` was not read: each firing asks
+/// the database itself.
+#[derive(Debug, Default)]
+pub(crate) struct Known {
+    pub visits: HashMap<VisitId, Visit>,
+    pub people: HashMap<PersonId, Person>,
+    pub places: HashMap<PlaceId, Place>,
+    pub warnings: Option<HashMap<PlaceId, Vec<Warning>>>,
+    pub positions: Option<HashMap<VisitId, Position>>,
+    /// The people with a push subscription.
+    pub pushable: Option<HashSet<PersonId>>,
+}
+
+impl Known {
+    pub(crate) async fn person(&self, engine: &Engine, id: PersonId) -> Result<Person> {
+        match self.people.get(&id) {
+            Some(p) => Ok(p.clone()),
+            None => Ok(engine.store.person(id).await?),
+        }
+    }
+
+    pub(crate) async fn visit(&self, engine: &Engine, id: VisitId) -> Result<Visit> {
+        match self.visits.get(&id) {
+            Some(v) => Ok(v.clone()),
+            None => Ok(engine.store.visit(id).await?.value),
+        }
+    }
+
+    async fn place(&self, engine: &Engine, id: PlaceId) -> Result<Place> {
+        match self.places.get(&id) {
+            Some(p) => Ok(p.clone()),
+            None => Ok(engine.store.place(id).await?),
+        }
+    }
+
+    async fn warnings(&self, engine: &Engine, place: PlaceId) -> Result<Vec<Warning>> {
+        match &self.warnings {
+            Some(all) => Ok(all.get(&place).cloned().unwrap_or_default()),
+            None => Ok(engine.store.warnings(place).await?),
+        }
+    }
+
+    async fn last_position(&self, engine: &Engine, visit: VisitId) -> Result<Option<Position>> {
+        match &self.positions {
+            Some(all) => Ok(all.get(&visit).copied()),
+            None => Ok(engine.store.last_positions(&[visit]).await?.pop().map(|(_, p)| p)),
+        }
+    }
+
+    async fn pushable(&self, engine: &Engine, person: PersonId) -> Result<bool> {
+        match &self.pushable {
+            Some(all) => Ok(all.contains(&person)),
+            None => Ok(!engine.store.push_subscriptions(person).await?.is_empty()),
+        }
+    }
+}
+
 impl Engine {
     /// One message per person and channel they can receive: SMS with a phone number, push
     /// with a registered subscription (and push configured). Positions go only by SMS.
@@ -68,14 +129,24 @@ impl Engine {
         channels: &[Channel],
         o: &Occasion<'_>,
     ) -> Result<Vec<NewMessage>> {
+        self.messages_with(to, channels, o, &Known::default()).await
+    }
+
+    /// [`Self::messages`] with what a batch of firings read already.
+    pub(crate) async fn messages_with(
+        &self,
+        to: &[Person],
+        channels: &[Channel],
+        o: &Occasion<'_>,
+        known: &Known,
+    ) -> Result<Vec<NewMessage>> {
         let mut out = Vec::new();
         for person in to {
             for channel in channels {
                 let reachable = match channel {
                     Channel::Sms => person.phone.is_some(),
                     Channel::Push => {
-                        self.settings.push_public_key.is_some()
-                            && !self.store.push_subscriptions(person.id).await?.is_empty()
+                        self.settings.push_public_key.is_some() && known.pushable(self, person.id).await?
                     }
                 };
                 if !reachable {
@@ -140,7 +211,13 @@ impl Engine {
         Ok(all.into_iter().filter(|p| p.role == Role::Supervisor).collect())
     }
 
-    async fn recipients(&self, r: Recipient, alarm: &Alarm, visit: Option<&Visit>) -> Result<Vec<Person>> {
+    async fn recipients(
+        &self,
+        r: Recipient,
+        alarm: &Alarm,
+        visit: Option<&Visit>,
+        known: &Known,
+    ) -> Result<Vec<Person>> {
         // Partners who already left are told too: after a two-person break the one who left is
         // the nearest help.
         let partners: Vec<PersonId> = visit
@@ -153,11 +230,11 @@ impl Engine {
             })
             .unwrap_or_default();
         Ok(match r {
-            Recipient::Worker => vec![self.store.person(alarm.person).await?],
+            Recipient::Worker => vec![known.person(self, alarm.person).await?],
             Recipient::Partner => {
                 let mut out = Vec::new();
                 for p in &partners {
-                    out.push(self.store.person(*p).await?);
+                    out.push(known.person(self, *p).await?);
                 }
                 out
             }
@@ -189,7 +266,8 @@ impl Engine {
             Some(v) => Some(self.store.visit(v).await?.value),
             None => None,
         };
-        self.escalation_step_of(alarm, visit, now).await
+        self.escalation_step_of(alarm, visit, &Known::default(), now)
+            .await
     }
 
     /// [`Self::escalation_step`] with the alarm's visit already read.
@@ -197,6 +275,7 @@ impl Engine {
         &self,
         mut alarm: Versioned<Alarm>,
         visit: Option<Visit>,
+        known: &Known,
         now: DateTime<Utc>,
     ) -> Result<Changes> {
         let a = &alarm.value;
@@ -220,7 +299,7 @@ impl Engine {
             people = self.on_duty(a.team, &except).await?;
         } else {
             for r in &plan.recipients {
-                for p in self.recipients(*r, a, visit.as_ref()).await? {
+                for p in self.recipients(*r, a, visit.as_ref(), known).await? {
                     if !people.iter().any(|q| q.id == p.id) {
                         people.push(p);
                     }
@@ -229,12 +308,12 @@ impl Engine {
         }
         let worker = match people.iter().find(|p| p.id == a.person) {
             Some(p) => p.clone(),
-            None => self.store.person(a.person).await?,
+            None => known.person(self, a.person).await?,
         };
         let (place, warnings) = match &visit {
             Some(v) => {
-                let place = self.store.place(v.place).await?;
-                let all = self.store.warnings(v.place).await?;
+                let place = known.place(self, v.place).await?;
+                let all = known.warnings(self, v.place).await?;
                 let texts = active_warnings(&all, now)
                     .iter()
                     .map(|w| w.text.clone())
@@ -243,9 +322,10 @@ impl Engine {
             }
             None => (String::from("–"), vec![]),
         };
-        let position = match a.position {
-            Some(p) => Some(p),
-            None => self.last_position(a.visit).await?,
+        let position = match (a.position, a.visit) {
+            (Some(p), _) => Some(p),
+            (None, Some(v)) => known.last_position(self, v).await?,
+            (None, None) => None,
         };
         let link = format!("{}/alarms/{}", self.settings.public_url, a.id);
         let text = Text::Alarm {
@@ -263,17 +343,13 @@ impl Engine {
             visit: a.visit,
             text,
         };
-        changes.outbox = self.messages(&people, &plan.channels, &occasion).await?;
+        changes.outbox = self
+            .messages_with(&people, &plan.channels, &occasion, known)
+            .await?;
         changes.arm.push(escalate_now(a.id, plan.next_due));
         alarm.value.step += 1;
         changes.saved_alarms.push(alarm);
         Ok(changes)
-    }
-
-    async fn last_position(&self, visit: Option<VisitId>) -> Result<Option<makker_domain::geo::Position>> {
-        let Some(v) = visit else { return Ok(None) };
-        let events = self.store.visit_events(v).await?;
-        Ok(events.iter().rev().find_map(|e| e.position))
     }
 
     /// The follow-up time passed: an acknowledged alarm that is not resolved opens again and

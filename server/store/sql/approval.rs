@@ -7,11 +7,9 @@
 use chrono::{DateTime, Utc};
 use makker_domain::{PersonId, PlaceId, TeamId};
 use makker_store::{LiveEvent, LoneApproval, StoreResult};
-use sqlx::types::Json;
 use sqlx::{Pool, Transaction};
-use uuid::Uuid;
 
-use super::{ApprovalRow, BEGIN_WRITE, Db, db_err, live};
+use super::{ApprovalRow, BEGIN_WRITE, Db, LiveRow, db_err, live, live_event};
 
 /// The live event kinds of asks and answers.
 pub(super) const ASK: &str = "approval_request";
@@ -79,9 +77,8 @@ pub(super) async fn events(
     team: TeamId,
     since: DateTime<Utc>,
 ) -> StoreResult<Vec<LiveEvent>> {
-    type Row = (i64, Uuid, String, Json<serde_json::Value>, DateTime<Utc>);
     // The team's index orders by id; the few rows of the last half hour are filtered by time.
-    let rows: Vec<Row> = sqlx::query_as(
+    let rows: Vec<LiveRow> = sqlx::query_as(
         "select live_event_id, team_id, kind, payload, created_at from live_event \
          where team_id = $1 and kind in ($2, $3) and created_at >= $4 order by live_event_id",
     )
@@ -92,16 +89,7 @@ pub(super) async fn events(
     .fetch_all(pool)
     .await
     .map_err(db_err)?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, team, kind, payload, at)| LiveEvent {
-            id,
-            team: TeamId(team),
-            kind,
-            payload: payload.0,
-            at,
-        })
-        .collect())
+    Ok(rows.into_iter().map(live_event).collect())
 }
 
 pub(super) async fn usable(

@@ -6,6 +6,8 @@
 //! INVARIANT: every write that belongs to one domain transition happens inside one
 //! transaction opened with `BEGIN_WRITE`; nothing is written outside a transaction.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, NaiveTime, Timelike, Utc, Weekday};
 use makker_domain::alarm::{Alarm, AlarmKind, AlarmState};
@@ -295,6 +297,7 @@ struct VisitRow {
 
 #[derive(FromRow)]
 struct ParticipantRow {
+    visit_id: Uuid,
     person_id: Uuid,
     role: String,
     joined_at: DateTime<Utc>,
@@ -554,19 +557,7 @@ impl SqlStore {
 
     async fn person_from(&self, r: PersonRow) -> StoreResult<Person> {
         let teams = self.person_teams(r.person_id).await?;
-        Ok(Person {
-            id: PersonId(r.person_id),
-            username: r.username,
-            display_name: r.display_name,
-            role: parse(Role::parse(&r.role))?,
-            phone: r.phone,
-            lang: enum_parse::<Lang>(&r.lang)?,
-            teams,
-            password_hash: r.password_hash,
-            pin_hash: r.pin_hash,
-            duress_pin_hash: r.duress_pin_hash,
-            created_at: r.created_at,
-        })
+        person_with(r, teams)
     }
 
     /// The one person whose `column` (a fixed name, never input) equals `value`.
@@ -600,57 +591,132 @@ impl SqlStore {
 
     async fn load_visit(&self, r: VisitRow) -> StoreResult<Versioned<Visit>> {
         let parts: Vec<ParticipantRow> = sqlx::query_as(
-            "select person_id, role, joined_at, left_at from visit_participant \
+            "select visit_id, person_id, role, joined_at, left_at from visit_participant \
              where visit_id = $1 order by position",
         )
         .bind(r.visit_id)
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        let mut participants = Vec::with_capacity(parts.len());
-        for p in parts {
-            participants.push(Participant {
-                person: PersonId(p.person_id),
-                role: enum_parse::<ParticipantRole>(&p.role)?,
-                joined_at: p.joined_at,
-                left_at: p.left_at,
-            });
-        }
-        let visit = Visit {
-            id: VisitId(r.visit_id),
-            team: TeamId(r.team_id),
-            kind: parse(VisitKind::parse(&r.kind))?,
-            place: PlaceId(r.place_id),
-            state: enum_parse::<VisitState>(&r.state)?,
-            risk: Assessed {
-                points: to_u32(r.points)?,
-                level: parse(RiskLevel::parse(&r.level))?,
-            },
-            participants,
-            started_at: r.started_at,
-            planned_end: r.planned_end,
-            last_check_in_at: r.last_check_in_at,
-            last_seen_at: r.last_seen_at,
-            ended_at: r.ended_at,
-            terms: Terms {
-                min_participants: parse(u8::try_from(r.min_participants))?,
-                check_in_minutes: to_u32(r.check_in_minutes)?,
-                max_minutes: to_u32(r.max_minutes)?,
-                grace_minutes: to_u32(r.grace_minutes)?,
-                tell_colleague_on_exit: r.tell_colleague_on_exit,
-                chain: r.chain,
-                break_check_in_minutes: to_u32(r.break_check_in_minutes)?,
-            },
-            lone_reason: r.lone_reason,
-            approved_by: r.approved_by.map(PersonId),
-            tell_colleague: r.tell_colleague.map(PersonId),
-            alone_since: r.alone_since,
-        };
-        Ok(Versioned {
-            value: visit,
-            version: r.version,
-        })
+        visit_with(r, parts)
     }
+
+    /// Several visits with their participants in two queries (a batch of firings).
+    async fn load_visits(&self, ids: &[Uuid]) -> StoreResult<Vec<Versioned<Visit>>> {
+        let rows: Vec<VisitRow> = self
+            .rows_for_ids(
+                &format!("select {VISIT_COLUMNS} from visit v where v.visit_id in ({{ids}})"),
+                ids,
+            )
+            .await?;
+        let parts: Vec<ParticipantRow> = self
+            .rows_for_ids(
+                "select visit_id, person_id, role, joined_at, left_at from visit_participant \
+                 where visit_id in ({ids}) order by visit_id, position",
+                ids,
+            )
+            .await?;
+        let mut by_visit: HashMap<Uuid, Vec<ParticipantRow>> = HashMap::new();
+        for p in parts {
+            by_visit.entry(p.visit_id).or_default().push(p);
+        }
+        rows.into_iter()
+            .map(|r| {
+                let parts = by_visit.remove(&r.visit_id).unwrap_or_default();
+                visit_with(r, parts)
+            })
+            .collect()
+    }
+
+    /// Several people with their teams in two queries (a batch of firings).
+    async fn load_people(&self, ids: &[Uuid]) -> StoreResult<Vec<Person>> {
+        let rows: Vec<PersonRow> = self
+            .rows_for_ids(
+                &format!("select {PERSON_COLUMNS} from person p where p.person_id in ({{ids}})"),
+                ids,
+            )
+            .await?;
+        let members: Vec<(Uuid, Uuid)> = self
+            .rows_for_ids(
+                "select person_id, team_id from team_member where person_id in ({ids}) order by team_id",
+                ids,
+            )
+            .await?;
+        let mut teams: HashMap<Uuid, Vec<TeamId>> = HashMap::new();
+        for (person, team) in members {
+            teams.entry(person).or_default().push(TeamId(team));
+        }
+        rows.into_iter()
+            .map(|r| {
+                let of = teams.remove(&r.person_id).unwrap_or_default();
+                person_with(r, of)
+            })
+            .collect()
+    }
+}
+
+/// A visit from its row and its participants' rows (in position order).
+fn visit_with(r: VisitRow, parts: Vec<ParticipantRow>) -> StoreResult<Versioned<Visit>> {
+    let mut participants = Vec::with_capacity(parts.len());
+    for p in parts {
+        participants.push(Participant {
+            person: PersonId(p.person_id),
+            role: enum_parse::<ParticipantRole>(&p.role)?,
+            joined_at: p.joined_at,
+            left_at: p.left_at,
+        });
+    }
+    let visit = Visit {
+        id: VisitId(r.visit_id),
+        team: TeamId(r.team_id),
+        kind: parse(VisitKind::parse(&r.kind))?,
+        place: PlaceId(r.place_id),
+        state: enum_parse::<VisitState>(&r.state)?,
+        risk: Assessed {
+            points: to_u32(r.points)?,
+            level: parse(RiskLevel::parse(&r.level))?,
+        },
+        participants,
+        started_at: r.started_at,
+        planned_end: r.planned_end,
+        last_check_in_at: r.last_check_in_at,
+        last_seen_at: r.last_seen_at,
+        ended_at: r.ended_at,
+        terms: Terms {
+            min_participants: parse(u8::try_from(r.min_participants))?,
+            check_in_minutes: to_u32(r.check_in_minutes)?,
+            max_minutes: to_u32(r.max_minutes)?,
+            grace_minutes: to_u32(r.grace_minutes)?,
+            tell_colleague_on_exit: r.tell_colleague_on_exit,
+            chain: r.chain,
+            break_check_in_minutes: to_u32(r.break_check_in_minutes)?,
+        },
+        lone_reason: r.lone_reason,
+        approved_by: r.approved_by.map(PersonId),
+        tell_colleague: r.tell_colleague.map(PersonId),
+        alone_since: r.alone_since,
+    };
+    Ok(Versioned {
+        value: visit,
+        version: r.version,
+    })
+}
+
+/// A person from its row and teams.
+fn person_with(r: PersonRow, teams: Vec<TeamId>) -> StoreResult<Person> {
+    Ok(Person {
+        id: PersonId(r.person_id),
+        username: r.username,
+        display_name: r.display_name,
+        role: parse(Role::parse(&r.role))?,
+        phone: r.phone,
+        lang: enum_parse::<Lang>(&r.lang)?,
+        teams,
+        password_hash: r.password_hash,
+        pin_hash: r.pin_hash,
+        duress_pin_hash: r.duress_pin_hash,
+        created_at: r.created_at,
+    })
 }
 
 const VISIT_COLUMNS: &str = "v.visit_id, v.team_id, v.place_id, v.kind, v.state, v.points, v.level, \
@@ -814,6 +880,19 @@ async fn live<T: serde::Serialize>(
         armed: false,
     };
     notify(tx, n).await
+}
+
+/// `live_event_id, team_id, kind, payload, created_at`.
+type LiveRow = (i64, Uuid, String, Json<serde_json::Value>, DateTime<Utc>);
+
+fn live_event((id, team, kind, payload, at): LiveRow) -> LiveEvent {
+    LiveEvent {
+        id,
+        team: TeamId(team),
+        kind,
+        payload: payload.0,
+        at,
+    }
 }
 
 /// The live event's row alone; the caller notifies.
@@ -1249,6 +1328,11 @@ impl Store for SqlStore {
         people.pop().ok_or(StoreError::NotFound)
     }
 
+    async fn people(&self, ids: &[PersonId]) -> StoreResult<Vec<Person>> {
+        self.load_people(&ids.iter().map(|p| p.0).collect::<Vec<_>>())
+            .await
+    }
+
     async fn person_by_username(&self, username: &str) -> StoreResult<Person> {
         self.person_by("username", username).await
     }
@@ -1534,12 +1618,17 @@ impl Store for SqlStore {
     }
 
     async fn warnings(&self, place: PlaceId) -> StoreResult<Vec<Warning>> {
-        let rows: Vec<WarningRow> =
-            sqlx::query_as("select * from place_warning where place_id = $1 order by created_at")
-                .bind(place.0)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_err)?;
+        self.warnings_of(&[place]).await
+    }
+
+    async fn warnings_of(&self, places: &[PlaceId]) -> StoreResult<Vec<Warning>> {
+        let ids: Vec<Uuid> = places.iter().map(|p| p.0).collect();
+        let rows: Vec<WarningRow> = self
+            .rows_for_ids(
+                "select * from place_warning where place_id in ({ids}) order by created_at",
+                &ids,
+            )
+            .await?;
         rows.into_iter()
             .map(|r| {
                 Ok(Warning {
@@ -1701,6 +1790,28 @@ impl Store for SqlStore {
             .await
             .map_err(db_err)?;
         self.load_visit(row).await
+    }
+
+    async fn last_positions(&self, visits: &[VisitId]) -> StoreResult<Vec<(VisitId, Position)>> {
+        let ids: Vec<Uuid> = visits.iter().map(|v| v.0).collect();
+        // Portable SQL: every positioned event, the newest kept here (a visit has few).
+        let rows: Vec<(Uuid, f64, f64)> = self
+            .rows_for_ids(
+                "select visit_id, lat, lon from visit_event where visit_id in ({ids}) \
+                 and lat is not null and lon is not null order by visit_id, occurred_at, visit_event_id",
+                &ids,
+            )
+            .await?;
+        let mut last: HashMap<Uuid, Position> = HashMap::new();
+        for (visit, lat, lon) in rows {
+            last.insert(visit, Position { lat, lon });
+        }
+        Ok(last.into_iter().map(|(v, p)| (VisitId(v), p)).collect())
+    }
+
+    async fn visits(&self, ids: &[VisitId]) -> StoreResult<Vec<Versioned<Visit>>> {
+        self.load_visits(&ids.iter().map(|v| v.0).collect::<Vec<_>>())
+            .await
     }
 
     async fn active_visit_of(&self, person: PersonId) -> StoreResult<Option<Versioned<Visit>>> {
@@ -2038,8 +2149,7 @@ impl Store for SqlStore {
     }
 
     async fn live_since(&self, after: i64, limit: u32) -> StoreResult<Vec<LiveEvent>> {
-        type Row = (i64, Uuid, String, Json<serde_json::Value>, DateTime<Utc>);
-        let rows: Vec<Row> = sqlx::query_as(
+        let rows: Vec<LiveRow> = sqlx::query_as(
             "select live_event_id, team_id, kind, payload, created_at from live_event \
              where live_event_id > $1 order by live_event_id limit $2",
         )
@@ -2048,16 +2158,7 @@ impl Store for SqlStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, team, kind, payload, at)| LiveEvent {
-                id,
-                team: TeamId(team),
-                kind,
-                payload: payload.0,
-                at,
-            })
-            .collect())
+        Ok(rows.into_iter().map(live_event).collect())
     }
 
     async fn login_failures(&self, username: &str) -> StoreResult<Option<LoginFailures>> {

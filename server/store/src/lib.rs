@@ -454,6 +454,8 @@ pub trait Store: coverage::CoverageStore + Send + Sync + 'static {
 
     async fn create_person(&self, person: &Person) -> StoreResult<()>;
     async fn person(&self, id: PersonId) -> StoreResult<Person>;
+    /// The people of `ids` that exist, in no particular order, in a few queries.
+    async fn people(&self, ids: &[PersonId]) -> StoreResult<Vec<Person>>;
     async fn person_by_username(&self, username: &str) -> StoreResult<Person>;
     /// The person with this phone number (E.164), for inbound SMS.
     async fn person_by_phone(&self, phone: &str) -> StoreResult<Person>;
@@ -505,6 +507,8 @@ pub trait Store: coverage::CoverageStore + Send + Sync + 'static {
     async fn places(&self, teams: &[TeamId]) -> StoreResult<Vec<Place>>;
     async fn add_warning(&self, warning: &Warning) -> StoreResult<()>;
     async fn warnings(&self, place: PlaceId) -> StoreResult<Vec<Warning>>;
+    /// The warnings of several places (expired ones too), oldest first.
+    async fn warnings_of(&self, places: &[PlaceId]) -> StoreResult<Vec<Warning>>;
 
     async fn create_route(&self, route: &Route, now: DateTime<Utc>) -> StoreResult<()>;
     async fn routes(&self, team: TeamId) -> StoreResult<Vec<Route>>;
@@ -560,6 +564,10 @@ pub trait Store: coverage::CoverageStore + Send + Sync + 'static {
         changes: &Changes,
     ) -> StoreResult<()>;
     async fn visit(&self, id: VisitId) -> StoreResult<Versioned<Visit>>;
+    /// Each visit's last known position (of its events), for those of `visits` that have one.
+    async fn last_positions(&self, visits: &[VisitId]) -> StoreResult<Vec<(VisitId, Position)>>;
+    /// The visits of `ids` that exist, in no particular order, in a few queries.
+    async fn visits(&self, ids: &[VisitId]) -> StoreResult<Vec<Versioned<Visit>>>;
     async fn active_visit_of(&self, person: PersonId) -> StoreResult<Option<Versioned<Visit>>>;
     /// Saves a changed visit read at `version`, with what the change caused.
     ///

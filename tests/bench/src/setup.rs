@@ -100,8 +100,13 @@ impl Database {
     }
 
     /// Drops the PostgreSQL scratch database (the SQLite file goes with the workdir).
+    /// `MAKKER_BENCH_KEEP_DB=1` keeps it for a look afterwards (its name is printed).
     pub async fn drop_scratch(&self) -> Result<()> {
         if let Some((admin_url, name)) = &self.pg {
+            if std::env::var_os("MAKKER_BENCH_KEEP_DB").is_some() {
+                eprintln!("kept the scratch database {name}");
+                return Ok(());
+            }
             let mut admin = sqlx::PgConnection::connect(admin_url).await?;
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "drop database if exists {name} with (force)"
