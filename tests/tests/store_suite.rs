@@ -29,6 +29,7 @@ makker_tests::both! {
     a_person_has_at_most_one_open_shift => super::a_person_has_at_most_one_open_shift,
     places_and_warnings_round_trip_per_team => super::places_and_warnings_round_trip_per_team,
     visits_round_trip_and_saves_are_optimistic => super::visits_round_trip_and_saves_are_optimistic,
+    saves_at_once_share_commits_yet_each_is_judged_alone => super::saves_at_once_share_commits_yet_each_is_judged_alone,
     a_duress_check_out_raises_its_alarm_in_the_same_save => super::a_duress_check_out_raises_its_alarm_in_the_same_save,
     visit_events_are_ordered_by_the_phones_time => super::visit_events_are_ordered_by_the_phones_time,
     the_recent_assessment_is_the_teams_latest_since_a_time => super::the_recent_assessment_is_the_teams_latest_since_a_time,
@@ -370,6 +371,25 @@ async fn devices_are_found_by_token_hash_and_revoked_once(store: Arc<dyn Store>)
     );
     assert_eq!(store.devices(owner.id).await.unwrap(), slice::from_ref(&device));
     assert_not_found(store.device_by_token_hash(&"cd".repeat(32)).await);
+    // Signing in reads the device, its person and every team of theirs in one query.
+    let north = self::team(store, "Nord").await;
+    let both = new_person("Bo", Role::Supervisor, &[team.id, north.id]);
+    store.create_person(&both).await.unwrap();
+    let bos = Device {
+        id: new_id(),
+        person: both.id,
+        token_hash: "b0".repeat(32),
+        ..device.clone()
+    };
+    store.insert_device(&bos).await.unwrap();
+    let (signed_in, person) = store.signed_in(&bos.token_hash).await.unwrap();
+    assert_eq!((signed_in, person.id), (bos.clone(), both.id));
+    assert_eq!(person, both);
+    assert_eq!(
+        store.signed_in(&device.token_hash).await.unwrap(),
+        (device.clone(), owner.clone())
+    );
+    assert_not_found(store.signed_in(&"cd".repeat(32)).await);
     let same_token = Device {
         id: new_id(),
         ..device.clone()
@@ -553,6 +573,72 @@ async fn visits_round_trip_and_saves_are_optimistic(store: Arc<dyn Store>) {
             Effect::CheckedIn { person: w.talker.id }
         ]
     );
+}
+
+/// Check-ins that arrive together share a transaction (group commit), but each is still
+/// judged on its own: a stale read loses to the save before it, and one save that breaks a rule
+/// fails alone.
+async fn saves_at_once_share_commits_yet_each_is_judged_alone(store: Arc<dyn Store>) {
+    let w = World::new(&*store).await;
+    let mut workers = Vec::new();
+    for i in 0..12 {
+        let worker = person(&*store, &format!("Worker {i}"), Role::Worker, &w.team).await;
+        let new = NewVisit::start(w.alone(&worker), at(10, 0));
+        new.insert(&*store, None).await.unwrap();
+        workers.push((worker, store.visit(new.visit.id).await.unwrap()));
+    }
+    let check_in = |(worker, read): &(Person, Versioned<Visit>), person: PersonId| {
+        let mut visit = read.value.clone();
+        let effects = visit.check_in(worker.id, at(10, 20)).unwrap();
+        let changes = new_events(person, visit.id, effects, stamp(at(10, 20)));
+        (visit, read.version, changes)
+    };
+    // Every worker checks in; the first twice from the same read; the second's event names
+    // someone unknown (a broken foreign key).
+    let mut saves = vec![check_in(&workers[0], workers[0].0.id)];
+    saves.extend(workers.iter().enumerate().map(|(i, w)| {
+        let person = if i == 1 { PersonId(new_id()) } else { w.0.id };
+        check_in(w, person)
+    }));
+    let tasks: Vec<_> = saves
+        .into_iter()
+        .map(|(visit, version, changes)| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.save_visit(&visit, version, &changes, at(10, 20)).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+
+    let twice = [&results[0], &results[1]];
+    assert_eq!(twice.iter().filter(|r| r.is_ok()).count(), 1, "{twice:?}");
+    assert!(twice.iter().any(
+        |r| matches!(r, Err(StoreError::Conflict { constraint }) if constraint == constraint::VISIT_VERSION)
+    ));
+    assert!(results[2].is_err(), "the broken save failed: {:?}", results[2]);
+    for r in &results[3..] {
+        assert!(r.is_ok(), "{r:?}");
+    }
+    for (i, (worker, read)) in workers.iter().enumerate() {
+        let now = store.visit(read.value.id).await.unwrap();
+        let logged = store.visit_events(read.value.id).await.unwrap();
+        let checked_in = logged
+            .iter()
+            .filter(|e| e.effect == Effect::CheckedIn { person: worker.id })
+            .count();
+        if i == 1 {
+            assert_eq!(
+                (now.version, checked_in),
+                (read.version, 0),
+                "nothing of the broken save stays"
+            );
+        } else {
+            assert_eq!((now.version, checked_in), (read.version + 1, 1), "worker {i}");
+            assert_eq!(now.value.last_check_in_at, at(10, 20));
+        }
+    }
 }
 
 async fn a_duress_check_out_raises_its_alarm_in_the_same_save(store: Arc<dyn Store>) {

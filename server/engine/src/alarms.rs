@@ -568,7 +568,6 @@ impl Engine {
             })
             .collect();
         c.visit_timers = Some((visit.id, timers));
-        let place = self.store.place(visit.place).await?;
         let duress = effects.iter().any(|e| matches!(e, Effect::DuressAlarm { .. }));
         for e in effects {
             match e {
@@ -586,6 +585,8 @@ impl Engine {
                     c.new_alarms.push(alarm);
                 }
                 Effect::TellColleague { colleague, worker } => {
+                    // Read here, not for every check-in: only what tells someone names the place.
+                    let place = self.store.place(visit.place).await?;
                     let worker = self.store.person(*worker).await?;
                     let text = Text::TellColleague {
                         worker: &worker.display_name,
@@ -608,6 +609,7 @@ impl Engine {
                     );
                 }
                 Effect::TwoPersonBreak { left, remaining, .. } => {
+                    let place = self.store.place(visit.place).await?;
                     c.outbox
                         .extend(self.tell_of_break(visit, &place.name, *left, remaining).await?);
                 }

@@ -290,15 +290,14 @@ impl Engine {
     /// # Errors
     /// `Unauthorized` for an unknown, expired or revoked token.
     pub async fn authenticate(&self, token: &str) -> Result<(Person, Device)> {
-        let device = match self.store.device_by_token_hash(&auth::token_hash(token)).await {
-            Ok(d) => d,
+        let (device, person) = match self.store.signed_in(&auth::token_hash(token)).await {
+            Ok(signed_in) => signed_in,
             Err(StoreError::NotFound) => return Err(EngineError::Unauthorized),
             Err(e) => return Err(e.into()),
         };
         if !device.is_valid(self.now()) {
             return Err(EngineError::Unauthorized);
         }
-        let person = self.store.person(device.person).await?;
         Ok((person, device))
     }
 

@@ -112,6 +112,6 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
-        Ok(shared::SqlStore { pool })
+        Ok(shared::SqlStore::new(pool))
     }
 }

@@ -47,10 +47,16 @@ mod sso;
 #[path = "status.rs"]
 mod status;
 
+/// Visit saves that share commits (group commit).
+#[path = "group.rs"]
+mod group;
+
 /// A store on one database pool.
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     pub(crate) pool: Pool<Db>,
+    /// Where visit saves queue to share a commit; `None` in the committers' own handle.
+    saves: Option<group::Saves>,
 }
 
 type Tx = Transaction<'static, Db>;
@@ -295,6 +301,74 @@ struct VisitRow {
     version: i64,
 }
 
+/// A visit's row with one of its participants' (all `p_` columns null for none): a visit in one query.
+#[derive(FromRow)]
+struct VisitPartRow {
+    #[sqlx(flatten)]
+    visit: VisitRow,
+    p_person: Option<Uuid>,
+    p_role: Option<String>,
+    p_joined_at: Option<DateTime<Utc>>,
+    p_left_at: Option<DateTime<Utc>>,
+}
+
+/// `from visit v left join visit_participant vp …`: the columns of [`VisitPartRow`] past the visit's.
+const PART_COLUMNS: &str =
+    "vp.person_id as p_person, vp.role as p_role, vp.joined_at as p_joined_at, vp.left_at as p_left_at";
+
+/// The visit of `rows` (those of one visit, in participant order), if any.
+fn visit_of_rows(rows: Vec<VisitPartRow>) -> StoreResult<Option<Versioned<Visit>>> {
+    let mut rows = rows.into_iter();
+    let Some(first) = rows.next() else {
+        return Ok(None);
+    };
+    let parts = std::iter::once(&first)
+        .map(|r| (r.p_person, r.p_role.clone(), r.p_joined_at, r.p_left_at))
+        .chain(rows.map(|r| (r.p_person, r.p_role, r.p_joined_at, r.p_left_at)))
+        .filter_map(|(person, role, joined_at, left_at)| {
+            Some(ParticipantRow {
+                visit_id: first.visit.visit_id,
+                person_id: person?,
+                role: role?,
+                joined_at: joined_at?,
+                left_at,
+            })
+        })
+        .collect();
+    visit_with(first.visit, parts).map(Some)
+}
+
+/// A person's row with one of their teams (`None` for none): a person in one query.
+#[derive(FromRow)]
+struct PersonTeamRow {
+    #[sqlx(flatten)]
+    person: PersonRow,
+    member_of: Option<Uuid>,
+}
+
+/// A device's person with one of their teams and the device's columns, `d_`-prefixed:
+/// authenticating a request in one query.
+#[derive(FromRow)]
+struct SignedInRow {
+    #[sqlx(flatten)]
+    member: PersonTeamRow,
+    d_device_id: Uuid,
+    d_token_hash: String,
+    d_name: String,
+    d_created_at: DateTime<Utc>,
+    d_expires_at: DateTime<Utc>,
+    d_revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The person of `rows` (one per team, or one with none), if any.
+fn person_of_rows(rows: Vec<PersonTeamRow>) -> StoreResult<Option<Person>> {
+    let teams = rows.iter().filter_map(|r| r.member_of.map(TeamId)).collect();
+    match rows.into_iter().next() {
+        Some(first) => person_with(first.person, teams).map(Some),
+        None => Ok(None),
+    }
+}
+
 #[derive(FromRow)]
 struct ParticipantRow {
     visit_id: Uuid,
@@ -461,6 +535,18 @@ struct Lease {
 }
 
 impl SqlStore {
+    /// A store on `pool`, with its committers started (on the current Tokio runtime).
+    pub(crate) fn new(pool: Pool<Db>) -> SqlStore {
+        let saves = group::start(&SqlStore {
+            pool: pool.clone(),
+            saves: None,
+        });
+        SqlStore {
+            pool,
+            saves: Some(saves),
+        }
+    }
+
     /// Leases up to `limit` rows due at `now` to `owner` until `until`, returning `columns`.
     ///
     /// INVARIANT: a lease is taken in one statement; PostgreSQL skips rows another replica
@@ -747,15 +833,18 @@ async fn insert_rows<T>(
 }
 
 /// Writes participants' presence: new ones are inserted, known ones get their `left_at`.
-async fn write_participants(tx: &mut Tx, visit: &Visit, now: DateTime<Utc>) -> StoreResult<()> {
-    let rows: Vec<(usize, &Participant)> = visit.participants.iter().enumerate().collect();
+async fn write_participants(tx: &mut Tx, visits: &[&Visit], now: DateTime<Utc>) -> StoreResult<()> {
+    let rows: Vec<(VisitId, usize, &Participant)> = visits
+        .iter()
+        .flat_map(|v| v.participants.iter().enumerate().map(|(i, p)| (v.id, i, p)))
+        .collect();
     insert_rows(
         tx,
         "insert into visit_participant (visit_id, person_id, position, role, joined_at, left_at, created_at) ",
         " on conflict (visit_id, person_id) do update set left_at = excluded.left_at",
         &rows,
-        |b, (position, p)| {
-            b.push_bind(visit.id.0)
+        |b, (visit, position, p)| {
+            b.push_bind(visit.0)
                 .push_bind(p.person.0)
                 .push_bind(i32::try_from(*position).unwrap_or(i32::MAX))
                 .push_bind(enum_str(&p.role))
@@ -903,15 +992,29 @@ async fn live_row<T: serde::Serialize>(
     payload: &T,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    sqlx::query("insert into live_event (team_id, kind, payload, created_at) values ($1, $2, $3, $4)")
-        .bind(team.0)
-        .bind(kind)
-        .bind(Json(payload))
-        .bind(now)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
-    Ok(())
+    live_rows(tx, kind, &[(team, payload)], now).await
+}
+
+/// Live events of one kind, one row per (team, payload), in one statement; the caller notifies.
+async fn live_rows<T: serde::Serialize>(
+    tx: &mut Tx,
+    kind: &str,
+    rows: &[(TeamId, &T)],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    insert_rows(
+        tx,
+        "insert into live_event (team_id, kind, payload, created_at) ",
+        "",
+        rows,
+        |b, (team, payload)| {
+            b.push_bind(team.0)
+                .push_bind(kind.to_owned())
+                .push_bind(Json(*payload))
+                .push_bind(now);
+        },
+    )
+    .await
 }
 
 async fn write_audit(tx: &mut Tx, entries: &[&AuditEntry]) -> StoreResult<()> {
@@ -1090,7 +1193,7 @@ async fn write_new_visit(
     .execute(&mut **tx)
     .await
     .map_err(db_err)?;
-    write_participants(tx, v, v.started_at).await?;
+    write_participants(tx, &[v], v.started_at).await?;
     apply_changes(tx, changes, v.started_at).await?;
     live(tx, v.team, "visit", v, v.started_at).await?;
     Ok(())
@@ -1106,6 +1209,17 @@ struct Notices {
 }
 
 impl Notices {
+    /// What any of `all` calls for.
+    fn of_all(all: &[&Changes], now: DateTime<Utc>) -> Notices {
+        all.iter().fold(Notices::default(), |n, c| {
+            let m = Notices::of(c, now);
+            Notices {
+                live: n.live || m.live,
+                armed: n.armed || m.armed,
+            }
+        })
+    }
+
     fn of(c: &Changes, now: DateTime<Utc>) -> Notices {
         Notices {
             live: !c.new_alarms.is_empty() || !c.saved_alarms.is_empty(),
@@ -1149,12 +1263,12 @@ async fn apply_quietly(tx: &mut Tx, all: &[&Changes], now: DateTime<Utc>) -> Sto
     for a in each(all, |c| &c.saved_alarms) {
         save_alarm(tx, &a.value, a.version).await?;
     }
-    let alarms = each(all, |c| &c.new_alarms)
+    let alarms: Vec<(TeamId, &Alarm)> = each(all, |c| &c.new_alarms)
         .into_iter()
-        .chain(each(all, |c| &c.saved_alarms).into_iter().map(|a| &a.value));
-    for a in alarms {
-        live_row(tx, a.team, "alarm", a, now).await?;
-    }
+        .chain(each(all, |c| &c.saved_alarms).into_iter().map(|a| &a.value))
+        .map(|a| (a.team, a))
+        .collect();
+    live_rows(tx, "alarm", &alarms, now).await?;
     let timers: Vec<&(VisitId, Vec<NewDeadline>)> =
         all.iter().filter_map(|c| c.visit_timers.as_ref()).collect();
     let visits: Vec<Uuid> = timers.iter().map(|(v, _)| v.0).collect();
@@ -1324,8 +1438,17 @@ impl Store for SqlStore {
     }
 
     async fn person(&self, id: PersonId) -> StoreResult<Person> {
-        let mut people = self.people_where("where p.person_id = $1", id.0).await?;
-        people.pop().ok_or(StoreError::NotFound)
+        // With the teams in the same query: every authenticated request reads its person.
+        let sql = format!(
+            "select {PERSON_COLUMNS}, m.team_id as member_of from person p \
+             left join team_member m on m.person_id = p.person_id where p.person_id = $1 order by m.team_id"
+        );
+        let rows: Vec<PersonTeamRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        person_of_rows(rows)?.ok_or(StoreError::NotFound)
     }
 
     async fn people(&self, ids: &[PersonId]) -> StoreResult<Vec<Person>> {
@@ -1403,6 +1526,35 @@ impl Store for SqlStore {
             .await
             .map_err(db_err)?;
         Ok(row.into())
+    }
+
+    async fn signed_in(&self, token_hash: &str) -> StoreResult<(Device, Person)> {
+        let sql = format!(
+            "select {PERSON_COLUMNS}, m.team_id as member_of, d.device_id as d_device_id, \
+             d.token_hash as d_token_hash, d.name as d_name, d.created_at as d_created_at, \
+             d.expires_at as d_expires_at, d.revoked_at as d_revoked_at \
+             from device d join person p on p.person_id = d.person_id \
+             left join team_member m on m.person_id = p.person_id where d.token_hash = $1 order by m.team_id"
+        );
+        let rows: Vec<SignedInRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(token_hash)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let Some(r) = rows.first() else {
+            return Err(StoreError::NotFound);
+        };
+        let device = Device {
+            id: r.d_device_id,
+            person: PersonId(r.member.person.person_id),
+            token_hash: r.d_token_hash.clone(),
+            name: r.d_name.clone(),
+            created_at: r.d_created_at,
+            expires_at: r.d_expires_at,
+            revoked_at: r.d_revoked_at,
+        };
+        let person = person_of_rows(rows.into_iter().map(|r| r.member).collect())?;
+        Ok((device, person.ok_or(StoreError::NotFound)?))
     }
 
     async fn devices(&self, person: PersonId) -> StoreResult<Vec<Device>> {
@@ -1783,13 +1935,16 @@ impl Store for SqlStore {
     }
 
     async fn visit(&self, id: VisitId) -> StoreResult<Versioned<Visit>> {
-        let sql = format!("select {VISIT_COLUMNS} from visit v where v.visit_id = $1");
-        let row: VisitRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let sql = format!(
+            "select {VISIT_COLUMNS}, {PART_COLUMNS} from visit v \
+             left join visit_participant vp on vp.visit_id = v.visit_id where v.visit_id = $1 order by vp.position"
+        );
+        let rows: Vec<VisitPartRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(id.0)
-            .fetch_one(&self.pool)
+            .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        self.load_visit(row).await
+        visit_of_rows(rows)?.ok_or(StoreError::NotFound)
     }
 
     async fn last_positions(&self, visits: &[VisitId]) -> StoreResult<Vec<(VisitId, Position)>> {
@@ -1816,18 +1971,16 @@ impl Store for SqlStore {
 
     async fn active_visit_of(&self, person: PersonId) -> StoreResult<Option<Versioned<Visit>>> {
         let sql = format!(
-            "select {VISIT_COLUMNS} from visit v join visit_participant p on p.visit_id = v.visit_id \
-             where p.person_id = $1 and p.left_at is null"
+            "select {VISIT_COLUMNS}, {PART_COLUMNS} from visit v join visit_participant p on p.visit_id = v.visit_id \
+             left join visit_participant vp on vp.visit_id = v.visit_id \
+             where p.person_id = $1 and p.left_at is null order by vp.position"
         );
-        let row: Option<VisitRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let rows: Vec<VisitPartRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(person.0)
-            .fetch_optional(&self.pool)
+            .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        match row {
-            Some(r) => Ok(Some(self.load_visit(r).await?)),
-            None => Ok(None),
-        }
+        visit_of_rows(rows)
     }
 
     async fn save_visit(
@@ -1837,39 +1990,16 @@ impl Store for SqlStore {
         changes: &Changes,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        // INVARIANT: the version check and the write are one statement, so of two concurrent
-        // saves of the same read only the first succeeds.
-        let done = sqlx::query(
-            "update visit set state = $3, planned_end = $4, last_check_in_at = $5, ended_at = $6, \
-             last_seen_at = $7, alone_since = $8, tell_colleague = $9, version = version + 1 \
-             where visit_id = $1 and version = $2",
-        )
-        .bind(v.id.0)
-        .bind(version)
-        .bind(enum_str(&v.state))
-        .bind(v.planned_end)
-        .bind(v.last_check_in_at)
-        .bind(v.ended_at)
-        .bind(v.last_seen_at)
-        .bind(v.alone_since)
-        .bind(v.tell_colleague.map(|p| p.0))
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict {
-                constraint: constraint::VISIT_VERSION.into(),
-            });
-        }
-        write_participants(&mut tx, v, now).await?;
-        apply_quietly(&mut tx, &[changes], now).await?;
-        live_row(&mut tx, v.team, "visit", v, now).await?;
-        let n = Notices {
-            live: true,
-            ..Notices::of(changes, now)
+        let save = group::Save {
+            visit: v.clone(),
+            version,
+            changes: changes.clone(),
+            now,
         };
-        self.commit_then_notify(tx, n).await
+        match &self.saves {
+            Some(saves) => group::queue(saves, self, save).await,
+            None => group::save_alone(self, &save).await,
+        }
     }
 
     async fn visit_events(&self, id: VisitId) -> StoreResult<Vec<VisitEvent>> {
@@ -2025,14 +2155,8 @@ impl Store for SqlStore {
             .map(|(_, c)| *c)
             .collect();
         apply_quietly(&mut tx, &changes, now).await?;
-        let notices = changes.iter().fold(Notices::default(), |n, c| {
-            let m = Notices::of(c, now);
-            Notices {
-                live: n.live || m.live,
-                armed: n.armed || m.armed,
-            }
-        });
-        self.commit_then_notify(tx, notices).await?;
+        self.commit_then_notify(tx, Notices::of_all(&changes, now))
+            .await?;
         Ok(done)
     }
 

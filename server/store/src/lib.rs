@@ -472,6 +472,8 @@ pub trait Store: coverage::CoverageStore + Send + Sync + 'static {
 
     async fn insert_device(&self, device: &Device) -> StoreResult<()>;
     async fn device_by_token_hash(&self, token_hash: &str) -> StoreResult<Device>;
+    /// The device with this token hash and its person, in one query (every request asks).
+    async fn signed_in(&self, token_hash: &str) -> StoreResult<(Device, Person)>;
     async fn devices(&self, person: PersonId) -> StoreResult<Vec<Device>>;
     /// Revokes a device; revoking twice keeps the first time.
     async fn revoke_device(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()>;

@@ -1,0 +1,215 @@
+//! Group commit of visit saves (DESIGN.md §6): check-ins that arrive together share one
+//! transaction, one statement per table and one WAL flush, instead of paying for each.
+//!
+//! A save is queued; a few committer tasks each take whatever is queued (up to
+//! [`BATCH_MAX`]) and write it in one transaction. While one waits for its commit to flush,
+//! the next gathers the saves that arrived meanwhile, so under load the batches grow by
+//! themselves and an idle server commits a lone save at once, without waiting for company.
+//! A save is answered only after its transaction committed.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::{
+    Changes, DateTime, Db, Notices, QueryBuilder, SqlStore, StoreError, StoreResult, Utc, Uuid, Visit,
+    VisitId, apply_quietly, constraint, db_err, enum_str, live_rows, write_participants,
+};
+
+/// Saves written in one transaction at most.
+const BATCH_MAX: usize = 128;
+/// Transactions of saves in flight at once.
+const COMMITTERS: usize = 2;
+
+/// A changed visit read at `version`, with what the change caused.
+pub(crate) struct Save {
+    pub visit: Visit,
+    pub version: i64,
+    pub changes: Changes,
+    pub now: DateTime<Utc>,
+}
+
+pub(crate) struct Queued {
+    save: Save,
+    done: oneshot::Sender<StoreResult<()>>,
+}
+
+/// Where saves queue for the committers.
+pub(crate) type Saves = mpsc::UnboundedSender<Queued>;
+
+/// Starts the committers on `store` (a handle without a queue of its own); they end when the
+/// last sender is dropped.
+pub(crate) fn start(store: &SqlStore) -> Saves {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let rx = Arc::new(Mutex::new(rx));
+    for _ in 0..COMMITTERS {
+        let (store, rx) = (store.clone(), Arc::clone(&rx));
+        tokio::spawn(async move {
+            while let Some(batch) = next_batch(&rx).await {
+                commit(&store, batch).await;
+            }
+        });
+    }
+    tx
+}
+
+/// Queues `save` and waits for its commit. Should the committers be gone (their runtime
+/// ended), the save is written here alone.
+pub(crate) async fn queue(saves: &Saves, store: &SqlStore, save: Save) -> StoreResult<()> {
+    let (done, answer) = oneshot::channel();
+    if let Err(mpsc::error::SendError(q)) = saves.send(Queued { save, done }) {
+        return save_alone(store, &q.save).await;
+    }
+    answer
+        .await
+        .unwrap_or_else(|_| Err(StoreError::Transient("the committer stopped".into())))
+}
+
+/// Writes one save in a transaction of its own.
+pub(crate) async fn save_alone(store: &SqlStore, save: &Save) -> StoreResult<()> {
+    let saved = save_many(store, &[save]).await?;
+    answer(save, &saved)
+}
+
+/// The first queued save, and all others queued by then.
+async fn next_batch(rx: &Mutex<mpsc::UnboundedReceiver<Queued>>) -> Option<Vec<Queued>> {
+    let mut rx = rx.lock().await;
+    let mut batch = vec![rx.recv().await?];
+    while batch.len() < BATCH_MAX {
+        match rx.try_recv() {
+            Ok(q) => batch.push(q),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+/// Commits `batch` in as few transactions as it takes for each to hold a visit once (two
+/// saves of the same visit read the same version; the second must see the first's commit to
+/// be refused), and answers every save.
+async fn commit(store: &SqlStore, batch: Vec<Queued>) {
+    for round in rounds(batch) {
+        let saves: Vec<&Save> = round.iter().map(|q| &q.save).collect();
+        let answers: Vec<StoreResult<()>> = match save_many(store, &saves).await {
+            Ok(saved) => saves.iter().map(|s| answer(s, &saved)).collect(),
+            // The database is away: each alone would fail alike.
+            Err(StoreError::Transient(e)) => saves
+                .iter()
+                .map(|_| Err(StoreError::Transient(e.clone())))
+                .collect(),
+            // One save's write broke a rule: the others must not fail with it.
+            Err(_) => {
+                let mut answers = Vec::with_capacity(saves.len());
+                for s in &saves {
+                    answers.push(save_alone(store, s).await);
+                }
+                answers
+            }
+        };
+        for (q, a) in round.into_iter().zip(answers) {
+            // The caller may have gone (its request was dropped); its save stands.
+            let _ = q.done.send(a);
+        }
+    }
+}
+
+/// `batch` split into rounds in which no visit appears twice, in queue order.
+fn rounds(batch: Vec<Queued>) -> Vec<Vec<Queued>> {
+    let mut rounds: Vec<(HashSet<VisitId>, Vec<Queued>)> = Vec::new();
+    for q in batch {
+        let id = q.save.visit.id;
+        match rounds.iter_mut().find(|(ids, _)| !ids.contains(&id)) {
+            Some((ids, round)) => {
+                ids.insert(id);
+                round.push(q);
+            }
+            None => rounds.push((HashSet::from([id]), vec![q])),
+        }
+    }
+    rounds.into_iter().map(|(_, r)| r).collect()
+}
+
+fn answer(save: &Save, saved: &HashSet<Uuid>) -> StoreResult<()> {
+    if saved.contains(&save.visit.id.0) {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict {
+            constraint: constraint::VISIT_VERSION.into(),
+        })
+    }
+}
+
+/// Writes the saves of different visits in one transaction; returns the visits saved. A
+/// visit saved by someone else since it was read is left out, with what its change caused.
+///
+/// Rows are written at the latest `now` of the saves (they are milliseconds apart).
+async fn save_many(store: &SqlStore, saves: &[&Save]) -> StoreResult<HashSet<Uuid>> {
+    let Some(now) = saves.iter().map(|s| s.now).max() else {
+        return Ok(HashSet::new());
+    };
+    let mut tx = store.begin().await?;
+    if saves.len() > 1 && !super::super::FOR_UPDATE.is_empty() {
+        // Concurrent batches lock their visits in the same order: they wait, never deadlock.
+        let mut ids: Vec<Uuid> = saves.iter().map(|s| s.visit.id.0).collect();
+        ids.sort_unstable();
+        let mut lock = QueryBuilder::<Db>::new("select visit_id from visit where visit_id in (");
+        let mut list = lock.separated(", ");
+        for id in &ids {
+            list.push_bind(*id);
+        }
+        lock.push(") order by visit_id");
+        lock.push(super::super::FOR_UPDATE);
+        lock.build().fetch_all(&mut *tx).await.map_err(db_err)?;
+    }
+    // INVARIANT: the version check and the write are one statement, so of two concurrent
+    // saves of the same read only the first succeeds.
+    let mut update = QueryBuilder::<Db>::new(
+        "with d (d_id, d_version, d_state, d_planned_end, d_last_check_in_at, d_ended_at, d_last_seen_at, \
+         d_alone_since, d_tell_colleague) as (",
+    );
+    update.push_values(saves, |mut b, s| {
+        let v = &s.visit;
+        b.push_bind(v.id.0)
+            .push_bind(s.version)
+            .push_bind(enum_str(&v.state))
+            .push_bind(v.planned_end)
+            .push_bind(v.last_check_in_at)
+            .push_bind(v.ended_at)
+            .push_bind(v.last_seen_at)
+            .push_bind(v.alone_since)
+            .push_bind(v.tell_colleague.map(|p| p.0));
+    });
+    update.push(
+        ") update visit set state = d_state, planned_end = d_planned_end, last_check_in_at = d_last_check_in_at, \
+         ended_at = d_ended_at, last_seen_at = d_last_seen_at, alone_since = d_alone_since, \
+         tell_colleague = d_tell_colleague, version = version + 1 \
+         from d where visit_id = d_id and version = d_version returning visit_id",
+    );
+    let saved: Vec<(Uuid,)> = update
+        .build_query_as()
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    let saved: HashSet<Uuid> = saved.into_iter().map(|r| r.0).collect();
+    let done: Vec<&Save> = saves
+        .iter()
+        .copied()
+        .filter(|s| saved.contains(&s.visit.id.0))
+        .collect();
+    if done.is_empty() {
+        return Ok(saved);
+    }
+    let visits: Vec<&Visit> = done.iter().map(|s| &s.visit).collect();
+    write_participants(&mut tx, &visits, now).await?;
+    let changes: Vec<&Changes> = done.iter().map(|s| &s.changes).collect();
+    apply_quietly(&mut tx, &changes, now).await?;
+    let live: Vec<_> = visits.iter().map(|v| (v.team, *v)).collect();
+    live_rows(&mut tx, "visit", &live, now).await?;
+    let n = Notices {
+        live: true,
+        ..Notices::of_all(&changes, now)
+    };
+    store.commit_then_notify(tx, n).await?;
+    Ok(saved)
+}
