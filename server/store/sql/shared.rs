@@ -607,6 +607,18 @@ impl SqlStore {
         Ok(out)
     }
 
+    /// The rows of `sql` (a fixed text, never input) for the id it binds as `$1`.
+    async fn rows_of<R>(&self, sql: String, id: Uuid) -> StoreResult<Vec<R>>
+    where
+        R: for<'r> FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+    {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
     /// Commits, then notifies in a statement of its own. A NOTIFY inside a write transaction
     /// holds PostgreSQL's notify lock through that commit's WAL flush, so every such commit
     /// of every process waits for the one before: a few hundred a second at most, where
@@ -1443,11 +1455,7 @@ impl Store for SqlStore {
             "select {PERSON_COLUMNS}, m.team_id as member_of from person p \
              left join team_member m on m.person_id = p.person_id where p.person_id = $1 order by m.team_id"
         );
-        let rows: Vec<PersonTeamRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(id.0)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let rows: Vec<PersonTeamRow> = self.rows_of(sql, id.0).await?;
         person_of_rows(rows)?.ok_or(StoreError::NotFound)
     }
 
@@ -1939,11 +1947,7 @@ impl Store for SqlStore {
             "select {VISIT_COLUMNS}, {PART_COLUMNS} from visit v \
              left join visit_participant vp on vp.visit_id = v.visit_id where v.visit_id = $1 order by vp.position"
         );
-        let rows: Vec<VisitPartRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(id.0)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let rows: Vec<VisitPartRow> = self.rows_of(sql, id.0).await?;
         visit_of_rows(rows)?.ok_or(StoreError::NotFound)
     }
 
@@ -1975,11 +1979,7 @@ impl Store for SqlStore {
              left join visit_participant vp on vp.visit_id = v.visit_id \
              where p.person_id = $1 and p.left_at is null order by vp.position"
         );
-        let rows: Vec<VisitPartRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(person.0)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let rows: Vec<VisitPartRow> = self.rows_of(sql, person.0).await?;
         visit_of_rows(rows)
     }
 
