@@ -14,7 +14,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{
     Changes, DateTime, Db, Notices, QueryBuilder, SqlStore, StoreError, StoreResult, Utc, Uuid, Visit,
-    VisitId, apply_quietly, constraint, db_err, enum_str, live_rows, write_participants,
+    VisitId, apply_quietly, constraint, db_err, enum_str, live_rows, update_in, write_participants,
 };
 
 /// Saves written in one transaction at most.
@@ -153,14 +153,11 @@ async fn save_many(store: &SqlStore, saves: &[&Save]) -> StoreResult<HashSet<Uui
         // Concurrent batches lock their visits in the same order: they wait, never deadlock.
         let mut ids: Vec<Uuid> = saves.iter().map(|s| s.visit.id.0).collect();
         ids.sort_unstable();
-        let mut lock = QueryBuilder::<Db>::new("select visit_id from visit where visit_id in (");
-        let mut list = lock.separated(", ");
-        for id in &ids {
-            list.push_bind(*id);
-        }
-        lock.push(") order by visit_id");
-        lock.push(super::super::FOR_UPDATE);
-        lock.build().fetch_all(&mut *tx).await.map_err(db_err)?;
+        let lock = format!(
+            "select visit_id from visit where visit_id in ({{ids}}) order by visit_id{}",
+            super::super::FOR_UPDATE
+        );
+        update_in(&mut tx, &lock, &ids).await?;
     }
     // INVARIANT: the version check and the write are one statement, so of two concurrent
     // saves of the same read only the first succeeds.

@@ -318,24 +318,22 @@ const PART_COLUMNS: &str =
 
 /// The visit of `rows` (those of one visit, in participant order), if any.
 fn visit_of_rows(rows: Vec<VisitPartRow>) -> StoreResult<Option<Versioned<Visit>>> {
-    let mut rows = rows.into_iter();
-    let Some(first) = rows.next() else {
-        return Ok(None);
-    };
-    let parts = std::iter::once(&first)
-        .map(|r| (r.p_person, r.p_role.clone(), r.p_joined_at, r.p_left_at))
-        .chain(rows.map(|r| (r.p_person, r.p_role, r.p_joined_at, r.p_left_at)))
-        .filter_map(|(person, role, joined_at, left_at)| {
+    let parts = rows
+        .iter()
+        .filter_map(|r| {
             Some(ParticipantRow {
-                visit_id: first.visit.visit_id,
-                person_id: person?,
-                role: role?,
-                joined_at: joined_at?,
-                left_at,
+                visit_id: r.visit.visit_id,
+                person_id: r.p_person?,
+                role: r.p_role.clone()?,
+                joined_at: r.p_joined_at?,
+                left_at: r.p_left_at,
             })
         })
         .collect();
-    visit_with(first.visit, parts).map(Some)
+    match rows.into_iter().next() {
+        Some(first) => visit_with(first.visit, parts).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// A person's row with one of their teams (`None` for none): a person in one query.
@@ -1349,7 +1347,8 @@ async fn apply_quietly(tx: &mut Tx, all: &[&Changes], now: DateTime<Utc>) -> Sto
     .await
 }
 
-/// Runs `sql` (with `{ids}` in an `in (…)` list) for `ids`, [`IN_LIST_MAX`] at a time.
+/// Runs `sql` (with `{ids}` in an `in (…)` list) for `ids`, [`IN_LIST_MAX`] at a time, in
+/// their order; rows it returns are dropped.
 async fn update_in(tx: &mut Tx, sql: &str, ids: &[Uuid]) -> StoreResult<()> {
     for chunk in ids.chunks(IN_LIST_MAX) {
         let sql = sql.replace("{ids}", &placeholders(chunk.len()));
