@@ -168,6 +168,50 @@ async fn a_refused_message_fails_visibly_without_retries(store: Arc<dyn Store>) 
     assert_eq!(dispatch.tick().await.unwrap(), 0);
 }
 
+/// One batch whose sends come out differently: each message is recorded as its own send
+/// came out, with its own attempt line, although the batch is recorded in one statement per
+/// table.
+async fn one_batch_records_each_message_as_it_came_out(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let primary = FakeGatewayApi::start().await;
+    primary.script(&[(429, Some(120)), (400, None)]);
+    for worker in [&f.anna, &f.bo, &f.carl] {
+        worker.phone.sos(&EventRequest::default()).await.unwrap();
+    }
+    app.scheduler().run_due().await.unwrap();
+    let dispatch = Dispatcher::new(app.engine.clone(), vec![provider(&primary, TOKEN)]);
+    assert_eq!(dispatch.tick().await.unwrap(), 3, "one batch");
+    let mut outcomes = Vec::new();
+    for m in app.engine.store.messages(None).await.unwrap() {
+        let alarm = m.message.alarm.unwrap().0;
+        let trail = f.sofie.phone.deliveries(alarm).await.unwrap();
+        let lines: Vec<(u32, String)> = trail[0]
+            .attempts
+            .iter()
+            .map(|a| (a.attempt, a.outcome.clone()))
+            .collect();
+        match m.state.as_str() {
+            "sent" => assert!(m.provider_ref.is_some() && m.last_error.is_none(), "{m:?}"),
+            "pending" => assert!(
+                m.next_attempt_at >= app.engine.now() + Duration::seconds(120) && m.last_error.is_some(),
+                "{m:?}"
+            ),
+            _ => assert!(m.provider_ref.is_none() && m.last_error.is_some(), "{m:?}"),
+        }
+        outcomes.push((m.state, m.attempts, lines));
+    }
+    outcomes.sort();
+    let line = |outcome: &str| vec![(1, outcome.to_owned())];
+    assert_eq!(
+        outcomes,
+        [
+            ("failed".into(), 1, line("failed")),
+            ("pending".into(), 1, line("retry")),
+            ("sent".into(), 1, line("sent")),
+        ]
+    );
+}
+
 /// A dispatcher that leased a message and died before sending (SIGKILL between commit and
 /// send) leaves it pending: it is sent once, by another, when the lease lapses.
 async fn a_message_leased_by_a_dispatcher_that_died_is_sent_once_after_its_lease(store: Arc<dyn Store>) {
@@ -197,4 +241,5 @@ both! {
     failover => the_failover_provider_takes_over_when_the_primary_fails,
     retry_after => a_busy_provider_is_retried_no_sooner_than_it_asks,
     permanent_failure => a_refused_message_fails_visibly_without_retries,
+    mixed_batch => one_batch_records_each_message_as_it_came_out,
 }

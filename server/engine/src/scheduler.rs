@@ -46,13 +46,16 @@ pub const COMMIT_BATCH: usize = 100;
 /// From how many deadlines due together their reads are made for the whole batch at once.
 const READ_AHEAD_FROM: usize = 8;
 
+#[derive(Clone)]
 pub struct Scheduler {
     engine: Engine,
     owner: Arc<str>,
     pub batch: u32,
-    /// Deadlines fired at once, each in its own transaction; those of one visit or alarm fire
-    /// in order, one after another.
+    /// Deadlines decided at once; those of one visit or alarm fire in order, one after another.
     pub concurrency: usize,
+    /// Batches of [`COMMIT_BATCH`] being read, decided and committed at once: one batch
+    /// alone leaves the database waiting for each round trip.
+    pub commits: usize,
     pub lease: Duration,
     pub max_sleep: StdDuration,
 }
@@ -64,6 +67,7 @@ impl Scheduler {
             owner: format!("makker-{}", Uuid::now_v7()).into(),
             batch: 500,
             concurrency: 8,
+            commits: 4,
             lease: Duration::seconds(10),
             // No longer: deadlines armed further ahead than the horizon wake nobody.
             max_sleep: WAKE_HORIZON,
@@ -98,20 +102,31 @@ impl Scheduler {
 
     /// Fires a claimed batch. The first deadline of each visit or alarm is decided
     /// `concurrency` at a time and committed [`COMMIT_BATCH`] at a time, in one transaction
-    /// each: one transaction per deadline would cap a replica at a few hundred a second. The
-    /// later deadlines of a visit or alarm must see the earlier ones' commits, so they fire
-    /// afterwards, one after another.
+    /// each, `commits` transactions at once: one transaction per deadline would cap a
+    /// replica at a few hundred a second. The later deadlines of a visit or alarm must see
+    /// the earlier ones' commits, so they fire afterwards, one after another.
     async fn fire_all(&self, due: Vec<Deadline>, now: DateTime<Utc>) -> Result<usize> {
         let mut groups = by_subject(due);
-        let heads: Vec<Deadline> = groups.iter_mut().map(|g| g.remove(0)).collect();
-        let mut fired = 0;
-        for chunk in heads.chunks(COMMIT_BATCH) {
-            fired += self.fire_together(chunk, now).await?;
-        }
+        let heads: Vec<Vec<Deadline>> = groups
+            .iter_mut()
+            .map(|g| g.remove(0))
+            .collect::<Vec<_>>()
+            .chunks(COMMIT_BATCH)
+            .map(<[Deadline]>::to_vec)
+            .collect();
+        let this = self.clone();
+        let mut fired = self
+            .each_bounded(self.commits, heads, move |chunk| {
+                let this = this.clone();
+                async move { this.fire_together(&chunk, now).await }
+            })
+            .await?
+            .into_iter()
+            .sum::<Result<usize>>()?;
         let rest: Vec<Vec<Deadline>> = groups.into_iter().filter(|g| !g.is_empty()).collect();
         let firing = self.firing();
         fired += self
-            .each_bounded(rest, move |group| {
+            .each_bounded(self.concurrency, rest, move |group| {
                 let fire = firing.clone();
                 async move {
                     let mut fired = 0;
@@ -138,7 +153,7 @@ impl Scheduler {
         });
         let firing = self.firing();
         let decided = self
-            .each_bounded(due.to_vec(), move |d| {
+            .each_bounded(self.concurrency, due.to_vec(), move |d| {
                 let fire = firing.clone();
                 let known = known.clone();
                 async move {
@@ -165,7 +180,7 @@ impl Scheduler {
                 tracing::info!(error = %e, n = batch.len(), "a batch of deadlines fires one by one");
                 let firing = self.firing();
                 let one_by_one = self
-                    .each_bounded(decided, move |(d, _)| {
+                    .each_bounded(self.concurrency, decided, move |(d, _)| {
                         let fire = firing.clone();
                         async move { usize::from(fire.fire_logged(&d, now).await) }
                     })
@@ -175,8 +190,8 @@ impl Scheduler {
         }
     }
 
-    /// What deciding `due` reads, for the whole batch at once: the visits, the people on
-    /// them, their places and warnings, last positions and push subscriptions.
+    /// What deciding `due` reads, for the whole batch at once: the visits, then at once the
+    /// people on them, their places and warnings, last positions and push subscriptions.
     async fn known(&self, due: &[Deadline]) -> Result<Known> {
         let store = &self.engine.store;
         let ids: Vec<VisitId> = due.iter().filter_map(|d| d.visit).collect();
@@ -189,31 +204,28 @@ impl Scheduler {
         let mut teams: Vec<TeamId> = visits.iter().map(|v| v.value.team).collect();
         teams.sort_unstable_by_key(|t| t.0);
         teams.dedup();
-        let places = store.places(&teams).await?;
-        let place_ids: Vec<PlaceId> = places.iter().map(|p| p.id).collect();
-        let mut warnings: HashMap<PlaceId, Vec<Warning>> = HashMap::new();
-        for w in store.warnings_of(&place_ids).await? {
-            warnings.entry(w.place).or_default().push(w);
-        }
-        let pushable = store
-            .push_subscriptions_of(&people)
-            .await?
-            .into_iter()
-            .map(|s| s.person)
-            .collect();
-        let positions = store.last_positions(&ids).await?.into_iter().collect();
+        let places_and_warnings = async {
+            let places = store.places(&teams).await?;
+            let place_ids: Vec<PlaceId> = places.iter().map(|p| p.id).collect();
+            let mut warnings: HashMap<PlaceId, Vec<Warning>> = HashMap::new();
+            for w in store.warnings_of(&place_ids).await? {
+                warnings.entry(w.place).or_default().push(w);
+            }
+            Ok::<_, StoreError>((places, warnings))
+        };
+        let ((places, warnings), subscriptions, positions, persons) = tokio::try_join!(
+            places_and_warnings,
+            store.push_subscriptions_of(&people),
+            store.last_positions(&ids),
+            store.people(&people),
+        )?;
         Ok(Known {
             visits: visits.into_iter().map(|v| (v.value.id, v.value)).collect(),
-            people: store
-                .people(&people)
-                .await?
-                .into_iter()
-                .map(|p| (p.id, p))
-                .collect(),
+            people: persons.into_iter().map(|p| (p.id, p)).collect(),
             places: places.into_iter().map(|p| (p.id, p)).collect(),
             warnings: Some(warnings),
-            positions: Some(positions),
-            pushable: Some(pushable),
+            positions: Some(positions.into_iter().collect()),
+            pushable: Some(subscriptions.into_iter().map(|s| s.person).collect()),
         })
     }
 
@@ -224,15 +236,15 @@ impl Scheduler {
         }
     }
 
-    /// `task` for each item, `concurrency` at a time; the answers in no particular order.
-    async fn each_bounded<T, R, F, Fut>(&self, items: Vec<T>, task: F) -> Result<Vec<R>>
+    /// `task` for each item, `limit` at a time; the answers in no particular order.
+    async fn each_bounded<T, R, F, Fut>(&self, limit: usize, items: Vec<T>, task: F) -> Result<Vec<R>>
     where
         T: Send + 'static,
         R: Send + 'static,
         F: Fn(T) -> Fut,
         Fut: std::future::Future<Output = R> + Send + 'static,
     {
-        let slots = Arc::new(Semaphore::new(self.concurrency.max(1)));
+        let slots = Arc::new(Semaphore::new(limit.max(1)));
         let mut running = JoinSet::new();
         for item in items {
             let slot = slots

@@ -1052,67 +1052,103 @@ fn placeholders(n: usize) -> String {
     (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
-/// One round of a message: the round counts as one attempt; each provider that failed over
-/// gets its own line, so supervisors see the failure even when the failover delivered.
-async fn record_delivery(tx: &mut Tx, d: &Delivery, now: DateTime<Utc>) -> StoreResult<()> {
-    let update = match &d.attempt {
-        Attempt::Sent {
-            provider,
-            provider_ref,
-        } => sqlx::query_as::<_, (i32,)>(
-            "update outbox set attempts = attempts + 1, claimed_by = null, claim_expires_at = null, \
-             state = 'sent', sent_at = $2, provider = $3, provider_ref = $4 where outbox_id = $1 returning attempts",
+/// Rounds of sending messages: each round counts as one attempt of its message; each
+/// provider that failed over gets its own line, so supervisors see the failure even when the
+/// failover delivered. One update of the messages and one insert of the lines per
+/// [`ROWS_PER_INSERT`] rounds: two statements a message would cap the dispatcher at a few
+/// thousand messages a second.
+async fn record_deliveries(tx: &mut Tx, deliveries: &[Delivery], now: DateTime<Utc>) -> StoreResult<()> {
+    for chunk in deliveries.chunks(ROWS_PER_INSERT) {
+        let attempts = count_attempts(tx, chunk, now).await?;
+        let lines: Vec<(Uuid, i32, &str, &str, Option<&str>)> = chunk
+            .iter()
+            .flat_map(|d| {
+                let attempt = attempts.get(&d.message).copied().unwrap_or_default();
+                let failed_over = d
+                    .failed_over
+                    .iter()
+                    .map(|(p, e)| (p.as_str(), "failed", Some(e.as_str())));
+                let (provider, outcome, detail) = match &d.attempt {
+                    Attempt::Sent {
+                        provider,
+                        provider_ref,
+                    } => (provider, "sent", provider_ref.as_deref()),
+                    Attempt::Retry { provider, error, .. } => (provider, "retry", Some(error.as_str())),
+                    Attempt::Failed { provider, error } => (provider, "failed", Some(error.as_str())),
+                };
+                failed_over
+                    .chain(std::iter::once((provider.as_str(), outcome, detail)))
+                    .map(move |(p, o, detail)| (d.message, attempt, p, o, detail))
+            })
+            .collect();
+        insert_rows(
+            tx,
+            "insert into outbox_attempt (outbox_id, attempt, provider, outcome, detail, created_at) ",
+            "",
+            &lines,
+            |b, (message, attempt, provider, outcome, detail)| {
+                b.push_bind(*message)
+                    .push_bind(*attempt)
+                    .push_bind(provider.to_string())
+                    .push_bind(*outcome)
+                    .push_bind(detail.map(str::to_owned))
+                    .push_bind(now);
+            },
         )
-        .bind(d.message)
-        .bind(now)
-        .bind(provider)
-        .bind(provider_ref),
-        Attempt::Retry {
-            provider,
-            error,
-            next,
-        } => sqlx::query_as(
-            "update outbox set attempts = attempts + 1, claimed_by = null, claim_expires_at = null, \
-             next_attempt_at = $2, provider = $3, last_error = $4 where outbox_id = $1 returning attempts",
-        )
-        .bind(d.message)
-        .bind(*next)
-        .bind(provider)
-        .bind(error),
-        Attempt::Failed { provider, error } => sqlx::query_as(
-            "update outbox set attempts = attempts + 1, claimed_by = null, claim_expires_at = null, \
-             state = 'failed', provider = $2, last_error = $3 where outbox_id = $1 returning attempts",
-        )
-        .bind(d.message)
-        .bind(provider)
-        .bind(error),
-    };
-    let (attempts,) = update.fetch_one(&mut **tx).await.map_err(db_err)?;
-    let (provider, outcome, detail) = match &d.attempt {
-        Attempt::Sent {
-            provider,
-            provider_ref,
-        } => (provider, "sent", provider_ref.clone()),
-        Attempt::Retry { provider, error, .. } => (provider, "retry", Some(error.clone())),
-        Attempt::Failed { provider, error } => (provider, "failed", Some(error.clone())),
-    };
-    let failed_over = d.failed_over.iter().map(|(p, e)| (p, "failed", Some(e.clone())));
-    for (provider, outcome, detail) in failed_over.chain(std::iter::once((provider, outcome, detail))) {
-        sqlx::query(
-            "insert into outbox_attempt (outbox_id, attempt, provider, outcome, detail, created_at) \
-             values ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(d.message)
-        .bind(attempts)
-        .bind(provider)
-        .bind(outcome)
-        .bind(&detail)
-        .bind(now)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
+        .await?;
     }
     Ok(())
+}
+
+/// Counts a round against each message and sets what it came to: sent, tried again at
+/// `next`, or failed. Returns each message's attempt number.
+async fn count_attempts(
+    tx: &mut Tx,
+    rounds: &[Delivery],
+    now: DateTime<Utc>,
+) -> StoreResult<HashMap<Uuid, i32>> {
+    let mut update =
+        QueryBuilder::<Db>::new("with d (d_id, d_state, d_sent_at, d_next, d_provider, d_ref, d_error) as (");
+    update.push_values(rounds, |mut b, d| {
+        let (state, sent_at, next, provider, provider_ref, error) = match &d.attempt {
+            Attempt::Sent {
+                provider,
+                provider_ref,
+            } => ("sent", Some(now), None, provider, provider_ref.clone(), None),
+            Attempt::Retry {
+                provider,
+                error,
+                next,
+            } => ("pending", None, Some(*next), provider, None, Some(error.clone())),
+            Attempt::Failed { provider, error } => {
+                ("failed", None, None, provider, None, Some(error.clone()))
+            }
+        };
+        b.push_bind(d.message)
+            .push_bind(state)
+            .push_bind(sent_at)
+            .push_bind(next)
+            .push_bind(provider.clone())
+            .push_bind(provider_ref)
+            .push_bind(error);
+    });
+    update.push(
+        ") update outbox set attempts = attempts + 1, claimed_by = null, claim_expires_at = null, \
+         state = d_state, sent_at = coalesce(d_sent_at, sent_at), next_attempt_at = coalesce(d_next, next_attempt_at), \
+         provider = d_provider, provider_ref = case when d_state = 'sent' then d_ref else provider_ref end, \
+         last_error = coalesce(d_error, last_error) \
+         from d where outbox_id = d_id returning outbox_id, attempts",
+    );
+    let counted: Vec<(Uuid, i32)> = update
+        .build_query_as()
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    if counted.len() < rounds.len() {
+        // A message recorded must exist: the whole batch is left to its lease instead.
+        return Err(StoreError::NotFound);
+    }
+    Ok(counted.into_iter().collect())
 }
 
 /// Writes a new visit, its assessment (unless `reused`), the approval it used, and its changes,
@@ -2224,9 +2260,7 @@ impl Store for SqlStore {
         // One commit for the whole batch: at thousands of sends a second, a commit each
         // would be the dispatcher's ceiling.
         let mut tx = self.begin().await?;
-        for d in deliveries {
-            record_delivery(&mut tx, d, now).await?;
-        }
+        record_deliveries(&mut tx, deliveries, now).await?;
         tx.commit().await.map_err(db_err)
     }
 

@@ -39,6 +39,7 @@ pub async fn phones(url: &str, work: &Workdir, count: usize, with_tokens: usize)
     let seeder = Seeder::open(url, &work.policy, count).await?;
     let now = Utc::now();
     let mut seeded = seeder.visits(0..count, 240, false, move |_| now).await?;
+    Seeder::analyze(url).await?;
     seeded.truncate(with_tokens);
     let people: Vec<_> = seeded.iter().map(|s| s.person).collect();
     let tokens = seeder.tokens(&people).await?;

@@ -203,6 +203,7 @@ async fn seed_due(seeder: &Seeder, url: &str, args: &Args, lead: f64) -> Result<
     let at = move |i: usize| plan.due_at(i) - TimeDelta::minutes(1);
     seeder.visits(0..args.due, 1, true, at).await?;
     Seeder::cancel_reminders_after(url, mark).await?;
+    Seeder::analyze(url).await?;
     Ok(plan)
 }
 

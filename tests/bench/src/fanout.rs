@@ -50,6 +50,7 @@ async fn measure(ctx: &Ctx, args: &Args, work: &Workdir, db: &Database, report: 
     let seeder = Seeder::open(&db.url, &work.policy, visits).await?;
     let now = Utc::now();
     let seeded = seeder.visits(0..visits, 240, false, move |_| now).await?;
+    Seeder::analyze(&db.url).await?;
     let phone = seeder.tokens(&[seeded[0].person]).await?.remove(0);
     let supervisor = seeder.supervisor("s0", seeder.team_of(0)).await?;
     let boards = seeder.tokens(&vec![supervisor; args.boards]).await?;

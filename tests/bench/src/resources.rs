@@ -92,6 +92,7 @@ async fn recovery(ctx: &Ctx, args: &Args, work: &Workdir, db: &Database, report:
     // One-minute visits begun two minutes ago: reminder and overdue deadline both past.
     let begun = Utc::now() - TimeDelta::minutes(2);
     seeder.visits(0..args.overdue, 1, true, move |_| begun).await?;
+    Seeder::analyze(&db.url).await?;
     let fake = FakeGatewayApi::start().await;
     let mut server = Server::spawn(&ctx.makker, &db.url, work, &fake)?;
     let mut poll = connect(&db.url).await?;

@@ -247,6 +247,22 @@ impl Seeder {
         count(&mut db, "select coalesce(max(deadline_id), 0) from deadline").await
     }
 
+    /// Gathers the planner's statistics of the tables seeding filled, as autovacuum would
+    /// within a minute or so: a server that has run for hours has them, a database filled
+    /// seconds ago has not, and without them PostgreSQL scans whole tables to look up a
+    /// hundred ids (5 ms instead of 0.6 ms at 20,000 visits). Tables still empty are left
+    /// unanalyzed, as autovacuum leaves them: statistics that say "empty" would make every
+    /// foreign-key check on them scan the table once it fills.
+    pub async fn analyze(url: &str) -> Result<()> {
+        let mut db = connect(url).await?;
+        sqlx::query(
+            "analyze person, team_member, shift, place, visit, visit_participant, visit_event, deadline",
+        )
+        .execute(&mut db)
+        .await?;
+        Ok(())
+    }
+
     /// Cancels the reminders armed after `after`: their SMS would share the escalation's
     /// second and blur what is measured.
     pub async fn cancel_reminders_after(url: &str, after: i64) -> Result<()> {
