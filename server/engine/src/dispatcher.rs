@@ -76,7 +76,9 @@ impl Dispatcher {
             push: None,
             owner: format!("dispatch-{}", Uuid::now_v7()),
             batch: 500,
-            in_flight: 4,
+            // A provider that takes 200 ms to answer: 16 batches of hundreds in flight hand
+            // over thousands a second.
+            in_flight: 16,
             lease: Duration::seconds(30),
             max_attempts: 8,
             first_backoff: Duration::seconds(10),
