@@ -53,9 +53,6 @@ pub struct Scheduler {
     pub batch: u32,
     /// Deadlines decided at once; those of one visit or alarm fire in order, one after another.
     pub concurrency: usize,
-    /// Batches of [`COMMIT_BATCH`] being read, decided and committed at once: one batch
-    /// alone leaves the database waiting for each round trip.
-    pub commits: usize,
     pub lease: Duration,
     pub max_sleep: StdDuration,
 }
@@ -67,7 +64,6 @@ impl Scheduler {
             owner: format!("makker-{}", Uuid::now_v7()).into(),
             batch: 500,
             concurrency: 8,
-            commits: 4,
             lease: Duration::seconds(10),
             // No longer: deadlines armed further ahead than the horizon wake nobody.
             max_sleep: WAKE_HORIZON,
@@ -102,9 +98,10 @@ impl Scheduler {
 
     /// Fires a claimed batch. The first deadline of each visit or alarm is decided
     /// `concurrency` at a time and committed [`COMMIT_BATCH`] at a time, in one transaction
-    /// each, `commits` transactions at once: one transaction per deadline would cap a
-    /// replica at a few hundred a second. The later deadlines of a visit or alarm must see
-    /// the earlier ones' commits, so they fire afterwards, one after another.
+    /// each, all of these transactions at once: one transaction per deadline would cap a
+    /// replica at a few hundred a second, and one transaction after another leaves the
+    /// database waiting for the loop's round trips. The later deadlines of a visit or alarm
+    /// must see the earlier ones' commits, so they fire afterwards, one after another.
     async fn fire_all(&self, due: Vec<Deadline>, now: DateTime<Utc>) -> Result<usize> {
         let mut groups = by_subject(due);
         let heads: Vec<Vec<Deadline>> = groups
@@ -116,7 +113,7 @@ impl Scheduler {
             .collect();
         let this = self.clone();
         let mut fired = self
-            .each_bounded(self.commits, heads, move |chunk| {
+            .each_bounded(heads.len(), heads, move |chunk| {
                 let this = this.clone();
                 async move { this.fire_together(&chunk, now).await }
             })
