@@ -235,7 +235,106 @@ async fn a_message_leased_by_a_dispatcher_that_died_is_sent_once_after_its_lease
     assert_eq!(message(&app, sms.message.id).await.state, "sent");
 }
 
+/// The deadline loop leases what it queues to its process's dispatcher in the same commit
+/// and hands it over in memory: that dispatcher sends it without a claim, and no other
+/// dispatcher (another replica) can claim it meanwhile.
+async fn messages_a_firing_queues_are_handed_to_the_dispatcher_already_leased(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let primary = FakeGatewayApi::start().await;
+    let mut dispatch = Dispatcher::new(app.engine.clone(), vec![provider(&primary, TOKEN)]);
+    let mut scheduler = app.scheduler();
+    scheduler.relay = Some(dispatch.relay());
+    f.carl.phone.sos(&EventRequest::default()).await.unwrap();
+    scheduler.run_due().await.unwrap();
+    let queued = app.engine.store.messages(None).await.unwrap();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let other = Dispatcher::new(app.engine.clone(), vec![provider(&primary, TOKEN)]);
+    assert_eq!(
+        other.tick().await.unwrap(),
+        0,
+        "leased in the commit that queued it"
+    );
+    assert_eq!(dispatch.tick().await.unwrap(), 1, "handed over");
+    assert_eq!(dispatch.tick().await.unwrap(), 0, "nothing is left to send");
+    assert_eq!(primary.received().len(), 1);
+    assert_eq!(primary.received()[0]["userref"], queued[0].message.id.to_string());
+    let sent = message(&app, queued[0].message.id).await;
+    assert_eq!((sent.state.as_str(), sent.attempts), ("sent", 1));
+}
+
+/// A handed-over message whose dispatcher is gone (the process died after the commit) is
+/// not lost: once its lease lapses another dispatcher claims and sends it, once. A message
+/// already queued under the same dedup key is not handed over again.
+async fn a_handed_over_message_never_sent_is_claimed_after_its_lease(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let primary = FakeGatewayApi::start().await;
+    let mut dead = Dispatcher::new(app.engine.clone(), vec![provider(&primary, TOKEN)]);
+    let mut scheduler = app.scheduler();
+    scheduler.relay = Some(dead.relay());
+    drop(dead);
+    f.carl.phone.sos(&EventRequest::default()).await.unwrap();
+    scheduler.run_due().await.unwrap();
+    let queued = app.engine.store.messages(None).await.unwrap();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let heir = Dispatcher::new(app.engine.clone(), vec![provider(&primary, TOKEN)]);
+    assert_eq!(
+        heir.tick().await.unwrap(),
+        0,
+        "still leased to the dead dispatcher"
+    );
+    app.clock.advance(Duration::seconds(31));
+    assert_eq!(heir.tick().await.unwrap(), 1, "the lease lapsed");
+    assert_eq!(heir.tick().await.unwrap(), 0);
+    assert_eq!(primary.received().len(), 1);
+    assert_eq!(message(&app, queued[0].message.id).await.state, "sent");
+
+    // A deadline whose firing queues the same message again (its dedup key) fires, but the
+    // message is neither queued twice nor handed over.
+    let mut live = Dispatcher::new(app.engine.clone(), vec![provider(&primary, TOKEN)]);
+    let relay = live.relay();
+    let now = app.engine.now();
+    let arm = makker_store::Changes {
+        arm: vec![makker_store::NewDeadline {
+            kind: makker_store::DeadlineKind::FollowUp,
+            visit: None,
+            alarm: queued[0].message.alarm,
+            due_at: now,
+        }],
+        ..makker_store::Changes::default()
+    };
+    app.engine.store.apply(&arm, now).await.unwrap();
+    let due = app
+        .engine
+        .store
+        .claim_due(now, "me", now + Duration::seconds(10), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1, "{due:?}");
+    let again = makker_store::Changes {
+        outbox: vec![makker_store::NewMessage {
+            id: uuid::Uuid::now_v7(),
+            ..queued[0].message.clone()
+        }],
+        ..makker_store::Changes::default()
+    };
+    let lease = relay.lease(now);
+    let fired = app
+        .engine
+        .store
+        .fire_many(&[(due[0].id, &again)], "me", now, Some(&lease))
+        .await
+        .unwrap();
+    assert_eq!(fired.deadlines, [due[0].id]);
+    assert!(fired.handed.is_empty(), "{fired:?}");
+    assert_eq!(app.engine.store.messages(None).await.unwrap().len(), 1);
+    relay.hand(&lease, fired.handed);
+    assert_eq!(live.tick().await.unwrap(), 0);
+    assert_eq!(primary.received().len(), 1, "sent once");
+}
+
 both! {
+    handed_over => messages_a_firing_queues_are_handed_to_the_dispatcher_already_leased,
+    handed_over_lapses => a_handed_over_message_never_sent_is_claimed_after_its_lease,
     crash_between_commit_and_send => a_message_leased_by_a_dispatcher_that_died_is_sent_once_after_its_lease,
     sent_once => an_alarm_sms_carries_its_outbox_id_and_is_sent_once,
     failover => the_failover_provider_takes_over_when_the_primary_fails,

@@ -284,6 +284,7 @@ impl Deadlines {
         if let Some(push) = push {
             dispatcher = dispatcher.with_push(push);
         }
+        scheduler.relay = Some(dispatcher.relay());
         Ok(Deadlines {
             engine,
             scheduler,

@@ -1,6 +1,7 @@
 //! The outbox dispatcher: drains queued messages through the channel's providers.
 //!
-//! Protocol: lease a batch of due messages; look up their recipients in one query per
+//! Protocol: lease a batch of due messages (or take one the deadline loop handed over,
+//! leased in the commit that queued it: see [`Relay`]); look up their recipients in one query per
 //! channel; send them all at once outside any transaction (sends are slow and must not hold
 //! locks); record every attempt and its outcome in one commit per batch. Several batches send
 //! at once, so a slow provider does not hold up the next lease. An SMS goes to the primary
@@ -14,7 +15,7 @@
 //! and its record may send that one message again (at least once); nothing else does.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
@@ -25,9 +26,9 @@ use makker_notify::push::{
 };
 use makker_notify::sms::{Sms, SmsProvider};
 use makker_notify::{SendError, mask_phone};
-use makker_store::{Attempt, Delivery, Message, PushSubscription};
+use makker_store::{Attempt, Delivery, HandOver, Message, PushSubscription};
 use rand::Rng;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
@@ -48,6 +49,46 @@ pub struct Dispatcher {
     pub first_backoff: Duration,
     pub max_backoff: Duration,
     pub max_sleep: StdDuration,
+    /// Batches the deadline loop handed over (see [`Dispatcher::relay`]).
+    relayed: Option<Mutex<mpsc::UnboundedReceiver<Leased>>>,
+}
+
+/// The deadline loop's line to this process's dispatcher. The messages a firing queues are
+/// leased to the dispatcher in that same commit and handed over in memory: no claim
+/// statement, no wait for the dispatcher's next lease. Nothing lives only in memory: a batch
+/// that is never sent (a crash) waits in the outbox for its lease to lapse.
+#[derive(Clone)]
+pub struct Relay {
+    owner: String,
+    lease: Duration,
+    line: mpsc::UnboundedSender<Leased>,
+}
+
+/// Messages leased to the dispatcher until `until`.
+struct Leased {
+    until: DateTime<Utc>,
+    messages: Vec<Message>,
+}
+
+impl Relay {
+    /// The lease for the messages a commit at `now` queues.
+    pub fn lease(&self, now: DateTime<Utc>) -> HandOver {
+        HandOver {
+            owner: self.owner.clone(),
+            until: now + self.lease,
+        }
+    }
+
+    /// Hands over `messages`, leased by `lease` in a commit that succeeded.
+    pub fn hand(&self, lease: &HandOver, messages: Vec<Message>) {
+        if messages.is_empty() {
+            return;
+        }
+        let until = lease.until;
+        if self.line.send(Leased { until, messages }).is_err() {
+            tracing::warn!(%until, "the dispatcher has stopped: messages wait for their lease to lapse");
+        }
+    }
 }
 
 /// The delay before attempt `attempts + 1`: doubling from `first`, capped, jittered ±20 %,
@@ -84,6 +125,19 @@ impl Dispatcher {
             first_backoff: Duration::seconds(10),
             max_backoff: Duration::minutes(10),
             max_sleep: StdDuration::from_millis(500),
+            relayed: None,
+        }
+    }
+
+    /// A line for this process's deadline loop to hand over what it queues (call after
+    /// setting `lease`).
+    pub fn relay(&mut self) -> Relay {
+        let (line, relayed) = mpsc::unbounded_channel();
+        self.relayed = Some(Mutex::new(relayed));
+        Relay {
+            owner: self.owner.clone(),
+            lease: self.lease,
+            line,
         }
     }
 
@@ -99,10 +153,29 @@ impl Dispatcher {
     /// # Errors
     /// The database is unavailable.
     pub async fn tick(&self) -> Result<usize, EngineError> {
-        let due = self.claim().await?;
+        let due = match self.next_relayed() {
+            Some(handed) => handed,
+            None => self.claim().await?,
+        };
         let count = due.len();
         self.send(due).await?;
         Ok(count)
+    }
+
+    /// The next batch handed over whose lease leaves time to send it. A batch that waited
+    /// for half its lease is left to lapse: its messages may be claimed again meanwhile.
+    fn next_relayed(&self) -> Option<Vec<Message>> {
+        let mut relayed = self.relayed.as_ref()?.lock().expect("BUG: never poisoned");
+        while let Ok(Leased { until, messages }) = relayed.try_recv() {
+            if until - self.engine.now() < self.lease / 2 {
+                tracing::warn!(%until, n = messages.len(), "handed over too late to send; left to its lease");
+                continue;
+            }
+            // A crash test stops here: committed and leased, not sent.
+            fail::fail_point!("dispatcher-claimed", |_| None);
+            return Some(messages);
+        }
+        None
     }
 
     async fn claim(&self) -> Result<Vec<Message>, EngineError> {
@@ -228,13 +301,18 @@ impl Dispatcher {
                 .acquire_owned()
                 .await
                 .expect("BUG: the semaphore is never closed");
-            let full = match this.claim().await {
+            // What was handed over first: its lease is running.
+            let (due, relayed) = match this.next_relayed() {
+                Some(handed) => (Ok(handed), true),
+                None => (this.claim().await, false),
+            };
+            let full = match due {
                 Ok(due) if due.is_empty() => {
                     drop(slot);
                     false
                 }
                 Ok(due) => {
-                    let full = due.len() >= this.batch as usize;
+                    let full = relayed || due.len() >= this.batch as usize;
                     let batch = this.clone();
                     tokio::spawn(async move {
                         if let Err(e) = batch.send(due).await {

@@ -28,6 +28,7 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::alarms::{Known, Occasion};
+use crate::dispatcher::Relay;
 use crate::error::EngineError;
 use crate::messages::Text;
 use crate::service::Engine;
@@ -55,6 +56,8 @@ pub struct Scheduler {
     pub concurrency: usize,
     pub lease: Duration,
     pub max_sleep: StdDuration,
+    /// This process's dispatcher: what firing queues is leased to it in the same commit.
+    pub relay: Option<Relay>,
 }
 
 impl Scheduler {
@@ -67,6 +70,7 @@ impl Scheduler {
             lease: Duration::seconds(10),
             // No longer: deadlines armed further ahead than the horizon wake nobody.
             max_sleep: WAKE_HORIZON,
+            relay: None,
         }
     }
 
@@ -166,8 +170,18 @@ impl Scheduler {
             .await?;
         let decided: Vec<(Deadline, Changes)> = decided.into_iter().flatten().collect();
         let batch: Vec<(i64, &Changes)> = decided.iter().map(|(d, c)| (d.id, c)).collect();
-        match self.engine.store.fire_many(&batch, &self.owner, now).await {
-            Ok(ids) => {
+        let lease = self.relay.as_ref().map(|r| r.lease(now));
+        match self
+            .engine
+            .store
+            .fire_many(&batch, &self.owner, now, lease.as_ref())
+            .await
+        {
+            Ok(fired) => {
+                if let (Some(relay), Some(lease)) = (&self.relay, &lease) {
+                    relay.hand(lease, fired.handed);
+                }
+                let ids = fired.deadlines;
                 for (d, changes) in decided.iter().filter(|(d, _)| ids.contains(&d.id)) {
                     self.firing().fired(d, changes, now);
                 }

@@ -200,7 +200,7 @@ async fn save_many(store: &SqlStore, saves: &[&Save]) -> StoreResult<HashSet<Uui
     let visits: Vec<&Visit> = done.iter().map(|s| &s.visit).collect();
     write_participants(&mut tx, &visits, now).await?;
     let changes: Vec<&Changes> = done.iter().map(|s| &s.changes).collect();
-    apply_quietly(&mut tx, &changes, now).await?;
+    apply_quietly(&mut tx, &changes, now, None).await?;
     let live: Vec<_> = visits.iter().map(|v| (v.team, *v)).collect();
     live_rows(&mut tx, "visit", &live, now).await?;
     let n = Notices {

@@ -22,10 +22,10 @@ use makker_domain::{
     AlarmId, AssessmentId, PersonId, PlaceId, Role, RouteId, ShiftId, TeamId, VisitId, WarningId,
 };
 use makker_store::{
-    Assessment, Attempt, AttemptRecord, AuditEntry, Changes, Deadline, DeadlineKind, Delivery, Device,
-    Idempotency, LiveEvent, LoginFailures, LoneApproval, Message, NewDeadline, NewEvent, NewMessage,
-    OpsFigures, Person, PushSubscription, Shift, Store, StoreError, StoreResult, Team, Versioned, VisitEvent,
-    WatchStatus, constraint,
+    Assessment, Attempt, AttemptRecord, AuditEntry, Changes, Deadline, DeadlineKind, Delivery, Device, Fired,
+    HandOver, Idempotency, LiveEvent, LoginFailures, LoneApproval, Message, NewDeadline, NewEvent,
+    NewMessage, OpsFigures, Person, PushSubscription, Shift, Store, StoreError, StoreResult, Team, Versioned,
+    VisitEvent, WatchStatus, constraint,
 };
 use sqlx::query_builder::Separated;
 use sqlx::types::Json;
@@ -1286,7 +1286,7 @@ async fn notify(conn: &mut <Db as sqlx::Database>::Connection, n: Notices) -> St
 
 /// [`apply_quietly`], and the notifications at commit.
 async fn apply_changes(tx: &mut Tx, c: &Changes, now: DateTime<Utc>) -> StoreResult<()> {
-    apply_quietly(tx, &[c], now).await?;
+    apply_quietly(tx, &[c], now, None).await?;
     notify(tx, Notices::of(c, now)).await
 }
 
@@ -1302,7 +1302,15 @@ fn each<'a, T>(all: &[&'a Changes], items: impl Fn(&'a Changes) -> &'a [T]) -> V
 ///
 /// INVARIANT: the changes are of different visits and alarms (each is written as if alone),
 /// and timers are cancelled before any is armed.
-async fn apply_quietly(tx: &mut Tx, all: &[&Changes], now: DateTime<Utc>) -> StoreResult<()> {
+///
+/// With `hand_over`, the messages queued are leased to its owner and returned (those
+/// inserted: a dedup key already queued keeps its own row and lease).
+async fn apply_quietly(
+    tx: &mut Tx,
+    all: &[&Changes],
+    now: DateTime<Utc>,
+    hand_over: Option<&HandOver>,
+) -> StoreResult<Vec<Message>> {
     write_events(tx, &each(all, |c| &c.events)).await?;
     write_audit(tx, &each(all, |c| &c.audit)).await?;
     insert_alarms(tx, &each(all, |c| &c.new_alarms)).await?;
@@ -1357,14 +1365,29 @@ async fn apply_quietly(tx: &mut Tx, all: &[&Changes], now: DateTime<Utc>) -> Sto
     let mut deadlines: Vec<&NewDeadline> = timers.iter().flat_map(|(_, t)| t).collect();
     deadlines.extend(each(all, |c| &c.arm));
     arm(tx, &deadlines, now).await?;
-    // INVARIANT: the dedup key makes a second (alarm, step, recipient, channel) a no-op.
-    insert_rows(
-        tx,
-        "insert into outbox (outbox_id, dedup_key, alarm_id, visit_id, person_id, channel, kind, body, drill, \
-         state, attempts, next_attempt_at, created_at) ",
-        " on conflict (dedup_key) do nothing",
-        &each(all, |c| &c.outbox),
-        |b, m| {
+    queue_messages(tx, &each(all, |c| &c.outbox), now, hand_over).await
+}
+
+/// Queues messages, leased to `hand_over`'s owner if given; returns those leased.
+///
+/// INVARIANT: the dedup key makes a second (alarm, step, recipient, channel) a no-op.
+async fn queue_messages(
+    tx: &mut Tx,
+    messages: &[&NewMessage],
+    now: DateTime<Utc>,
+    hand_over: Option<&HandOver>,
+) -> StoreResult<Vec<Message>> {
+    let head = "insert into outbox (outbox_id, dedup_key, alarm_id, visit_id, person_id, channel, kind, body, drill, \
+         state, attempts, next_attempt_at, created_at, claimed_by, claim_expires_at) ";
+    let tail = match hand_over {
+        Some(_) => format!(" on conflict (dedup_key) do nothing returning {MESSAGE_COLUMNS}"),
+        None => " on conflict (dedup_key) do nothing".to_owned(),
+    };
+    let (owner, until) = (hand_over.map(|h| h.owner.clone()), hand_over.map(|h| h.until));
+    let mut handed = Vec::new();
+    for chunk in messages.chunks(ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::<Db>::new(head);
+        q.push_values(chunk, |mut b, m| {
             b.push_bind(m.id)
                 .push_bind(m.dedup_key.clone())
                 .push_bind(m.alarm.map(|a| a.0))
@@ -1377,10 +1400,21 @@ async fn apply_quietly(tx: &mut Tx, all: &[&Changes], now: DateTime<Utc>) -> Sto
                 .push_bind("pending")
                 .push_bind(0_i32)
                 .push_bind(now)
-                .push_bind(now);
-        },
-    )
-    .await
+                .push_bind(now)
+                .push_bind(owner.clone())
+                .push_bind(until);
+        });
+        q.push(&tail);
+        if hand_over.is_some() {
+            let rows: Vec<MessageRow> = q.build_query_as().fetch_all(&mut **tx).await.map_err(db_err)?;
+            for row in rows {
+                handed.push(row.into_message()?);
+            }
+        } else {
+            q.build().execute(&mut **tx).await.map_err(db_err)?;
+        }
+    }
+    Ok(handed)
 }
 
 /// Runs `sql` (with `{ids}` in an `in (…)` list) for `ids`, [`IN_LIST_MAX`] at a time, in
@@ -2155,8 +2189,9 @@ impl Store for SqlStore {
         changes: &Changes,
     ) -> StoreResult<bool> {
         Ok(!self
-            .fire_many(&[(deadline, changes)], owner, now)
+            .fire_many(&[(deadline, changes)], owner, now, None)
             .await?
+            .deadlines
             .is_empty())
     }
 
@@ -2165,9 +2200,10 @@ impl Store for SqlStore {
         fired: &[(i64, &Changes)],
         owner: &str,
         now: DateTime<Utc>,
-    ) -> StoreResult<Vec<i64>> {
+        hand_over: Option<&HandOver>,
+    ) -> StoreResult<Fired> {
         if fired.is_empty() {
-            return Ok(vec![]);
+            return Ok(Fired::default());
         }
         let mut tx = self.begin().await?;
         // INVARIANT: armed → fired happens once, only for the lease holder, in the same
@@ -2189,10 +2225,13 @@ impl Store for SqlStore {
             .filter(|(id, _)| done.contains(id))
             .map(|(_, c)| *c)
             .collect();
-        apply_quietly(&mut tx, &changes, now).await?;
+        let handed = apply_quietly(&mut tx, &changes, now, hand_over).await?;
         self.commit_then_notify(tx, Notices::of_all(&changes, now))
             .await?;
-        Ok(done)
+        Ok(Fired {
+            deadlines: done,
+            handed,
+        })
     }
 
     async fn db_now(&self) -> StoreResult<DateTime<Utc>> {

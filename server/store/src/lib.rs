@@ -391,6 +391,25 @@ pub struct Changes {
     pub audit: Vec<AuditEntry>,
 }
 
+/// A lease on the messages a commit queues, taken in that commit: the dispatcher `owner`
+/// gets them in memory and sends them without claiming them first. Should it never send
+/// them (a crash), the lease lapses at `until` and any dispatcher claims them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandOver {
+    pub owner: String,
+    pub until: DateTime<Utc>,
+}
+
+/// What [`Store::fire_many`] did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fired {
+    /// The deadlines that fired.
+    pub deadlines: Vec<i64>,
+    /// The messages queued and leased to the [`HandOver`]'s owner: only those inserted, not
+    /// those a message already queued under the same dedup key kept out.
+    pub handed: Vec<Message>,
+}
+
 /// How often, at the longest, every deadline loop looks for the earliest armed deadline on
 /// its own. A deadline armed further ahead than this needs no wake-up (in-process or NOTIFY):
 /// the loop finds it in time. Waking only for sooner ones spares every check-in a wake-up and
@@ -609,12 +628,14 @@ pub trait Store: coverage::CoverageStore + Send + Sync + 'static {
     /// and leased to `owner` fire with their changes; the others (cancelled, fired elsewhere,
     /// lease lapsed) write nothing. Answers the ids that fired. The changes must concern
     /// different visits and alarms. An error (a version conflict) writes nothing at all.
+    /// With `hand_over`, the messages this commit queues are leased in it (see [`HandOver`]).
     async fn fire_many(
         &self,
         fired: &[(i64, &Changes)],
         owner: &str,
         now: DateTime<Utc>,
-    ) -> StoreResult<Vec<i64>>;
+        hand_over: Option<&HandOver>,
+    ) -> StoreResult<Fired>;
     /// Fires a claimed deadline with its changes in one transaction. `Ok(false)` when the
     /// deadline was cancelled, fired elsewhere, or the lease lapsed: nothing was written.
     async fn fire(
