@@ -671,6 +671,7 @@ async fn a_duress_check_out_raises_its_alarm_in_the_same_save(store: Arc<dyn Sto
         at(10, 40),
     );
     alarm.position = Some(there);
+    assert!(!store.visit_to_change(id).await.unwrap().1, "no alarm yet");
     let mut changes = new_events(talker, id, effects, duress);
     changes.new_alarms.push(alarm.clone());
     store
@@ -678,6 +679,8 @@ async fn a_duress_check_out_raises_its_alarm_in_the_same_save(store: Arc<dyn Sto
         .await
         .unwrap();
     assert_eq!(store.alarms_of(talker).await.unwrap(), [alarm]);
+    let (read, alarmed) = store.visit_to_change(id).await.unwrap();
+    assert_eq!((read, alarmed), (store.visit(id).await.unwrap(), true));
     assert_eq!(store.active_visit_of(talker).await.unwrap(), None);
     let still_there = store
         .active_visit_of(w.observer.id)

@@ -220,6 +220,29 @@ pub async fn serve(listener: tokio::net::TcpListener, engine: Engine, config: &C
     Ok(())
 }
 
+/// How much lower the web's worker threads run than the rest of the process, in nice steps:
+/// at +5 a thread gets about a third of the CPU of one at the process's own level when both
+/// want it.
+const WEB_NICENESS: i32 = 5;
+
+/// Runs on each of the web's worker threads as it starts (`on_thread_start`): under a flood of
+/// requests the deadline thread, at the process's own priority, gets the CPU first. A thread
+/// may lower its own priority without privileges. The deadline thread must not be started
+/// from such a thread (it would inherit the lower priority): `serve` starts it from the
+/// thread that runs the runtime's `block_on`.
+pub fn web_yields() {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{getpriority_process, setpriority_process};
+        let me = Some(rustix::thread::gettid());
+        let lowered =
+            getpriority_process(me).and_then(|now| setpriority_process(me, (now + WEB_NICENESS).min(19)));
+        if let Err(e) = lowered {
+            tracing::warn!(error = %e, "a web worker thread could not lower its priority");
+        }
+    }
+}
+
 /// The deadline loop, its wake-ups and the dispatcher, on a thread and runtime of their own:
 /// a thousand busy HTTP connections then queue on the web's worker threads, not in front of a
 /// deadline. Returns once they run (or could not start); the receiver answers when they have

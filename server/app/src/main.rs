@@ -123,7 +123,11 @@ fn main() -> ExitCode {
     }
     makker::telemetry::init(config.log_format);
     let _failpoints = makker_engine::failpoints();
-    let runtime = tokio::runtime::Runtime::new().expect("BUG: a tokio runtime starts");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(makker::web_yields)
+        .build()
+        .expect("BUG: a tokio runtime starts");
     match runtime.block_on(run(cli.command, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

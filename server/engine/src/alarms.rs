@@ -546,11 +546,13 @@ impl Engine {
 
     /// What a visit transition causes besides its events: the new timers, a duress alarm,
     /// the colleague told on leaving, the supervisor told of a broken pair, and the stand-down
-    /// when the worker signals while an alarm is open.
+    /// when the worker signals while an alarm is open (`alarmed`: the visit has alarms not
+    /// resolved, read with the visit; without any, their read is spared).
     pub(crate) async fn consequences(
         &self,
         visit: &Visit,
         effects: &[Effect],
+        alarmed: bool,
         now: DateTime<Utc>,
     ) -> Result<Changes> {
         let mut c = Changes::default();
@@ -616,7 +618,7 @@ impl Engine {
                 _ => {}
             }
         }
-        if !duress {
+        if alarmed && !duress {
             let signalled = effects.iter().any(|e| {
                 matches!(
                     e,

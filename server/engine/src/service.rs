@@ -541,7 +541,8 @@ impl Engine {
             }
         };
         let assessment = assessment.expect("BUG: Visit::start refuses a visit without an assessment");
-        let mut changes = self.consequences(&visit, &effects, now).await?;
+        // A visit just started has no alarms yet.
+        let mut changes = self.consequences(&visit, &effects, false, now).await?;
         changes.events = self.events(me.id, visit.id, effects, stamp);
         let inserted = self
             .store
@@ -680,11 +681,8 @@ impl Engine {
     /// `NotFound` for unknown visits and other teams' visits alike.
     pub async fn visit(&self, me: &Person, id: VisitId) -> Result<Versioned<Visit>> {
         let v = found(self.store.visit(id).await, "visit")?;
-        if me.teams.contains(&v.value.team) {
-            Ok(v)
-        } else {
-            Err(EngineError::NotFound("visit"))
-        }
+        of_my_teams(me, &v.value)?;
+        Ok(v)
     }
 
     /// Read, transition, save; again from the read when someone else saved in between.
@@ -693,12 +691,18 @@ impl Engine {
         F: Fn(&mut Visit, DateTime<Utc>) -> std::result::Result<Vec<Effect>, Refusal> + Send + Sync,
     {
         for _ in 0..8 {
-            let Versioned {
-                value: mut visit,
-                version,
-            } = self.visit(me, id).await?;
+            let (
+                Versioned {
+                    value: mut visit,
+                    version,
+                },
+                alarmed,
+            ) = found(self.store.visit_to_change(id).await, "visit")?;
+            of_my_teams(me, &visit)?;
             let effects = transition(&mut visit, stamp.received_at)?;
-            let mut changes = self.consequences(&visit, &effects, stamp.received_at).await?;
+            let mut changes = self
+                .consequences(&visit, &effects, alarmed, stamp.received_at)
+                .await?;
             changes.events = self.events(me.id, visit.id, effects, stamp);
             match self
                 .store
@@ -727,6 +731,15 @@ impl Engine {
                 stamp,
             })
             .collect()
+    }
+}
+
+/// Another team's visit does not exist for me, as an unknown one does not.
+fn of_my_teams(me: &Person, visit: &Visit) -> Result<()> {
+    if me.teams.contains(&visit.team) {
+        Ok(())
+    } else {
+        Err(EngineError::NotFound("visit"))
     }
 }
 

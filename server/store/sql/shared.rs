@@ -312,6 +312,14 @@ struct VisitPartRow {
     p_left_at: Option<DateTime<Utc>>,
 }
 
+/// A [`VisitPartRow`] and whether the visit has alarms not resolved.
+#[derive(FromRow)]
+struct AlarmedVisitRow {
+    #[sqlx(flatten)]
+    row: VisitPartRow,
+    alarmed: bool,
+}
+
 /// `from visit v left join visit_participant vp …`: the columns of [`VisitPartRow`] past the visit's.
 const PART_COLUMNS: &str =
     "vp.person_id as p_person, vp.role as p_role, vp.joined_at as p_joined_at, vp.left_at as p_left_at";
@@ -2018,6 +2026,18 @@ impl Store for SqlStore {
         );
         let rows: Vec<VisitPartRow> = self.rows_of(sql, id.0).await?;
         visit_of_rows(rows)?.ok_or(StoreError::NotFound)
+    }
+
+    async fn visit_to_change(&self, id: VisitId) -> StoreResult<(Versioned<Visit>, bool)> {
+        let sql = format!(
+            "select {VISIT_COLUMNS}, {PART_COLUMNS}, exists (select 1 from alarm a where a.visit_id = v.visit_id \
+             and a.state <> 'resolved') as alarmed from visit v \
+             left join visit_participant vp on vp.visit_id = v.visit_id where v.visit_id = $1 order by vp.position"
+        );
+        let rows: Vec<AlarmedVisitRow> = self.rows_of(sql, id.0).await?;
+        let alarmed = rows.first().is_some_and(|r| r.alarmed);
+        let visit = visit_of_rows(rows.into_iter().map(|r| r.row).collect())?;
+        Ok((visit.ok_or(StoreError::NotFound)?, alarmed))
     }
 
     async fn last_positions(&self, visits: &[VisitId]) -> StoreResult<Vec<(VisitId, Position)>> {

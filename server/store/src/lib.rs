@@ -615,6 +615,9 @@ pub trait Store: coverage::CoverageStore + Send + Sync + 'static {
     async fn unresolved_team_alarms(&self, team: TeamId) -> StoreResult<Vec<Alarm>>;
     /// Alarms of a visit that are not resolved.
     async fn unresolved_alarms(&self, visit: VisitId) -> StoreResult<Vec<Versioned<Alarm>>>;
+    /// A visit, and whether it has alarms not resolved, in one query: what a check-in reads
+    /// (its alarms only when there are any).
+    async fn visit_to_change(&self, id: VisitId) -> StoreResult<(Versioned<Visit>, bool)>;
 
     /// Leases up to `limit` armed deadlines due at `now` to `owner` until `lease_until`.
     async fn claim_due(
