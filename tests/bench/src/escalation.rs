@@ -81,7 +81,7 @@ async fn measure(ctx: &Ctx, args: &Args, work: &Workdir, db: &Database, report: 
         .lead_seconds
         .unwrap_or(10.0 + 1.3 * per_visit * args.due as f64);
     let plan = seed_due(&seeder, &db.url, args, lead).await?;
-    let fake = FakeGatewayApi::start_on_own_thread().await;
+    let fake = FakeGatewayApi::start().await;
     fake.set_delay(Duration::from_millis(args.provider_delay_ms));
     let mut server = Server::spawn(&ctx.makker, &db.url, work, &fake)?;
     server.wait_ready(Duration::from_secs(120)).await?;

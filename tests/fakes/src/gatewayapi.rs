@@ -72,28 +72,6 @@ impl FakeGatewayApi {
         fake
     }
 
-    /// Starts on a thread and runtime of its own, for the benchmarks: a real provider is
-    /// another machine, and the moment a message arrives must not wait behind the bench's
-    /// own clients (a thousand phones) on the caller's runtime. The thread lives as long as
-    /// the process.
-    pub async fn start_on_own_thread() -> FakeGatewayApi {
-        let (started, fake) = tokio::sync::oneshot::channel();
-        std::thread::Builder::new()
-            .name("fake-gatewayapi".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a runtime for the fake");
-                runtime.block_on(async move {
-                    let _ = started.send(FakeGatewayApi::start().await);
-                    std::future::pending::<()>().await
-                });
-            })
-            .expect("a thread for the fake");
-        fake.await.expect("the fake starts")
-    }
-
     /// Starts (`Some`) or ends (`None`) an outage.
     pub fn set_outage(&self, outage: Option<Outage>) {
         self.down.store(outage == Some(Outage::Down), Ordering::SeqCst);
