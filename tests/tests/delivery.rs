@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use makker_engine::dispatcher::Dispatcher;
+use makker_engine::scheduler::Scheduler;
 use makker_mobile_api::EventRequest;
 use makker_notify::sms::{GatewayApi, GatewayApiConfig, Secret, SmsProvider, http_client};
 use makker_store::{Message, Store};
@@ -25,11 +26,23 @@ fn provider(fake: &FakeGatewayApi, token: &str) -> Arc<dyn SmsProvider> {
 
 /// An SOS by Carl queues its first step (urgent chain: Carl himself) right away.
 async fn one_alarm_sms(app: &TestApp, f: &makker_tests::app::Fixture) -> Message {
+    fired_by(app.scheduler(), app, f).await
+}
+
+/// Carl's SOS, fired by `scheduler`: its one SMS.
+async fn fired_by(scheduler: Scheduler, app: &TestApp, f: &makker_tests::app::Fixture) -> Message {
     f.carl.phone.sos(&EventRequest::default()).await.unwrap();
-    app.scheduler().run_due().await.unwrap();
+    scheduler.run_due().await.unwrap();
     let queued = app.engine.store.messages(None).await.unwrap();
     assert_eq!(queued.len(), 1, "{queued:?}");
     queued[0].clone()
+}
+
+/// Carl's SOS, fired by a deadline loop that hands what it queues to `dispatch`.
+async fn handed_to(dispatch: &mut Dispatcher, app: &TestApp, f: &makker_tests::app::Fixture) -> Message {
+    let mut scheduler = app.scheduler();
+    scheduler.relay = Some(dispatch.relay());
+    fired_by(scheduler, app, f).await
 }
 
 async fn message(app: &TestApp, id: uuid::Uuid) -> Message {
@@ -242,12 +255,7 @@ async fn messages_a_firing_queues_are_handed_to_the_dispatcher_already_leased(st
     let (app, f) = ready(store).await;
     let primary = FakeGatewayApi::start().await;
     let mut dispatch = Dispatcher::new(app.engine.clone(), vec![provider(&primary, TOKEN)]);
-    let mut scheduler = app.scheduler();
-    scheduler.relay = Some(dispatch.relay());
-    f.carl.phone.sos(&EventRequest::default()).await.unwrap();
-    scheduler.run_due().await.unwrap();
-    let queued = app.engine.store.messages(None).await.unwrap();
-    assert_eq!(queued.len(), 1, "{queued:?}");
+    let sms = handed_to(&mut dispatch, &app, &f).await;
     let other = Dispatcher::new(app.engine.clone(), vec![provider(&primary, TOKEN)]);
     assert_eq!(
         other.tick().await.unwrap(),
@@ -257,8 +265,8 @@ async fn messages_a_firing_queues_are_handed_to_the_dispatcher_already_leased(st
     assert_eq!(dispatch.tick().await.unwrap(), 1, "handed over");
     assert_eq!(dispatch.tick().await.unwrap(), 0, "nothing is left to send");
     assert_eq!(primary.received().len(), 1);
-    assert_eq!(primary.received()[0]["userref"], queued[0].message.id.to_string());
-    let sent = message(&app, queued[0].message.id).await;
+    assert_eq!(primary.received()[0]["userref"], sms.message.id.to_string());
+    let sent = message(&app, sms.message.id).await;
     assert_eq!((sent.state.as_str(), sent.attempts), ("sent", 1));
 }
 
@@ -269,13 +277,8 @@ async fn a_handed_over_message_never_sent_is_claimed_after_its_lease(store: Arc<
     let (app, f) = ready(store).await;
     let primary = FakeGatewayApi::start().await;
     let mut dead = Dispatcher::new(app.engine.clone(), vec![provider(&primary, TOKEN)]);
-    let mut scheduler = app.scheduler();
-    scheduler.relay = Some(dead.relay());
+    let sms = handed_to(&mut dead, &app, &f).await;
     drop(dead);
-    f.carl.phone.sos(&EventRequest::default()).await.unwrap();
-    scheduler.run_due().await.unwrap();
-    let queued = app.engine.store.messages(None).await.unwrap();
-    assert_eq!(queued.len(), 1, "{queued:?}");
     let heir = Dispatcher::new(app.engine.clone(), vec![provider(&primary, TOKEN)]);
     assert_eq!(
         heir.tick().await.unwrap(),
@@ -286,7 +289,7 @@ async fn a_handed_over_message_never_sent_is_claimed_after_its_lease(store: Arc<
     assert_eq!(heir.tick().await.unwrap(), 1, "the lease lapsed");
     assert_eq!(heir.tick().await.unwrap(), 0);
     assert_eq!(primary.received().len(), 1);
-    assert_eq!(message(&app, queued[0].message.id).await.state, "sent");
+    assert_eq!(message(&app, sms.message.id).await.state, "sent");
 
     // A deadline whose firing queues the same message again (its dedup key) fires, but the
     // message is neither queued twice nor handed over.
@@ -297,7 +300,7 @@ async fn a_handed_over_message_never_sent_is_claimed_after_its_lease(store: Arc<
         arm: vec![makker_store::NewDeadline {
             kind: makker_store::DeadlineKind::FollowUp,
             visit: None,
-            alarm: queued[0].message.alarm,
+            alarm: sms.message.alarm,
             due_at: now,
         }],
         ..makker_store::Changes::default()
@@ -313,7 +316,7 @@ async fn a_handed_over_message_never_sent_is_claimed_after_its_lease(store: Arc<
     let again = makker_store::Changes {
         outbox: vec![makker_store::NewMessage {
             id: uuid::Uuid::now_v7(),
-            ..queued[0].message.clone()
+            ..sms.message.clone()
         }],
         ..makker_store::Changes::default()
     };
