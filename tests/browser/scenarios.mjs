@@ -260,18 +260,20 @@ const SCENARIOS = {
       { kind: 'alarm', title: 'ALARM: Anna Jensen', body: 'Manglende tjek ud – ring til Anna', alarm_id: '0193a000-0000-7000-8000-000000000002', urgency: 'high' },
     ];
     const origin = new URL(BASE).origin;
-    for (const p of pushes) {
-      await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId: registrations.get(scope), data: JSON.stringify(p) });
-    }
-    // waitForFunction does not wait for an async predicate: look until all are shown.
+    // waitForFunction does not wait for an async predicate: look until the count is reached.
     const notifications = () => anna.page.evaluate(async () => {
       const list = await (await navigator.serviceWorker.ready).getNotifications();
       return list.map((x) => ({ title: x.title, body: x.body, requireInteraction: x.requireInteraction }));
     });
-    let shown = await notifications();
-    for (const until = Date.now() + 5000; shown.length < pushes.length && Date.now() < until;) {
-      await anna.page.waitForTimeout(100);
-      shown = await notifications();
+    let shown = [];
+    // One push at a time, as a push service delivers them: each is shown before the next
+    // arrives, so a later one replacing an earlier one shows as a count that does not grow.
+    for (const [i, p] of pushes.entries()) {
+      await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId: registrations.get(scope), data: JSON.stringify(p) });
+      for (const until = Date.now() + 10000; shown.length <= i && Date.now() < until;) {
+        await anna.page.waitForTimeout(100);
+        shown = await notifications();
+      }
     }
     assert.equal(shown.length, pushes.length, `one notification per push, none replacing another: ${JSON.stringify(shown)}`);
     const byTitle = Object.fromEntries(shown.map((n) => [n.title, n]));
