@@ -225,6 +225,72 @@ async fn one_batch_records_each_message_as_it_came_out(store: Arc<dyn Store>) {
     );
 }
 
+/// Three SOS alarms at once against a provider that takes 400 ms to answer.
+async fn three_sos_to_a_slow_provider(app: &TestApp, f: &makker_tests::app::Fixture) -> FakeGatewayApi {
+    let primary = FakeGatewayApi::start().await;
+    primary.set_delay(std::time::Duration::from_millis(400));
+    for worker in [&f.anna, &f.bo, &f.carl] {
+        worker.phone.sos(&EventRequest::default()).await.unwrap();
+    }
+    app.scheduler().run_due().await.unwrap();
+    primary
+}
+
+/// A batch goes out at once, but never more sends at a time than the channel's slots: a
+/// burst of alarms cannot open more connections than the process has files for.
+async fn sends_in_flight_never_exceed_the_slots(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let primary = three_sos_to_a_slow_provider(&app, &f).await;
+    let mut dispatch = Dispatcher::new(app.engine.clone(), vec![provider(&primary, TOKEN)]);
+    dispatch.limit_sends(2);
+    assert_eq!(dispatch.tick().await.unwrap(), 3);
+    assert_eq!(primary.received().len(), 3);
+    assert_eq!(primary.most_at_once(), 2, "two at once, never three");
+}
+
+/// A message whose slot comes free only after half its lease is not sent: meanwhile its
+/// lease may lapse and another dispatcher claim it. It is left to the lease and sent once,
+/// by whoever claims it next.
+async fn a_message_without_a_slot_in_time_is_left_to_its_lease(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let primary = three_sos_to_a_slow_provider(&app, &f).await;
+    let mut dispatch = Dispatcher::new(app.engine.clone(), vec![provider(&primary, TOKEN)]);
+    dispatch.limit_sends(1);
+    let dispatch = Arc::new(dispatch);
+    let sending = tokio::spawn({
+        let dispatch = dispatch.clone();
+        async move { dispatch.tick().await }
+    });
+    for _ in 0..100 {
+        if !primary.received().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(primary.received().len(), 1, "the first send is being answered");
+    app.clock.advance(Duration::seconds(16));
+    assert_eq!(
+        sending.await.unwrap().unwrap(),
+        1,
+        "the others waited past half the lease"
+    );
+    let other = Dispatcher::new(app.engine.clone(), vec![provider(&primary, TOKEN)]);
+    assert_eq!(other.tick().await.unwrap(), 0, "still leased");
+    app.clock.advance(Duration::seconds(15));
+    assert_eq!(other.tick().await.unwrap(), 2, "the lease lapsed");
+    let mut refs: Vec<String> = primary
+        .received()
+        .iter()
+        .map(|m| m["userref"].as_str().unwrap().to_owned())
+        .collect();
+    refs.sort();
+    refs.dedup();
+    assert_eq!(refs.len(), 3, "each sent once");
+    for m in app.engine.store.messages(None).await.unwrap() {
+        assert_eq!((m.state.as_str(), m.attempts), ("sent", 1), "{m:?}");
+    }
+}
+
 /// A dispatcher that leased a message and died before sending (SIGKILL between commit and
 /// send) leaves it pending: it is sent once, by another, when the lease lapses.
 async fn a_message_leased_by_a_dispatcher_that_died_is_sent_once_after_its_lease(store: Arc<dyn Store>) {
@@ -336,6 +402,8 @@ async fn a_handed_over_message_never_sent_is_claimed_after_its_lease(store: Arc<
 }
 
 both! {
+    slots => sends_in_flight_never_exceed_the_slots,
+    no_slot_in_time => a_message_without_a_slot_in_time_is_left_to_its_lease,
     handed_over => messages_a_firing_queues_are_handed_to_the_dispatcher_already_leased,
     handed_over_lapses => a_handed_over_message_never_sent_is_claimed_after_its_lease,
     crash_between_commit_and_send => a_message_leased_by_a_dispatcher_that_died_is_sent_once_after_its_lease,

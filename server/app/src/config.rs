@@ -87,6 +87,11 @@ pub struct Config {
     /// PostgreSQL connections of the deadline loop and the dispatcher, a pool apart from the
     /// HTTP handlers' so a busy web front cannot delay a deadline (SQLite shares one pool).
     pub background_connections: u32,
+    /// SMS, and as many pushes, that the dispatcher sends at once, each on a connection of its
+    /// own (kept alive for the next): a burst of alarms goes out this many at a time. At most an
+    /// eighth of the process's open-file limit each (the soft limit is raised to the hard one at
+    /// start).
+    pub sends_in_flight: u32,
     /// An outside watchdog (e.g. a Healthchecks or Uptime Kuma push URL) that this process
     /// calls while it is healthy, so someone learns when Makker itself is down.
     pub watchdog_url: Option<String>,
@@ -156,6 +161,7 @@ impl Default for Config {
             deadline_lease_seconds: 10,
             outbox_lease_seconds: 30,
             background_connections: 8,
+            sends_in_flight: 1024,
             watchdog_url: None,
             watchdog_interval_seconds: 60,
             map_tile_url: makker_http::web::OSM_TILES.into(),
@@ -250,8 +256,8 @@ pub enum ConfigError {
     Retention(String),
     #[error("invalid configuration: single sign-on: {0}")]
     Oidc(String),
-    #[error("invalid configuration: background_connections must be between 1 and 64 (got {0})")]
-    BackgroundConnections(u32),
+    #[error("invalid configuration: {name} must be between 1 and {most} (got {got})")]
+    Count { name: &'static str, most: u32, got: u32 },
     #[error("invalid configuration: watchdog_url must be an http or https URL (got {0})")]
     WatchdogUrl(String),
     #[error("invalid configuration: watchdog_interval_seconds must be between 1 and 3600 (got {0})")]
@@ -325,8 +331,13 @@ impl Config {
         {
             return Err(ConfigError::WatchdogUrl(url.clone()));
         }
-        if !(1..=64).contains(&self.background_connections) {
-            return Err(ConfigError::BackgroundConnections(self.background_connections));
+        for (name, most, got) in [
+            ("background_connections", 64, self.background_connections),
+            ("sends_in_flight", 65_536, self.sends_in_flight),
+        ] {
+            if !(1..=most).contains(&got) {
+                return Err(ConfigError::Count { name, most, got });
+            }
         }
         if !(1..=3600).contains(&self.watchdog_interval_seconds) {
             return Err(ConfigError::WatchdogInterval(self.watchdog_interval_seconds));
@@ -522,6 +533,13 @@ mod tests {
             jail.set_env("MAKKER_TOKEN_DAYS", "0");
             let e = Config::load(Path::new("makker.toml")).unwrap_err().to_string();
             assert!(e.contains("token_days must be between 1 and 365"), "{e}");
+            jail.set_env("MAKKER_TOKEN_DAYS", "90");
+            jail.set_env("MAKKER_SENDS_IN_FLIGHT", "0");
+            let e = Config::load(Path::new("makker.toml")).unwrap_err().to_string();
+            assert!(
+                e.contains("sends_in_flight must be between 1 and 65536 (got 0)"),
+                "{e}"
+            );
             Ok(())
         });
     }

@@ -178,6 +178,7 @@ pub fn web_push(config: &Config) -> anyhow::Result<Option<WebPush>> {
 /// # Errors
 /// The server fails.
 pub async fn serve(listener: tokio::net::TcpListener, engine: Engine, config: &Config) -> anyhow::Result<()> {
+    raise_open_files();
     let sms = sms_providers(config)?;
     let push = web_push(config)?;
     let webhooks = webhooks(config);
@@ -218,6 +219,49 @@ pub async fn serve(listener: tokio::net::TcpListener, engine: Engine, config: &C
     let _ = maintenance.shutdown().await;
     tracing::info!("makker stopped");
     Ok(())
+}
+
+/// Raises the soft limit of open files to the hard one (systemd's default soft limit is
+/// 1,024): a burst of alarms opens a connection per send in flight, and the web front must
+/// still accept its phones meanwhile.
+pub fn raise_open_files() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let Rlimit { current, maximum } = getrlimit(Resource::Nofile);
+    if current == maximum {
+        return;
+    }
+    match setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: maximum,
+            maximum,
+        },
+    ) {
+        Ok(()) => tracing::info!(from = ?current, to = ?maximum, "raised the open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
+}
+
+/// This process's soft limit of open files (`None`: unlimited).
+fn open_files() -> Option<u64> {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+}
+
+/// The dispatcher's sends in flight per channel: as configured, but at most an eighth of the
+/// open files each (SMS and push together a quarter), the rest left to the web front and the
+/// database pools.
+fn send_slots(configured: u32, open_files: Option<u64>) -> usize {
+    let most = open_files.map_or(u64::MAX, |n| (n / 8).max(1));
+    let slots = u64::from(configured).min(most);
+    if slots < u64::from(configured) {
+        tracing::warn!(
+            configured,
+            slots,
+            ?open_files,
+            "fewer sends in flight than configured: too few open files"
+        );
+    }
+    usize::try_from(slots).unwrap_or(usize::MAX)
 }
 
 /// How much lower the web's worker threads run than the rest of the process, in nice steps:
@@ -304,6 +348,7 @@ impl Deadlines {
         scheduler.lease = chrono::Duration::seconds(config.deadline_lease_seconds.into());
         let mut dispatcher = Dispatcher::new(engine.clone(), sms);
         dispatcher.lease = chrono::Duration::seconds(config.outbox_lease_seconds.into());
+        dispatcher.limit_sends(send_slots(config.sends_in_flight, open_files()));
         if let Some(push) = push {
             dispatcher = dispatcher.with_push(push);
         }
@@ -392,6 +437,18 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sends_in_flight_leave_most_open_files_to_the_rest() {
+        assert_eq!(super::send_slots(1024, Some(524_288)), 1024);
+        assert_eq!(super::send_slots(1024, None), 1024, "unlimited");
+        assert_eq!(
+            super::send_slots(1024, Some(1024)),
+            128,
+            "systemd's default soft limit"
+        );
+        assert_eq!(super::send_slots(1024, Some(4)), 1, "never none");
+    }
+
     #[test]
     fn a_second_process_on_the_same_sqlite_file_is_refused() {
         let dir = std::env::temp_dir().join(format!("makker-lock-{}", uuid::Uuid::new_v4()));

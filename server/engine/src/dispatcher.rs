@@ -1,13 +1,13 @@
 //! The outbox dispatcher: drains queued messages through the channel's providers.
 //!
 //! Protocol: lease a batch of due messages (or take one the deadline loop handed over,
-//! leased in the commit that queued it: see [`Relay`]); look up their recipients in one query per
-//! channel; send them all at once outside any transaction (sends are slow and must not hold
-//! locks); record every attempt and its outcome in one commit per batch. Several batches send
-//! at once, so a slow provider does not hold up the next lease. An SMS goes to the primary
-//! provider and, when that fails, to the failover in the same attempt (the primary's failure
-//! is recorded too). A failure that may pass is tried
-//! again later with exponential backoff and ±20 % jitter, never sooner than the provider's
+//! leased in the commit that queued it: see [`Relay`]); look up their recipients in one query
+//! per channel; send them all at once, as far as the channel's slots allow, outside any
+//! transaction (sends are slow and must not hold locks); record every attempt and its outcome
+//! in one commit per batch. Several batches send at once, so a slow provider does not hold up
+//! the next lease. An SMS goes to the primary provider and, when that fails, to the failover
+//! in the same attempt (the primary's failure is recorded too). A failure that may pass is
+//! tried again later with exponential backoff and ±20 % jitter, never sooner than the provider's
 //! `Retry-After`, up to `max_attempts`; then the message is marked failed, visibly.
 //!
 //! INVARIANT: a message is its own outbox row, queued once per (occasion, recipient, channel)
@@ -51,6 +51,36 @@ pub struct Dispatcher {
     pub max_sleep: StdDuration,
     /// Batches the deadline loop handed over (see [`Dispatcher::relay`]).
     relayed: Option<Mutex<mpsc::UnboundedReceiver<Leased>>>,
+    /// Sends in flight at once, per channel (see [`Dispatcher::limit_sends`]).
+    sends: Sends,
+}
+
+/// Sends in flight per channel by default: a burst of alarms needs as many connections (and
+/// open files) as it has sends in flight; at 200 ms per answer, 1,024 hand over 5,000 a second.
+pub const SENDS_IN_FLIGHT: usize = 1024;
+
+/// A slot for each send in flight, per channel: a slow or hanging SMS provider never holds up
+/// push, and neither can open more connections than the process has files for.
+struct Sends {
+    sms: Arc<Semaphore>,
+    push: Arc<Semaphore>,
+}
+
+impl Sends {
+    fn new(per_channel: usize) -> Self {
+        let slots = || Arc::new(Semaphore::new(per_channel.max(1)));
+        Sends {
+            sms: slots(),
+            push: slots(),
+        }
+    }
+
+    fn of(&self, channel: Channel) -> Arc<Semaphore> {
+        match channel {
+            Channel::Sms => self.sms.clone(),
+            Channel::Push => self.push.clone(),
+        }
+    }
 }
 
 /// The deadline loop's line to this process's dispatcher. The messages a firing queues are
@@ -126,7 +156,15 @@ impl Dispatcher {
             max_backoff: Duration::minutes(10),
             max_sleep: StdDuration::from_millis(500),
             relayed: None,
+            sends: Sends::new(SENDS_IN_FLIGHT),
         }
+    }
+
+    /// At most `per_channel` SMS and as many pushes in flight at once (at least one). A
+    /// message whose turn comes after half its lease is left to the lease: it may be claimed
+    /// again meanwhile, and must not be sent twice.
+    pub fn limit_sends(&mut self, per_channel: usize) {
+        self.sends = Sends::new(per_channel);
     }
 
     /// A line for this process's deadline loop to hand over what it queues (call after
@@ -157,44 +195,48 @@ impl Dispatcher {
             Some(handed) => handed,
             None => self.claim().await?,
         };
-        let count = due.len();
-        self.send(due).await?;
-        Ok(count)
+        self.send(due).await
     }
 
     /// The next batch handed over whose lease leaves time to send it. A batch that waited
     /// for half its lease is left to lapse: its messages may be claimed again meanwhile.
-    fn next_relayed(&self) -> Option<Vec<Message>> {
+    fn next_relayed(&self) -> Option<Leased> {
         let mut relayed = self.relayed.as_ref()?.lock().expect("BUG: never poisoned");
-        while let Ok(Leased { until, messages }) = relayed.try_recv() {
-            if until - self.engine.now() < self.lease / 2 {
-                tracing::warn!(%until, n = messages.len(), "handed over too late to send; left to its lease");
+        while let Ok(handed) = relayed.try_recv() {
+            if !in_time(&self.engine, handed.until, self.lease) {
+                let (until, n) = (handed.until, handed.messages.len());
+                tracing::warn!(%until, n, "handed over too late to send; left to its lease");
                 continue;
             }
             // A crash test stops here: committed and leased, not sent.
             fail::fail_point!("dispatcher-claimed", |_| None);
-            return Some(messages);
+            return Some(handed);
         }
         None
     }
 
-    async fn claim(&self) -> Result<Vec<Message>, EngineError> {
+    async fn claim(&self) -> Result<Leased, EngineError> {
         let now = self.engine.now();
-        let due = self
+        let until = now + self.lease;
+        let messages = self
             .engine
             .store
-            .claim_messages(now, &self.owner, now + self.lease, self.batch)
+            .claim_messages(now, &self.owner, until, self.batch)
             .await?;
-        if !due.is_empty() {
+        if !messages.is_empty() {
             // A crash test stops here: committed and claimed, not sent.
-            fail::fail_point!("dispatcher-claimed", |_| Ok(vec![]));
+            fail::fail_point!("dispatcher-claimed", |_| Ok(Leased {
+                until,
+                messages: vec![]
+            }));
         }
-        Ok(due)
+        Ok(Leased { until, messages })
     }
 
-    /// Sends one leased batch, every message at once (over the providers' kept-alive
-    /// connections), and records every outcome in one commit.
-    async fn send(&self, due: Vec<Message>) -> Result<(), EngineError> {
+    /// Sends one leased batch, every message at once as far as the channel's slots allow
+    /// (over the providers' kept-alive connections), and records every outcome in one commit.
+    /// Returns how many were attempted.
+    async fn send(&self, Leased { until, messages: due }: Leased) -> Result<usize, EngineError> {
         let (phones, mut subscriptions) = self.recipients(&due).await?;
         let mut sends = JoinSet::new();
         for m in due {
@@ -205,7 +247,15 @@ impl Dispatcher {
             };
             let providers = self.sms.clone();
             let push = self.push.clone();
+            let (slots, engine, lease) = (self.sends.of(m.message.channel), self.engine.clone(), self.lease);
             sends.spawn(async move {
+                let _slot = slots
+                    .acquire_owned()
+                    .await
+                    .expect("BUG: the semaphore is never closed");
+                if !in_time(&engine, until, lease) {
+                    return None;
+                }
                 let (outcome, gone) = match m.message.channel {
                     Channel::Sms => (deliver(&providers, &m, to.as_deref()).await, vec![]),
                     Channel::Push => {
@@ -213,13 +263,16 @@ impl Dispatcher {
                         ((outcome, vec![]), gone)
                     }
                 };
-                (m, outcome, gone)
+                Some((m, outcome, gone))
             });
         }
-        let mut done = Vec::with_capacity(sends.len());
+        let sends_total = sends.len();
+        let mut done = Vec::with_capacity(sends_total);
         while let Some(sent) = sends.join_next().await {
-            let (m, (outcome, failed_over), gone) =
-                sent.map_err(|e| EngineError::Invalid(format!("a send task failed: {e}")))?;
+            let sent = sent.map_err(|e| EngineError::Invalid(format!("a send task failed: {e}")))?;
+            let Some((m, (outcome, failed_over), gone)) = sent else {
+                continue;
+            };
             for endpoint in gone {
                 self.engine.store.remove_push_subscription(&endpoint).await?;
             }
@@ -231,11 +284,15 @@ impl Dispatcher {
                 attempt,
             });
         }
+        if done.len() < sends_total {
+            let left = sends_total - done.len();
+            tracing::warn!(%until, left, "no send slot within half the lease; left to the lease");
+        }
         self.engine
             .store
             .record_deliveries(&done, self.engine.now())
             .await?;
-        Ok(())
+        Ok(done.len())
     }
 
     /// The batch's phone numbers and push subscriptions, in two queries (not two per message).
@@ -307,12 +364,12 @@ impl Dispatcher {
                 None => (this.claim().await, false),
             };
             let full = match due {
-                Ok(due) if due.is_empty() => {
+                Ok(due) if due.messages.is_empty() => {
                     drop(slot);
                     false
                 }
                 Ok(due) => {
-                    let full = relayed || due.len() >= this.batch as usize;
+                    let full = relayed || due.messages.len() >= this.batch as usize;
                     let batch = this.clone();
                     tokio::spawn(async move {
                         if let Err(e) = batch.send(due).await {
@@ -347,6 +404,11 @@ impl Dispatcher {
 }
 
 type Recipients<T> = HashMap<PersonId, T>;
+
+/// Whether a lease running `until` leaves time to send: at least half of it is left.
+fn in_time(engine: &Engine, until: DateTime<Utc>, lease: Duration) -> bool {
+    until - engine.now() >= lease / 2
+}
 
 /// `makker_deliveries_total{channel, provider, outcome}`: what alert rules watch.
 fn count_delivery(channel: Channel, attempt: &Attempt) {

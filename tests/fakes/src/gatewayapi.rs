@@ -45,6 +45,9 @@ struct Inner {
     script: VecDeque<(u16, Option<u64>)>,
     next_id: u64,
     delay: Duration,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: usize,
+    most_at_once: usize,
 }
 
 #[derive(Clone, Default)]
@@ -112,6 +115,11 @@ impl FakeGatewayApi {
             .collect()
     }
 
+    /// The most requests that were being answered at once.
+    pub fn most_at_once(&self) -> usize {
+        self.inner.lock().unwrap().most_at_once
+    }
+
     /// Accepted messages with the wall-clock time each request arrived, in order.
     pub fn received_at(&self) -> Vec<(SystemTime, Value)> {
         self.inner.lock().unwrap().received.clone()
@@ -120,12 +128,31 @@ impl FakeGatewayApi {
 
 async fn mtsms(State(fake): State<FakeGatewayApi>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
     let arrived = SystemTime::now();
+    let _answering = Answering::new(&fake);
     let delay = fake.inner.lock().unwrap().delay;
     let response = answer(&fake, &headers, body, arrived);
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
     response
+}
+
+/// A request being answered, counted until answered (or its connection dropped).
+struct Answering<'a>(&'a FakeGatewayApi);
+
+impl<'a> Answering<'a> {
+    fn new(fake: &'a FakeGatewayApi) -> Self {
+        let mut inner = fake.inner.lock().unwrap();
+        inner.in_flight += 1;
+        inner.most_at_once = inner.most_at_once.max(inner.in_flight);
+        Answering(fake)
+    }
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        self.0.inner.lock().unwrap().in_flight -= 1;
+    }
 }
 
 /// The answer to one request, recording it when accepted.
