@@ -89,7 +89,7 @@ pub struct Config {
     pub background_connections: u32,
     /// SMS, and as many pushes, that the dispatcher sends at once, each on a connection of its
     /// own (kept alive for the next): a burst of alarms goes out this many at a time. At most an
-    /// eighth of the process's open-file limit each (the soft limit is raised to the hard one at
+    /// quarter of the process's open-file limit each (the soft limit is raised to the hard one at
     /// start).
     pub sends_in_flight: u32,
     /// An outside watchdog (e.g. a Healthchecks or Uptime Kuma push URL) that this process
@@ -161,7 +161,7 @@ impl Default for Config {
             deadline_lease_seconds: 10,
             outbox_lease_seconds: 30,
             background_connections: 8,
-            sends_in_flight: 1024,
+            sends_in_flight: 4096,
             watchdog_url: None,
             watchdog_interval_seconds: 60,
             map_tile_url: makker_http::web::OSM_TILES.into(),

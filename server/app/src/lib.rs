@@ -247,11 +247,11 @@ fn open_files() -> Option<u64> {
     rustix::process::getrlimit(rustix::process::Resource::Nofile).current
 }
 
-/// The dispatcher's sends in flight per channel: as configured, but at most an eighth of the
-/// open files each (SMS and push together a quarter), the rest left to the web front and the
+/// The dispatcher's sends in flight per channel: as configured, but at most a quarter of the
+/// open files each (SMS and push together half), the rest left to the web front and the
 /// database pools.
 fn send_slots(configured: u32, open_files: Option<u64>) -> usize {
-    let most = open_files.map_or(u64::MAX, |n| (n / 8).max(1));
+    let most = open_files.map_or(u64::MAX, |n| (n / 4).max(1));
     let slots = u64::from(configured).min(most);
     if slots < u64::from(configured) {
         tracing::warn!(
@@ -438,15 +438,19 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn sends_in_flight_leave_most_open_files_to_the_rest() {
-        assert_eq!(super::send_slots(1024, Some(524_288)), 1024);
-        assert_eq!(super::send_slots(1024, None), 1024, "unlimited");
+    fn sends_in_flight_leave_half_the_open_files_to_the_rest() {
         assert_eq!(
-            super::send_slots(1024, Some(1024)),
-            128,
+            super::send_slots(4096, Some(65_536)),
+            4096,
+            "our systemd unit's limit"
+        );
+        assert_eq!(super::send_slots(4096, None), 4096, "unlimited");
+        assert_eq!(
+            super::send_slots(4096, Some(1024)),
+            256,
             "systemd's default soft limit"
         );
-        assert_eq!(super::send_slots(1024, Some(4)), 1, "never none");
+        assert_eq!(super::send_slots(4096, Some(3)), 1, "never none");
     }
 
     #[test]

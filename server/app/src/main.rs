@@ -8,6 +8,12 @@ use clap::{Parser, Subcommand};
 use makker::config::Config;
 use makker::{admin, demo};
 
+/// jemalloc rather than glibc's malloc: under a flood of check-ins glibc's malloc and free
+/// took about a tenth of all CPU (`perf`); with jemalloc the same server acknowledged 18 % more
+/// check-ins a second. It returns freed memory after 1 s (`.cargo/config.toml`).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "makker",

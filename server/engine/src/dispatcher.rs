@@ -56,8 +56,8 @@ pub struct Dispatcher {
 }
 
 /// Sends in flight per channel by default: a burst of alarms needs as many connections (and
-/// open files) as it has sends in flight; at 200 ms per answer, 1,024 hand over 5,000 a second.
-pub const SENDS_IN_FLIGHT: usize = 1024;
+/// open files) as it has sends in flight; at 200 ms per answer, 4,096 hand over 20,000 a second.
+pub const SENDS_IN_FLIGHT: usize = 4096;
 
 /// A slot for each send in flight, per channel: a slow or hanging SMS provider never holds up
 /// push, and neither can open more connections than the process has files for.
