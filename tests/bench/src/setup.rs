@@ -255,11 +255,13 @@ impl Seeder {
     /// foreign-key check on them scan the table once it fills.
     pub async fn analyze(url: &str) -> Result<()> {
         let mut db = connect(url).await?;
-        sqlx::query(
-            "analyze person, team_member, shift, place, visit, visit_participant, visit_event, deadline",
-        )
-        .execute(&mut db)
-        .await?;
+        // SQLite's ANALYZE takes one table or none: all of them, then.
+        let sql = if url.starts_with("sqlite") {
+            "analyze"
+        } else {
+            "analyze person, team_member, shift, place, visit, visit_participant, visit_event, deadline"
+        };
+        sqlx::query(sql).execute(&mut db).await?;
         Ok(())
     }
 
