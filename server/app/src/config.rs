@@ -88,7 +88,7 @@ pub struct Config {
     /// HTTP handlers' so a busy web front cannot delay a deadline (SQLite shares one pool).
     pub background_connections: u32,
     /// SMS, and as many pushes, that the dispatcher sends at once, each on a connection of its
-    /// own (kept alive for the next): a burst of alarms goes out this many at a time. At most an
+    /// own (kept alive for the next): a burst of alarms goes out this many at a time. At most a
     /// quarter of the process's open-file limit each (the soft limit is raised to the hard one at
     /// start).
     pub sends_in_flight: u32,
