@@ -859,7 +859,9 @@ async fn write_participants(tx: &mut Tx, visits: &[&Visit], now: DateTime<Utc>) 
     insert_rows(
         tx,
         "insert into visit_participant (visit_id, person_id, position, role, joined_at, left_at, created_at) ",
-        " on conflict (visit_id, person_id) do update set left_at = excluded.left_at",
+        // A check-in rewrites no participant that stayed as it was.
+        " on conflict (visit_id, person_id) do update set left_at = excluded.left_at \
+         where visit_participant.left_at is distinct from excluded.left_at",
         &rows,
         |b, (visit, position, p)| {
             b.push_bind(visit.0)
