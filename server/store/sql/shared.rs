@@ -841,13 +841,50 @@ async fn insert_rows<T>(
     rows: &[T],
     bind: impl Fn(&mut Separated<'_, Db, &'static str>, &T),
 ) -> StoreResult<()> {
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let mut q = QueryBuilder::<Db>::new(head);
-        q.push_values(chunk, |mut b, row| bind(&mut b, row));
-        q.push(tail);
+    for mut q in inserts(head, tail, rows, bind) {
         q.build().execute(&mut **tx).await.map_err(db_err)?;
     }
     Ok(())
+}
+
+/// [`insert_rows`] whose `tail` ends in `returning …`: the rows it returns.
+async fn insert_returning<T, R>(
+    tx: &mut Tx,
+    head: &str,
+    tail: &str,
+    rows: &[T],
+    bind: impl Fn(&mut Separated<'_, Db, &'static str>, &T),
+) -> StoreResult<Vec<R>>
+where
+    R: for<'r> FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+{
+    let mut out = Vec::with_capacity(rows.len());
+    for mut q in inserts(head, tail, rows, bind) {
+        out.extend(
+            q.build_query_as::<R>()
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(db_err)?,
+        );
+    }
+    Ok(out)
+}
+
+/// The statements of [`insert_rows`], one per [`ROWS_PER_INSERT`] rows.
+fn inserts<T>(
+    head: &str,
+    tail: &str,
+    rows: &[T],
+    bind: impl Fn(&mut Separated<'_, Db, &'static str>, &T),
+) -> Vec<QueryBuilder<Db>> {
+    rows.chunks(ROWS_PER_INSERT)
+        .map(|chunk| {
+            let mut q = QueryBuilder::<Db>::new(head);
+            q.push_values(chunk, |mut b, row| bind(&mut b, row));
+            q.push(tail);
+            q
+        })
+        .collect()
 }
 
 /// Writes participants' presence: new ones are inserted, known ones get their `left_at`.
@@ -1389,42 +1426,32 @@ async fn queue_messages(
 ) -> StoreResult<Vec<Message>> {
     let head = "insert into outbox (outbox_id, dedup_key, alarm_id, visit_id, person_id, channel, kind, body, drill, \
          state, attempts, next_attempt_at, created_at, claimed_by, claim_expires_at) ";
-    let tail = match hand_over {
-        Some(_) => format!(" on conflict (dedup_key) do nothing returning {MESSAGE_COLUMNS}"),
-        None => " on conflict (dedup_key) do nothing".to_owned(),
-    };
+    let tail = " on conflict (dedup_key) do nothing";
     let (owner, until) = (hand_over.map(|h| h.owner.clone()), hand_over.map(|h| h.until));
-    let mut handed = Vec::new();
-    for chunk in messages.chunks(ROWS_PER_INSERT) {
-        let mut q = QueryBuilder::<Db>::new(head);
-        q.push_values(chunk, |mut b, m| {
-            b.push_bind(m.id)
-                .push_bind(m.dedup_key.clone())
-                .push_bind(m.alarm.map(|a| a.0))
-                .push_bind(m.visit.map(|v| v.0))
-                .push_bind(m.person.0)
-                .push_bind(enum_str(&m.channel))
-                .push_bind(m.kind.clone())
-                .push_bind(m.body.clone())
-                .push_bind(m.drill)
-                .push_bind("pending")
-                .push_bind(0_i32)
-                .push_bind(now)
-                .push_bind(now)
-                .push_bind(owner.clone())
-                .push_bind(until);
-        });
-        q.push(&tail);
-        if hand_over.is_some() {
-            let rows: Vec<MessageRow> = q.build_query_as().fetch_all(&mut **tx).await.map_err(db_err)?;
-            for row in rows {
-                handed.push(row.into_message()?);
-            }
-        } else {
-            q.build().execute(&mut **tx).await.map_err(db_err)?;
-        }
+    let bind = |b: &mut Separated<'_, Db, &'static str>, m: &&NewMessage| {
+        b.push_bind(m.id)
+            .push_bind(m.dedup_key.clone())
+            .push_bind(m.alarm.map(|a| a.0))
+            .push_bind(m.visit.map(|v| v.0))
+            .push_bind(m.person.0)
+            .push_bind(enum_str(&m.channel))
+            .push_bind(m.kind.clone())
+            .push_bind(m.body.clone())
+            .push_bind(m.drill)
+            .push_bind("pending")
+            .push_bind(0_i32)
+            .push_bind(now)
+            .push_bind(now)
+            .push_bind(owner.clone())
+            .push_bind(until);
+    };
+    if hand_over.is_none() {
+        insert_rows(tx, head, tail, messages, bind).await?;
+        return Ok(vec![]);
     }
-    Ok(handed)
+    let returning = format!("{tail} returning {MESSAGE_COLUMNS}");
+    let rows: Vec<MessageRow> = insert_returning(tx, head, &returning, messages, bind).await?;
+    rows.into_iter().map(MessageRow::into_message).collect()
 }
 
 /// Runs `sql` (with `{ids}` in an `in (…)` list) for `ids`, [`IN_LIST_MAX`] at a time, in
