@@ -390,7 +390,7 @@ async fn a_handed_over_message_never_sent_is_claimed_after_its_lease(store: Arc<
     let fired = app
         .engine
         .store
-        .fire_many(&[(due[0].id, &again)], "me", now, Some(&lease))
+        .fire_many(&[(&due[0], &again)], "me", now, Some(&lease))
         .await
         .unwrap();
     assert_eq!(fired.deadlines, [due[0].id]);

@@ -539,12 +539,7 @@ async fn a_deadline_leased_by_a_process_that_died_fires_once_after_its_lease(sto
     let late = app
         .engine
         .store
-        .fire(
-            leased[1].id,
-            "dead-replica",
-            app.engine.now(),
-            &Changes::default(),
-        )
+        .fire(&leased[1], "dead-replica", app.engine.now(), &Changes::default())
         .await
         .unwrap();
     assert!(!late, "a lapsed lease cannot fire");
@@ -553,6 +548,66 @@ async fn a_deadline_leased_by_a_process_that_died_fires_once_after_its_lease(sto
         1,
         "one alarm, not two"
     );
+}
+
+/// A check-in moves the visit's timers in place (no new rows). A firing decided before the
+/// move cannot fire the moved timer: not while the lease it held is cleared, and not after
+/// the same process claims the timer again at its new due time.
+async fn a_timer_moved_while_leased_fires_only_at_its_new_due_time(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let t0 = app.engine.now();
+    let mut req = start(VisitKind::Park, f.park.id.0, 120);
+    req.partners.push(PartnerRequest {
+        person_id: f.bo.id(),
+        role: ParticipantRole::Observer,
+    });
+    // Park, low risk: check in every 30 minutes; the reminder is due after 25.
+    let v = f.anna.phone.start_visit(&req).await.unwrap();
+    let armed = app.engine.store.armed().await.unwrap();
+    app.clock.advance(Duration::minutes(26));
+    let claim = async |owner: &str| {
+        let now = app.engine.now();
+        let until = now + Duration::seconds(10);
+        app.engine.store.claim_due(now, owner, until, 10).await.unwrap()
+    };
+    let old = claim("me").await;
+    assert_eq!(old.len(), 1, "{old:?}");
+    assert_eq!(
+        (old[0].kind, (old[0].due_at - t0).num_minutes()),
+        (DeadlineKind::Reminder, 25)
+    );
+    f.anna
+        .phone
+        .check_in(v.id, &EventRequest::default())
+        .await
+        .unwrap();
+    let moved = app.engine.store.armed().await.unwrap();
+    let ids = |d: &[makker_store::Deadline]| d.iter().map(|d| (d.kind, d.id)).collect::<Vec<_>>();
+    assert_eq!(ids(&moved), ids(&armed), "moved in place");
+    let due: Vec<_> = moved.iter().map(|d| (d.due_at - t0).num_minutes()).collect();
+    assert_eq!(due, vec![51, 61]);
+    let fire = async |d: &makker_store::Deadline| {
+        let now = app.engine.now();
+        app.engine
+            .store
+            .fire(d, "me", now, &Changes::default())
+            .await
+            .unwrap()
+    };
+    assert!(!fire(&old[0]).await, "the move cleared the lease");
+    app.clock.advance(Duration::minutes(26));
+    let new = claim("me").await;
+    assert_eq!(
+        ids(&new),
+        ids(&old),
+        "the same row, claimed again by the same process"
+    );
+    assert!(
+        !fire(&old[0]).await,
+        "a decision for the old due time does not fire"
+    );
+    assert!(fire(&new[0]).await, "the one for the new due time does");
+    assert!(!fire(&new[0]).await, "once");
 }
 
 /// Deadlines of different visits fire together in one transaction: only those still leased
@@ -599,7 +654,7 @@ async fn deadlines_fired_together_write_only_what_the_leased_ones_cause(store: A
     };
     let all: Vec<_> = mine.iter().chain(&theirs).collect();
     let changes: Vec<Changes> = all.iter().zip(0..).map(|(d, n)| alarm(d, n)).collect();
-    let batch: Vec<(i64, &Changes)> = all.iter().zip(&changes).map(|(d, c)| (d.id, c)).collect();
+    let batch: Vec<(&makker_store::Deadline, &Changes)> = all.iter().copied().zip(&changes).collect();
     let fire = async || {
         let fired = app.engine.store.fire_many(&batch, "me", now, None).await;
         fired.unwrap().deadlines
@@ -727,6 +782,7 @@ both! {
     sos => an_sos_escalates_at_once_without_a_reminder,
     restart_catches_up => a_restart_fires_every_overdue_deadline_at_once,
     fired_together => deadlines_fired_together_write_only_what_the_leased_ones_cause,
+    moved_while_leased => a_timer_moved_while_leased_fires_only_at_its_new_due_time,
 }
 
 /// Two replicas on one PostgreSQL with 10,000 deadlines due at once: each fires exactly once.

@@ -30,6 +30,7 @@ makker_tests::both! {
     places_and_warnings_round_trip_per_team => super::places_and_warnings_round_trip_per_team,
     visits_round_trip_and_saves_are_optimistic => super::visits_round_trip_and_saves_are_optimistic,
     saves_at_once_share_commits_yet_each_is_judged_alone => super::saves_at_once_share_commits_yet_each_is_judged_alone,
+    reads_at_once_share_statements_yet_each_gets_its_own => super::reads_at_once_share_statements_yet_each_gets_its_own,
     a_duress_check_out_raises_its_alarm_in_the_same_save => super::a_duress_check_out_raises_its_alarm_in_the_same_save,
     visit_events_are_ordered_by_the_phones_time => super::visit_events_are_ordered_by_the_phones_time,
     the_recent_assessment_is_the_teams_latest_since_a_time => super::the_recent_assessment_is_the_teams_latest_since_a_time,
@@ -578,6 +579,89 @@ async fn visits_round_trip_and_saves_are_optimistic(store: Arc<dyn Store>) {
 /// Check-ins that arrive together share a transaction (group commit), but each is still
 /// judged on its own: a stale read loses to the save before it, and one save that breaks a rule
 /// fails alone.
+/// A check-in's two reads (who is signed in, the visit to change), asked for many at once,
+/// share statements: each caller still gets its own answer, an unknown key is not found, and
+/// nothing is cached (a revocation shows in the next read).
+async fn reads_at_once_share_statements_yet_each_gets_its_own(store: Arc<dyn Store>) {
+    let w = World::new(&*store).await;
+    let mut workers = Vec::new();
+    for i in 0..40 {
+        let worker = person(&*store, &format!("Worker {i}"), Role::Worker, &w.team).await;
+        let new = NewVisit::start(w.alone(&worker), at(10, 0));
+        new.insert(&*store, None).await.unwrap();
+        let device = Device {
+            id: new_id(),
+            person: worker.id,
+            token_hash: format!("{i:064x}"),
+            name: format!("Phone {i}"),
+            created_at: at(8, 0),
+            expires_at: at(8, 0) + Duration::days(90),
+            revoked_at: None,
+        };
+        store.insert_device(&device).await.unwrap();
+        workers.push((worker, device, new.visit.id));
+    }
+    // The third worker's visit has an alarm open.
+    let (third, _, alarmed) = &workers[2];
+    let alarm = Alarm::raise(
+        AlarmId(new_id()),
+        w.team.id,
+        third.id,
+        Some(*alarmed),
+        AlarmKind::Sos,
+        "urgent",
+        at(10, 5),
+    );
+    let raised = Changes {
+        new_alarms: vec![alarm],
+        ..Changes::default()
+    };
+    store.apply(&raised, at(10, 5)).await.unwrap();
+
+    let read_all = async || {
+        let mut reads = tokio::task::JoinSet::new();
+        // Every key twice, and unknown ones among them.
+        for (i, (_, device, visit)) in workers.iter().chain(&workers).enumerate() {
+            let (store, hash, visit) = (Arc::clone(&store), device.token_hash.clone(), *visit);
+            reads.spawn(async move {
+                (
+                    i,
+                    store.signed_in(&hash).await,
+                    store.visit_to_change(visit).await,
+                )
+            });
+        }
+        let store = Arc::clone(&store);
+        reads.spawn(async move {
+            let unknown = (
+                store.signed_in(&"ff".repeat(32)).await,
+                store.visit_to_change(VisitId(new_id())).await,
+            );
+            (usize::MAX, unknown.0, unknown.1)
+        });
+        reads.join_all().await
+    };
+    for (i, signed_in, visit) in read_all().await {
+        if i == usize::MAX {
+            assert!(matches!(signed_in, Err(StoreError::NotFound)), "{signed_in:?}");
+            assert!(matches!(visit, Err(StoreError::NotFound)), "{visit:?}");
+            continue;
+        }
+        let (worker, device, id) = &workers[i % workers.len()];
+        assert_eq!(signed_in.unwrap(), (device.clone(), worker.clone()), "worker {i}");
+        let (visit, open) = visit.unwrap();
+        assert_eq!(visit, store.visit(*id).await.unwrap(), "worker {i}");
+        assert_eq!(open, i % workers.len() == 2, "worker {i}");
+    }
+    store.revoke_device(workers[5].1.id, at(11, 0)).await.unwrap();
+    for (i, signed_in, _) in read_all().await {
+        if i != usize::MAX {
+            let revoked = signed_in.unwrap().0.revoked_at;
+            assert_eq!(revoked.is_some(), i % workers.len() == 5, "worker {i}");
+        }
+    }
+}
+
 async fn saves_at_once_share_commits_yet_each_is_judged_alone(store: Arc<dyn Store>) {
     let w = World::new(&*store).await;
     let mut workers = Vec::new();

@@ -169,7 +169,7 @@ impl Scheduler {
             })
             .await?;
         let decided: Vec<(Deadline, Changes)> = decided.into_iter().flatten().collect();
-        let batch: Vec<(i64, &Changes)> = decided.iter().map(|(d, c)| (d.id, c)).collect();
+        let batch: Vec<(&Deadline, &Changes)> = decided.iter().map(|(d, c)| (d, c)).collect();
         let lease = self.relay.as_ref().map(|r| r.lease(now));
         match self
             .engine
@@ -368,7 +368,7 @@ impl Firing {
 
     async fn fire(&self, d: &Deadline, now: DateTime<Utc>) -> Result<bool> {
         let changes = self.decide(d, &Known::default(), now).await?;
-        match self.engine.store.fire(d.id, &self.owner, now, &changes).await {
+        match self.engine.store.fire(d, &self.owner, now, &changes).await {
             Err(StoreError::Conflict { constraint: c }) if c == constraint::ALARM_VERSION => Ok(false),
             r => {
                 let fired = r?;

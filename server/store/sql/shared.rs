@@ -6,7 +6,8 @@
 //! INVARIANT: every write that belongs to one domain transition happens inside one
 //! transaction opened with `BEGIN_WRITE`; nothing is written outside a transaction.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, NaiveTime, Timelike, Utc, Weekday};
@@ -50,6 +51,9 @@ mod status;
 /// Visit saves that share commits (group commit).
 #[path = "group.rs"]
 mod group;
+/// A check-in's reads, shared by those waiting together (group reads).
+#[path = "reads.rs"]
+mod reads;
 
 /// A store on one database pool.
 #[derive(Clone, Debug)]
@@ -57,6 +61,15 @@ pub struct SqlStore {
     pub(crate) pool: Pool<Db>,
     /// Where visit saves queue to share a commit; `None` in the committers' own handle.
     saves: Option<group::Saves>,
+    /// Where a check-in's reads queue to share a statement; `None` in the readers' own handle.
+    reads: Option<Arc<HotReads>>,
+}
+
+/// The reads every check-in makes, by visit and by token hash.
+#[derive(Debug)]
+struct HotReads {
+    visits: reads::Reads<Uuid, (Versioned<Visit>, bool)>,
+    signed_in: reads::Reads<String, (Device, Person)>,
 }
 
 type Tx = Transaction<'static, Db>;
@@ -366,6 +379,18 @@ struct SignedInRow {
     d_revoked_at: Option<DateTime<Utc>>,
 }
 
+/// `rows` cut into runs of the same `key` (rows ordered by it).
+fn runs<T, K: PartialEq>(rows: Vec<T>, key: impl Fn(&T) -> K) -> Vec<Vec<T>> {
+    let mut runs: Vec<Vec<T>> = Vec::new();
+    for r in rows {
+        match runs.last_mut() {
+            Some(run) if key(&run[0]) == key(&r) => run.push(r),
+            _ => runs.push(vec![r]),
+        }
+    }
+    runs
+}
+
 /// The person of `rows` (one per team, or one with none), if any.
 fn person_of_rows(rows: Vec<PersonTeamRow>) -> StoreResult<Option<Person>> {
     let teams = rows.iter().filter_map(|r| r.member_of.map(TeamId)).collect();
@@ -543,14 +568,76 @@ struct Lease {
 impl SqlStore {
     /// A store on `pool`, with its committers started (on the current Tokio runtime).
     pub(crate) fn new(pool: Pool<Db>) -> SqlStore {
-        let saves = group::start(&SqlStore {
+        let alone = SqlStore {
             pool: pool.clone(),
             saves: None,
-        });
+            reads: None,
+        };
+        let (store, visits) = (alone.clone(), alone.clone());
+        let reads = HotReads {
+            visits: reads::Reads::start(Arc::new(move |ids| {
+                let store = visits.clone();
+                Box::pin(async move { store.visits_to_change(&ids).await })
+            })),
+            signed_in: reads::Reads::start(Arc::new(move |hashes| {
+                let store = store.clone();
+                Box::pin(async move { store.signed_in_many(&hashes).await })
+            })),
+        };
         SqlStore {
             pool,
-            saves: Some(saves),
+            saves: Some(group::start(&alone)),
+            reads: Some(Arc::new(reads)),
         }
+    }
+
+    /// Visits to change, each with whether it has alarms not resolved, by id.
+    async fn visits_to_change(&self, ids: &[Uuid]) -> StoreResult<HashMap<Uuid, (Versioned<Visit>, bool)>> {
+        let sql = format!(
+            "select {VISIT_COLUMNS}, {PART_COLUMNS}, exists (select 1 from alarm a where a.visit_id = v.visit_id \
+             and a.state <> 'resolved') as alarmed from visit v \
+             left join visit_participant vp on vp.visit_id = v.visit_id where v.visit_id in ({{ids}}) \
+             order by v.visit_id, vp.position"
+        );
+        let rows: Vec<AlarmedVisitRow> = self.rows_for_ids(&sql, ids).await?;
+        let mut visits = HashMap::new();
+        for rows in runs(rows, |r| r.row.visit.visit_id) {
+            let alarmed = rows[0].alarmed;
+            if let Some(v) = visit_of_rows(rows.into_iter().map(|r| r.row).collect())? {
+                visits.insert(v.value.id.0, (v, alarmed));
+            }
+        }
+        Ok(visits)
+    }
+
+    /// The device and person signed in with each token hash that has one.
+    async fn signed_in_many(&self, hashes: &[String]) -> StoreResult<HashMap<String, (Device, Person)>> {
+        let sql = format!(
+            "select {PERSON_COLUMNS}, m.team_id as member_of, d.device_id as d_device_id, \
+             d.token_hash as d_token_hash, d.name as d_name, d.created_at as d_created_at, \
+             d.expires_at as d_expires_at, d.revoked_at as d_revoked_at \
+             from device d join person p on p.person_id = d.person_id \
+             left join team_member m on m.person_id = p.person_id where d.token_hash in ({{ids}}) \
+             order by d.token_hash, m.team_id"
+        );
+        let rows: Vec<SignedInRow> = self.rows_for_ids(&sql, hashes).await?;
+        let mut signed_in = HashMap::new();
+        for rows in runs(rows, |r| r.d_token_hash.clone()) {
+            let r = &rows[0];
+            let device = Device {
+                id: r.d_device_id,
+                person: PersonId(r.member.person.person_id),
+                token_hash: r.d_token_hash.clone(),
+                name: r.d_name.clone(),
+                created_at: r.d_created_at,
+                expires_at: r.d_expires_at,
+                revoked_at: r.d_revoked_at,
+            };
+            if let Some(person) = person_of_rows(rows.into_iter().map(|r| r.member).collect())? {
+                signed_in.insert(device.token_hash.clone(), (device, person));
+            }
+        }
+        Ok(signed_in)
     }
 
     /// Leases up to `limit` rows due at `now` to `owner` until `until`, returning `columns`.
@@ -595,18 +682,25 @@ impl SqlStore {
         Ok(rows)
     }
 
-    /// The rows of `sql` for many ids, [`IN_LIST_MAX`] at a time: `{ids}` in `sql` becomes
-    /// the placeholders of one chunk (bind arrays are PostgreSQL's alone).
-    async fn rows_for_ids<R>(&self, sql: &str, ids: &[Uuid]) -> StoreResult<Vec<R>>
+    /// The rows of `sql` for many keys, [`IN_LIST_MAX`] at a time: `{ids}` in `sql` becomes
+    /// the placeholders of one chunk (bind arrays are PostgreSQL's alone). A chunk is padded
+    /// to a power of two by repeating a key, so that a few statement texts serve every count
+    /// (each text is prepared and planned on each connection).
+    async fn rows_for_ids<K, R>(&self, sql: &str, ids: &[K]) -> StoreResult<Vec<R>>
     where
+        K: for<'q> sqlx::Encode<'q, Db> + sqlx::Type<Db> + Clone + Send + Sync,
         R: for<'r> FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
     {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(IN_LIST_MAX) {
-            let sql = sql.replace("{ids}", &placeholders(chunk.len()));
+            let n = chunk.len().next_power_of_two();
+            let sql = sql.replace("{ids}", &placeholders(n));
             let mut query = sqlx::query_as::<_, R>(sqlx::AssertSqlSafe(sql));
-            for id in chunk {
-                query = query.bind(*id);
+            for id in chunk
+                .iter()
+                .chain(std::iter::repeat_n(&chunk[0], n - chunk.len()))
+            {
+                query = query.bind(id.clone());
             }
             out.extend(query.fetch_all(&self.pool).await.map_err(db_err)?);
         }
@@ -847,8 +941,9 @@ async fn insert_rows<T>(
     Ok(())
 }
 
-/// [`insert_rows`] whose `tail` ends in `returning …`: the rows it returns.
-async fn insert_returning<T, R>(
+/// [`insert_rows`] for a statement whose `tail` ends in `returning …` (an insert, or an
+/// update from the rows as `with … (values …)`): the rows it returns.
+async fn rows_returning<T, R>(
     tx: &mut Tx,
     head: &str,
     tail: &str,
@@ -1372,14 +1467,7 @@ async fn apply_quietly(
     live_rows(tx, "alarm", &alarms, now).await?;
     let timers: Vec<&(VisitId, Vec<NewDeadline>)> =
         all.iter().filter_map(|c| c.visit_timers.as_ref()).collect();
-    let visits: Vec<Uuid> = timers.iter().map(|(v, _)| v.0).collect();
-    update_in(
-        tx,
-        "update deadline set state = 'cancelled' where state = 'armed' \
-         and kind in ('reminder', 'overdue', 'silence') and visit_id in ({ids})",
-        &visits,
-    )
-    .await?;
+    let unmoved = replace_visit_timers(tx, &timers).await?;
     // A visit that is over: a reminder still waiting for its provider (down, or answering 429)
     // is no longer relevant and must not reach the worker later.
     let over: Vec<Uuid> = timers
@@ -1409,10 +1497,72 @@ async fn apply_quietly(
         &calm,
     )
     .await?;
-    let mut deadlines: Vec<&NewDeadline> = timers.iter().flat_map(|(_, t)| t).collect();
+    let mut deadlines = unmoved;
     deadlines.extend(each(all, |c| &c.arm));
     arm(tx, &deadlines, now).await?;
     queue_messages(tx, &each(all, |c| &c.outbox), now, hand_over).await
+}
+
+/// The kinds of a visit's own timers; `visit_timers` replaces all of them.
+const VISIT_TIMER_KINDS: [DeadlineKind; 3] = [
+    DeadlineKind::Reminder,
+    DeadlineKind::Overdue,
+    DeadlineKind::Silence,
+];
+
+/// Replaces the armed timers of these visits with the given ones: a timer of a kind still
+/// needed is moved in place (one row version, not a cancelled row and a new one each check-in),
+/// the others are cancelled. Answers the timers that had no armed row to move, to insert.
+///
+/// A move clears the lease, so a firing decided on the old due time finds its fence
+/// (`claimed_by`, `due_at`) broken and writes nothing, as it would for a cancelled row.
+async fn replace_visit_timers<'a>(
+    tx: &mut Tx,
+    timers: &[&'a (VisitId, Vec<NewDeadline>)],
+) -> StoreResult<Vec<&'a NewDeadline>> {
+    let wanted: Vec<&NewDeadline> = timers.iter().flat_map(|(_, t)| t).collect();
+    let moved: Vec<(Uuid, String)> = rows_returning(
+        tx,
+        "with d (d_visit, d_kind, d_due) as (",
+        ") update deadline set due_at = d_due, claimed_by = null, claim_expires_at = null from d \
+         where state = 'armed' and visit_id = d_visit and kind = d_kind returning visit_id, kind",
+        &wanted,
+        |b, d| {
+            b.push_bind(d.visit.map(|v| v.0))
+                .push_bind(enum_str(&d.kind))
+                .push_bind(d.due_at);
+        },
+    )
+    .await?;
+    // Visits grouped by the kinds they no longer need (all three once ended).
+    let mut unneeded: HashMap<Vec<&str>, Vec<Uuid>> = HashMap::new();
+    for (visit, kept) in timers {
+        let gone: Vec<&str> = VISIT_TIMER_KINDS
+            .iter()
+            .filter(|k| !kept.iter().any(|t| t.kind == **k))
+            .map(|k| k.as_str())
+            .collect();
+        if !gone.is_empty() {
+            unneeded.entry(gone).or_default().push(visit.0);
+        }
+    }
+    for (kinds, visits) in unneeded {
+        let kinds = kinds
+            .iter()
+            .map(|k| format!("'{k}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "update deadline set state = 'cancelled' where state = 'armed' and kind in ({kinds}) \
+             and visit_id in ({{ids}})"
+        );
+        update_in(tx, &sql, &visits).await?;
+    }
+    let moved: HashSet<(Uuid, &str)> = moved.iter().map(|(v, k)| (*v, k.as_str())).collect();
+    Ok(wanted
+        .into_iter()
+        .filter(|d| !d.visit.is_some_and(|v| moved.contains(&(v.0, d.kind.as_str()))))
+        .collect())
 }
 
 /// Queues messages, leased to `hand_over`'s owner if given; returns those leased.
@@ -1450,7 +1600,7 @@ async fn queue_messages(
         return Ok(vec![]);
     }
     let returning = format!("{tail} returning {MESSAGE_COLUMNS}");
-    let rows: Vec<MessageRow> = insert_returning(tx, head, &returning, messages, bind).await?;
+    let rows: Vec<MessageRow> = rows_returning(tx, head, &returning, messages, bind).await?;
     rows.into_iter().map(MessageRow::into_message).collect()
 }
 
@@ -1643,32 +1793,15 @@ impl Store for SqlStore {
     }
 
     async fn signed_in(&self, token_hash: &str) -> StoreResult<(Device, Person)> {
-        let sql = format!(
-            "select {PERSON_COLUMNS}, m.team_id as member_of, d.device_id as d_device_id, \
-             d.token_hash as d_token_hash, d.name as d_name, d.created_at as d_created_at, \
-             d.expires_at as d_expires_at, d.revoked_at as d_revoked_at \
-             from device d join person p on p.person_id = d.person_id \
-             left join team_member m on m.person_id = p.person_id where d.token_hash = $1 order by m.team_id"
-        );
-        let rows: Vec<SignedInRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(token_hash)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        let Some(r) = rows.first() else {
-            return Err(StoreError::NotFound);
+        let found = match &self.reads {
+            Some(r) => r.signed_in.get(token_hash.to_owned()).await?,
+            None => self
+                .signed_in_many(&[token_hash.to_owned()])
+                .await?
+                .into_values()
+                .next(),
         };
-        let device = Device {
-            id: r.d_device_id,
-            person: PersonId(r.member.person.person_id),
-            token_hash: r.d_token_hash.clone(),
-            name: r.d_name.clone(),
-            created_at: r.d_created_at,
-            expires_at: r.d_expires_at,
-            revoked_at: r.d_revoked_at,
-        };
-        let person = person_of_rows(rows.into_iter().map(|r| r.member).collect())?;
-        Ok((device, person.ok_or(StoreError::NotFound)?))
+        found.ok_or(StoreError::NotFound)
     }
 
     async fn devices(&self, person: PersonId) -> StoreResult<Vec<Device>> {
@@ -2058,15 +2191,11 @@ impl Store for SqlStore {
     }
 
     async fn visit_to_change(&self, id: VisitId) -> StoreResult<(Versioned<Visit>, bool)> {
-        let sql = format!(
-            "select {VISIT_COLUMNS}, {PART_COLUMNS}, exists (select 1 from alarm a where a.visit_id = v.visit_id \
-             and a.state <> 'resolved') as alarmed from visit v \
-             left join visit_participant vp on vp.visit_id = v.visit_id where v.visit_id = $1 order by vp.position"
-        );
-        let rows: Vec<AlarmedVisitRow> = self.rows_of(sql, id.0).await?;
-        let alarmed = rows.first().is_some_and(|r| r.alarmed);
-        let visit = visit_of_rows(rows.into_iter().map(|r| r.row).collect())?;
-        Ok((visit.ok_or(StoreError::NotFound)?, alarmed))
+        let found = match &self.reads {
+            Some(r) => r.visits.get(id.0).await?,
+            None => self.visits_to_change(&[id.0]).await?.into_values().next(),
+        };
+        found.ok_or(StoreError::NotFound)
     }
 
     async fn last_positions(&self, visits: &[VisitId]) -> StoreResult<Vec<(VisitId, Position)>> {
@@ -2232,7 +2361,7 @@ impl Store for SqlStore {
 
     async fn fire(
         &self,
-        deadline: i64,
+        deadline: &Deadline,
         owner: &str,
         now: DateTime<Utc>,
         changes: &Changes,
@@ -2246,7 +2375,7 @@ impl Store for SqlStore {
 
     async fn fire_many(
         &self,
-        fired: &[(i64, &Changes)],
+        fired: &[(&Deadline, &Changes)],
         owner: &str,
         now: DateTime<Utc>,
         hand_over: Option<&HandOver>,
@@ -2255,23 +2384,24 @@ impl Store for SqlStore {
             return Ok(Fired::default());
         }
         let mut tx = self.begin().await?;
-        // INVARIANT: armed → fired happens once, only for the lease holder, in the same
-        // transaction as everything the firing caused.
-        let mut fence = QueryBuilder::<Db>::new("update deadline set state = 'fired', fired_at = ");
+        // INVARIANT: armed → fired happens once, only for the lease holder and only at the due
+        // time it was claimed at (a check-in moves a timer in place), in the same transaction
+        // as everything the firing caused.
+        let mut fence = QueryBuilder::<Db>::new("with f (f_id, f_due) as (");
+        fence.push_values(fired, |mut b, (d, _)| {
+            b.push_bind(d.id).push_bind(d.due_at);
+        });
         fence
+            .push(") update deadline set state = 'fired', fired_at = ")
             .push_bind(now)
-            .push(" where state = 'armed' and claimed_by = ");
-        fence.push_bind(owner.to_owned()).push(" and deadline_id in (");
-        let mut ids = fence.separated(", ");
-        for (id, _) in fired {
-            ids.push_bind(*id);
-        }
-        fence.push(") returning deadline_id");
+            .push(" from f where deadline_id = f_id and due_at = f_due and state = 'armed' and claimed_by = ")
+            .push_bind(owner.to_owned())
+            .push(" returning deadline_id");
         let done: Vec<(i64,)> = fence.build_query_as().fetch_all(&mut *tx).await.map_err(db_err)?;
         let done: Vec<i64> = done.into_iter().map(|r| r.0).collect();
         let changes: Vec<&Changes> = fired
             .iter()
-            .filter(|(id, _)| done.contains(id))
+            .filter(|(d, _)| done.contains(&d.id))
             .map(|(_, c)| *c)
             .collect();
         let handed = apply_quietly(&mut tx, &changes, now, hand_over).await?;

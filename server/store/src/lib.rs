@@ -34,7 +34,7 @@ pub mod constraint {
     pub const ALARM_VERSION: &str = "alarm_version";
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,
@@ -199,6 +199,19 @@ pub enum DeadlineKind {
     Silence,
     Escalate,
     FollowUp,
+}
+
+impl DeadlineKind {
+    /// As stored (and as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadlineKind::Reminder => "reminder",
+            DeadlineKind::Overdue => "overdue",
+            DeadlineKind::Silence => "silence",
+            DeadlineKind::Escalate => "escalate",
+            DeadlineKind::FollowUp => "follow_up",
+        }
+    }
 }
 
 impl From<TimerKind> for DeadlineKind {
@@ -627,23 +640,23 @@ pub trait Store: coverage::CoverageStore + Send + Sync + 'static {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<Deadline>>;
-    /// Fires claimed deadlines, each with its changes, in one transaction: those still armed
-    /// and leased to `owner` fire with their changes; the others (cancelled, fired elsewhere,
-    /// lease lapsed) write nothing. Answers the ids that fired. The changes must concern
+    /// Fires claimed deadlines, each with its changes, in one transaction: those still armed,
+    /// leased to `owner` and due when claimed fire with their changes; the others (cancelled,
+    /// moved, fired elsewhere, lease lapsed) write nothing. Answers the ids that fired. The changes must concern
     /// different visits and alarms. An error (a version conflict) writes nothing at all.
     /// With `hand_over`, the messages this commit queues are leased in it (see [`HandOver`]).
     async fn fire_many(
         &self,
-        fired: &[(i64, &Changes)],
+        fired: &[(&Deadline, &Changes)],
         owner: &str,
         now: DateTime<Utc>,
         hand_over: Option<&HandOver>,
     ) -> StoreResult<Fired>;
     /// Fires a claimed deadline with its changes in one transaction. `Ok(false)` when the
-    /// deadline was cancelled, fired elsewhere, or the lease lapsed: nothing was written.
+    /// deadline was cancelled, moved, fired elsewhere, or the lease lapsed: nothing was written.
     async fn fire(
         &self,
-        deadline: i64,
+        deadline: &Deadline,
         owner: &str,
         now: DateTime<Utc>,
         changes: &Changes,

@@ -1,0 +1,110 @@
+//! Group reads (DESIGN.md §6): the two reads every check-in makes — who is signed in with
+//! this token, the visit to change — are made for all requests waiting at that moment in one
+//! statement, as group commit does for the writes. Each statement costs the database a round
+//! trip, a plan and an executor start however few rows it reads; under load those were most
+//! of a check-in's reading. An idle server reads at once, alone, without waiting for company.
+//!
+//! A read is never cached: each answer comes from a statement started after it was asked.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::StoreResult;
+
+/// Keys read in one statement at most.
+const BATCH_MAX: usize = 128;
+/// Statements of one kind of read in flight at once.
+const READERS: usize = 2;
+
+type Answer<V> = oneshot::Sender<StoreResult<Option<V>>>;
+
+/// Where one kind of read queues for its readers.
+pub(crate) struct Reads<K, V> {
+    queue: mpsc::UnboundedSender<(K, Answer<V>)>,
+    fetch: Fetch<K, V>,
+}
+
+impl<K, V> std::fmt::Debug for Reads<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reads")
+    }
+}
+
+/// Reads the rows of many keys in one go: each key's value, if it has one.
+pub(crate) type Fetch<K, V> = Arc<dyn Fn(Vec<K>) -> Fetching<K, V> + Send + Sync>;
+pub(crate) type Fetching<K, V> = Pin<Box<dyn Future<Output = StoreResult<HashMap<K, V>>> + Send>>;
+
+impl<K, V> Reads<K, V>
+where
+    K: Eq + Hash + Clone + Send + 'static,
+    V: Clone + Send + 'static,
+{
+    /// Starts the readers (on the current Tokio runtime); they end when `self` is dropped.
+    pub(crate) fn start(fetch: Fetch<K, V>) -> Self {
+        let (queue, rx) = mpsc::unbounded_channel();
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..READERS {
+            let (fetch, rx) = (Arc::clone(&fetch), Arc::clone(&rx));
+            tokio::spawn(async move {
+                while let Some(batch) = next_batch(&rx).await {
+                    answer(&fetch, batch).await;
+                }
+            });
+        }
+        Reads { queue, fetch }
+    }
+
+    /// Queues `key` and waits for its value. Should the readers be gone (their runtime
+    /// ended), `key` is read here alone.
+    pub(crate) async fn get(&self, key: K) -> StoreResult<Option<V>> {
+        let (done, answer) = oneshot::channel();
+        if self.queue.send((key.clone(), done)).is_ok()
+            && let Ok(value) = answer.await
+        {
+            return value;
+        }
+        Ok((self.fetch)(vec![key.clone()]).await?.remove(&key))
+    }
+}
+
+/// The first queued read, and all others queued by then.
+async fn next_batch<K, V>(
+    rx: &Mutex<mpsc::UnboundedReceiver<(K, Answer<V>)>>,
+) -> Option<Vec<(K, Answer<V>)>> {
+    let mut rx = rx.lock().await;
+    let mut batch = vec![rx.recv().await?];
+    while batch.len() < BATCH_MAX {
+        match rx.try_recv() {
+            Ok(q) => batch.push(q),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+async fn answer<K: Eq + Hash + Clone, V: Clone>(fetch: &Fetch<K, V>, batch: Vec<(K, Answer<V>)>) {
+    let mut keys: Vec<K> = Vec::with_capacity(batch.len());
+    for (k, _) in &batch {
+        if !keys.contains(k) {
+            keys.push(k.clone());
+        }
+    }
+    match fetch(keys).await {
+        Ok(values) => {
+            for (k, done) in batch {
+                // The caller may have gone (its request was dropped).
+                let _ = done.send(Ok(values.get(&k).cloned()));
+            }
+        }
+        Err(e) => {
+            for (_, done) in batch {
+                let _ = done.send(Err(e.clone()));
+            }
+        }
+    }
+}
