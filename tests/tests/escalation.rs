@@ -167,6 +167,10 @@ async fn a_missed_check_out_runs_the_whole_chain_until_someone_acknowledges(stor
         )
         .await
         .unwrap();
+    assert!(
+        app.engine.store.armed().await.unwrap().is_empty(),
+        "the check-out cancelled every timer at once"
+    );
     run_to(&app, t0, 120).await;
     more.extend([
         (82, "bo", "stand_down"),
@@ -222,6 +226,17 @@ async fn a_check_in_in_time_moves_the_timers_and_nothing_fires(store: Arc<dyn St
     assert_eq!(
         due,
         vec![(DeadlineKind::Reminder, 81), (DeadlineKind::Overdue, 91)]
+    );
+    let out = CheckOutRequest {
+        pin: Some(PIN.into()),
+        ..Default::default()
+    };
+    for m in [&f.anna, &f.bo] {
+        m.phone.check_out(v.id, &out).await.unwrap();
+    }
+    assert!(
+        app.engine.store.armed().await.unwrap().is_empty(),
+        "the check-out cancelled the timers"
     );
 }
 

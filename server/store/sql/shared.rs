@@ -1510,9 +1510,10 @@ const VISIT_TIMER_KINDS: [DeadlineKind; 3] = [
     DeadlineKind::Silence,
 ];
 
-/// Replaces the armed timers of these visits with the given ones: a timer of a kind still
-/// needed is moved in place (one row version, not a cancelled row and a new one each check-in),
-/// the others are cancelled. Answers the timers that had no armed row to move, to insert.
+/// Replaces the armed timers of these visits with the given ones, in one statement: a timer
+/// of a kind still needed is moved in place (one row version, not a cancelled row and a new
+/// one each check-in), one of a kind no longer needed is cancelled. Answers the timers that
+/// had no armed row to move, to insert.
 ///
 /// A move clears the lease, so a firing decided on the old due time finds its fence
 /// (`claimed_by`, `due_at`) broken and writes nothing, as it would for a cancelled row.
@@ -1520,47 +1521,37 @@ async fn replace_visit_timers<'a>(
     tx: &mut Tx,
     timers: &[&'a (VisitId, Vec<NewDeadline>)],
 ) -> StoreResult<Vec<&'a NewDeadline>> {
-    let wanted: Vec<&NewDeadline> = timers.iter().flat_map(|(_, t)| t).collect();
-    let moved: Vec<(Uuid, String)> = rows_returning(
+    // Every kind of every visit: its new due time, or none to cancel it.
+    let rows: Vec<(Uuid, DeadlineKind, Option<DateTime<Utc>>)> = timers
+        .iter()
+        .flat_map(|(visit, wanted)| {
+            VISIT_TIMER_KINDS.iter().map(|&kind| {
+                let due = wanted.iter().find(|t| t.kind == kind).map(|t| t.due_at);
+                (visit.0, kind, due)
+            })
+        })
+        .collect();
+    let replaced: Vec<(Uuid, String, String)> = rows_returning(
         tx,
         "with d (d_visit, d_kind, d_due) as (",
-        ") update deadline set due_at = d_due, claimed_by = null, claim_expires_at = null from d \
-         where state = 'armed' and visit_id = d_visit and kind = d_kind returning visit_id, kind",
-        &wanted,
-        |b, d| {
-            b.push_bind(d.visit.map(|v| v.0))
-                .push_bind(enum_str(&d.kind))
-                .push_bind(d.due_at);
+        ") update deadline set due_at = coalesce(d_due, due_at), \
+         state = case when d_due is null then 'cancelled' else state end, \
+         claimed_by = null, claim_expires_at = null from d \
+         where state = 'armed' and visit_id = d_visit and kind = d_kind returning visit_id, kind, state",
+        &rows,
+        |b, (visit, kind, due)| {
+            b.push_bind(*visit).push_bind(kind.as_str()).push_bind(*due);
         },
     )
     .await?;
-    // Visits grouped by the kinds they no longer need (all three once ended).
-    let mut unneeded: HashMap<Vec<&str>, Vec<Uuid>> = HashMap::new();
-    for (visit, kept) in timers {
-        let gone: Vec<&str> = VISIT_TIMER_KINDS
-            .iter()
-            .filter(|k| !kept.iter().any(|t| t.kind == **k))
-            .map(|k| k.as_str())
-            .collect();
-        if !gone.is_empty() {
-            unneeded.entry(gone).or_default().push(visit.0);
-        }
-    }
-    for (kinds, visits) in unneeded {
-        let kinds = kinds
-            .iter()
-            .map(|k| format!("'{k}'"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "update deadline set state = 'cancelled' where state = 'armed' and kind in ({kinds}) \
-             and visit_id in ({{ids}})"
-        );
-        update_in(tx, &sql, &visits).await?;
-    }
-    let moved: HashSet<(Uuid, &str)> = moved.iter().map(|(v, k)| (*v, k.as_str())).collect();
-    Ok(wanted
-        .into_iter()
+    let moved: HashSet<(Uuid, &str)> = replaced
+        .iter()
+        .filter(|(_, _, state)| state == "armed")
+        .map(|(v, k, _)| (*v, k.as_str()))
+        .collect();
+    Ok(timers
+        .iter()
+        .flat_map(|(_, t)| t)
         .filter(|d| !d.visit.is_some_and(|v| moved.contains(&(v.0, d.kind.as_str()))))
         .collect())
 }
