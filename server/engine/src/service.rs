@@ -699,11 +699,13 @@ impl Engine {
                 alarmed,
             ) = found(self.store.visit_to_change(id).await, "visit")?;
             of_my_teams(me, &visit)?;
+            let read = visit.participants.clone();
             let effects = transition(&mut visit, stamp.received_at)?;
             let mut changes = self
                 .consequences(&visit, &effects, alarmed, stamp.received_at)
                 .await?;
             changes.events = self.events(me.id, visit.id, effects, stamp);
+            changes.same_participants = visit.participants == read;
             match self
                 .store
                 .save_visit(&visit, version, &changes, stamp.received_at)

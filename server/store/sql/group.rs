@@ -14,7 +14,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{
     Changes, DateTime, Db, Notices, QueryBuilder, SqlStore, StoreError, StoreResult, Utc, Uuid, Visit,
-    VisitId, apply_quietly, constraint, db_err, enum_str, live_rows, update_in, write_participants,
+    VisitId, apply_quietly, constraint, db_err, enum_str, live_rows, write_participants,
 };
 
 /// Saves written in one transaction at most.
@@ -68,7 +68,8 @@ pub(crate) async fn queue(saves: &Saves, store: &SqlStore, save: Save) -> StoreR
 
 /// Writes one save in a transaction of its own.
 pub(crate) async fn save_alone(store: &SqlStore, save: &Save) -> StoreResult<()> {
-    let saved = save_many(store, &[save]).await?;
+    let (saved, n) = save_many(store, &[save]).await?;
+    store.notify_committed(n).await;
     answer(save, &saved)
 }
 
@@ -91,8 +92,12 @@ async fn next_batch(rx: &Mutex<mpsc::UnboundedReceiver<Queued>>) -> Option<Vec<Q
 async fn commit(store: &SqlStore, batch: Vec<Queued>) {
     for round in rounds(batch) {
         let saves: Vec<&Save> = round.iter().map(|q| &q.save).collect();
+        let mut notices = None;
         let answers: Vec<StoreResult<()>> = match save_many(store, &saves).await {
-            Ok(saved) => saves.iter().map(|s| answer(s, &saved)).collect(),
+            Ok((saved, n)) => {
+                notices = Some(n);
+                saves.iter().map(|s| answer(s, &saved)).collect()
+            }
             // The database is away: each alone would fail alike.
             Err(StoreError::Transient(e)) => saves
                 .iter()
@@ -110,6 +115,10 @@ async fn commit(store: &SqlStore, batch: Vec<Queued>) {
         for (q, a) in round.into_iter().zip(answers) {
             // The caller may have gone (its request was dropped); its save stands.
             let _ = q.done.send(a);
+        }
+        // After the answers: the phones need not wait for the other processes' hint.
+        if let Some(n) = notices {
+            store.notify_committed(n).await;
         }
     }
 }
@@ -140,29 +149,34 @@ fn answer(save: &Save, saved: &HashSet<Uuid>) -> StoreResult<()> {
     }
 }
 
-/// Writes the saves of different visits in one transaction; returns the visits saved. A
-/// visit saved by someone else since it was read is left out, with what its change caused.
+/// Writes the saves of different visits in one transaction; returns the visits saved and
+/// what to notify the other processes of, once answered. A visit saved by someone else since
+/// it was read is left out, with what its change caused.
 ///
 /// Rows are written at the latest `now` of the saves (they are milliseconds apart).
-async fn save_many(store: &SqlStore, saves: &[&Save]) -> StoreResult<HashSet<Uuid>> {
+async fn save_many(store: &SqlStore, saves: &[&Save]) -> StoreResult<(HashSet<Uuid>, Notices)> {
     let Some(now) = saves.iter().map(|s| s.now).max() else {
-        return Ok(HashSet::new());
+        return Ok((HashSet::new(), Notices::default()));
     };
     let mut tx = store.begin().await?;
-    if saves.len() > 1 && !super::super::FOR_UPDATE.is_empty() {
+    let mut update = QueryBuilder::<Db>::new("with ");
+    let lock = saves.len() > 1 && !super::super::FOR_UPDATE.is_empty();
+    if lock {
         // Concurrent batches lock their visits in the same order: they wait, never deadlock.
+        // The update joins this, so every lock is taken before any row is written.
         let mut ids: Vec<Uuid> = saves.iter().map(|s| s.visit.id.0).collect();
         ids.sort_unstable();
-        let lock = format!(
-            "select visit_id from visit where visit_id in ({{ids}}) order by visit_id{}",
-            super::super::FOR_UPDATE
-        );
-        update_in(&mut tx, &lock, &ids).await?;
+        update.push("locked as (select visit_id as l_id from visit where visit_id in (");
+        let mut list = update.separated(", ");
+        for id in ids {
+            list.push_bind(id);
+        }
+        update.push(format!(") order by visit_id{}), ", super::super::FOR_UPDATE));
     }
     // INVARIANT: the version check and the write are one statement, so of two concurrent
     // saves of the same read only the first succeeds.
-    let mut update = QueryBuilder::<Db>::new(
-        "with d (d_id, d_version, d_state, d_planned_end, d_last_check_in_at, d_ended_at, d_last_seen_at, \
+    update.push(
+        "d (d_id, d_version, d_state, d_planned_end, d_last_check_in_at, d_ended_at, d_last_seen_at, \
          d_alone_since, d_tell_colleague) as (",
     );
     update.push_values(saves, |mut b, s| {
@@ -180,9 +194,12 @@ async fn save_many(store: &SqlStore, saves: &[&Save]) -> StoreResult<HashSet<Uui
     update.push(
         ") update visit set state = d_state, planned_end = d_planned_end, last_check_in_at = d_last_check_in_at, \
          ended_at = d_ended_at, last_seen_at = d_last_seen_at, alone_since = d_alone_since, \
-         tell_colleague = d_tell_colleague, version = version + 1 \
-         from d where visit_id = d_id and version = d_version returning visit_id",
+         tell_colleague = d_tell_colleague, version = version + 1 from d",
     );
+    if lock {
+        update.push(" join locked on l_id = d_id");
+    }
+    update.push(" where visit_id = d_id and version = d_version returning visit_id");
     let saved: Vec<(Uuid,)> = update
         .build_query_as()
         .fetch_all(&mut *tx)
@@ -195,10 +212,15 @@ async fn save_many(store: &SqlStore, saves: &[&Save]) -> StoreResult<HashSet<Uui
         .filter(|s| saved.contains(&s.visit.id.0))
         .collect();
     if done.is_empty() {
-        return Ok(saved);
+        return Ok((saved, Notices::default()));
     }
     let visits: Vec<&Visit> = done.iter().map(|s| &s.visit).collect();
-    write_participants(&mut tx, &visits, now).await?;
+    let joined_or_left: Vec<&Visit> = done
+        .iter()
+        .filter(|s| !s.changes.same_participants)
+        .map(|s| &s.visit)
+        .collect();
+    write_participants(&mut tx, &joined_or_left, now).await?;
     let changes: Vec<&Changes> = done.iter().map(|s| &s.changes).collect();
     apply_quietly(&mut tx, &changes, now, None).await?;
     let live: Vec<_> = visits.iter().map(|v| (v.team, *v)).collect();
@@ -207,6 +229,6 @@ async fn save_many(store: &SqlStore, saves: &[&Save]) -> StoreResult<HashSet<Uui
         live: true,
         ..Notices::of_all(&changes, now)
     };
-    store.commit_then_notify(tx, n).await?;
-    Ok(saved)
+    tx.commit().await.map_err(db_err)?;
+    Ok((saved, n))
 }

@@ -726,8 +726,14 @@ impl SqlStore {
     /// that fails after the commit is logged, not an error of the committed change.
     async fn commit_then_notify(&self, tx: Tx, n: Notices) -> StoreResult<()> {
         tx.commit().await.map_err(db_err)?;
+        self.notify_committed(n).await;
+        Ok(())
+    }
+
+    /// Tells the other processes of what was just committed, if anything.
+    async fn notify_committed(&self, n: Notices) {
         if !(n.live || n.armed) || (super::NOTIFY_LIVE.is_empty() && super::NOTIFY_ARMED.is_empty()) {
-            return Ok(());
+            return;
         }
         let sent = match self.pool.acquire().await {
             Ok(mut conn) => notify(&mut conn, n).await,
@@ -736,7 +742,6 @@ impl SqlStore {
         if let Err(e) = sent {
             tracing::warn!(error = %e, "committed, but could not notify the other processes");
         }
-        Ok(())
     }
 
     async fn begin(&self) -> StoreResult<Tx> {

@@ -390,6 +390,9 @@ pub struct WatchStatus {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Changes {
     pub events: Vec<NewEvent>,
+    /// The change left the saved visit's participants as they were read (a check-in): the
+    /// save need not write them. By default they are written.
+    pub same_participants: bool,
     /// Replaces the armed reminder and overdue timers of this visit.
     pub visit_timers: Option<(VisitId, Vec<NewDeadline>)>,
     /// New alarms.
