@@ -2383,16 +2383,22 @@ impl Store for SqlStore {
         // INVARIANT: armed → fired happens once, only for the lease holder and only at the due
         // time it was claimed at (a check-in moves a timer in place), in the same transaction
         // as everything the firing caused.
-        let mut fence = QueryBuilder::<Db>::new("with f (f_id, f_due) as (");
+        let mut fence = QueryBuilder::<Db>::new("update deadline set state = 'fired', fired_at = ");
+        fence
+            .push_bind(now)
+            .push(" where state = 'armed' and claimed_by = ")
+            .push_bind(owner.to_owned());
+        // The ids alone, for the primary key's index; then each with its due time.
+        fence.push(" and deadline_id in (");
+        let mut ids = fence.separated(", ");
+        for (d, _) in fired {
+            ids.push_bind(d.id);
+        }
+        fence.push(") and (deadline_id, due_at) in (");
         fence.push_values(fired, |mut b, (d, _)| {
             b.push_bind(d.id).push_bind(d.due_at);
         });
-        fence
-            .push(") update deadline set state = 'fired', fired_at = ")
-            .push_bind(now)
-            .push(" from f where deadline_id = f_id and due_at = f_due and state = 'armed' and claimed_by = ")
-            .push_bind(owner.to_owned())
-            .push(" returning deadline_id");
+        fence.push(") returning deadline_id");
         let done: Vec<(i64,)> = fence.build_query_as().fetch_all(&mut *tx).await.map_err(db_err)?;
         let done: Vec<i64> = done.into_iter().map(|r| r.0).collect();
         let changes: Vec<&Changes> = fired
