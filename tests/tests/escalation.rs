@@ -189,16 +189,21 @@ async fn a_missed_check_out_runs_the_whole_chain_until_someone_acknowledges(stor
     );
 }
 
-async fn a_check_in_in_time_moves_the_timers_and_nothing_fires(store: Arc<dyn Store>) {
-    let (app, f) = ready(store).await;
-    let t0 = app.engine.now();
+/// Anna and Bo at the park for two hours. Park, low risk: check in every 30 minutes; the
+/// reminder comes 5 minutes before.
+fn park_pair(f: &Fixture) -> StartVisitRequest {
     let mut req = start(VisitKind::Park, f.park.id.0, 120);
     req.partners.push(PartnerRequest {
         person_id: f.bo.id(),
         role: ParticipantRole::Observer,
     });
-    // Park, low risk: check in every 30 minutes.
-    let v = f.anna.phone.start_visit(&req).await.unwrap();
+    req
+}
+
+async fn a_check_in_in_time_moves_the_timers_and_nothing_fires(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let t0 = app.engine.now();
+    let v = f.anna.phone.start_visit(&park_pair(&f)).await.unwrap();
     run_to(&app, t0, 28).await;
     f.bo.phone.check_in(v.id, &EventRequest::default()).await.unwrap();
     run_to(&app, t0, 56).await;
@@ -571,13 +576,7 @@ async fn a_deadline_leased_by_a_process_that_died_fires_once_after_its_lease(sto
 async fn a_timer_moved_while_leased_fires_only_at_its_new_due_time(store: Arc<dyn Store>) {
     let (app, f) = ready(store).await;
     let t0 = app.engine.now();
-    let mut req = start(VisitKind::Park, f.park.id.0, 120);
-    req.partners.push(PartnerRequest {
-        person_id: f.bo.id(),
-        role: ParticipantRole::Observer,
-    });
-    // Park, low risk: check in every 30 minutes; the reminder is due after 25.
-    let v = f.anna.phone.start_visit(&req).await.unwrap();
+    let v = f.anna.phone.start_visit(&park_pair(&f)).await.unwrap();
     let armed = app.engine.store.armed().await.unwrap();
     app.clock.advance(Duration::minutes(26));
     let claim = async |owner: &str| {

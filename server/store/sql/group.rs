@@ -2,8 +2,8 @@
 //! transaction, one statement per table and one WAL flush, instead of paying for each.
 //!
 //! A save is queued; a few committer tasks each take whatever is queued (up to
-//! [`BATCH_MAX`]) and write it in one transaction. While one waits for its commit to flush,
-//! the next gathers the saves that arrived meanwhile, so under load the batches grow by
+//! [`BATCH_MAX`](super::reads::BATCH_MAX)) and write it in one transaction. While one waits
+//! for its commit to flush, the next gathers the saves that arrived meanwhile, so under load the batches grow by
 //! themselves and an idle server commits a lone save at once, without waiting for company.
 //! A save is answered only after its transaction committed.
 
@@ -17,8 +17,6 @@ use super::{
     VisitId, apply_quietly, constraint, db_err, enum_str, live_rows, write_participants,
 };
 
-/// Saves written in one transaction at most.
-const BATCH_MAX: usize = 128;
 /// Transactions of saves in flight at once.
 const COMMITTERS: usize = 2;
 
@@ -46,7 +44,7 @@ pub(crate) fn start(store: &SqlStore) -> Saves {
     for _ in 0..COMMITTERS {
         let (store, rx) = (store.clone(), Arc::clone(&rx));
         tokio::spawn(async move {
-            while let Some(batch) = next_batch(&rx).await {
+            while let Some(batch) = super::reads::next_batch(&rx).await {
                 commit(&store, batch).await;
             }
         });
@@ -71,19 +69,6 @@ pub(crate) async fn save_alone(store: &SqlStore, save: &Save) -> StoreResult<()>
     let (saved, n) = save_many(store, &[save]).await?;
     store.notify_committed(n).await;
     answer(save, &saved)
-}
-
-/// The first queued save, and all others queued by then.
-async fn next_batch(rx: &Mutex<mpsc::UnboundedReceiver<Queued>>) -> Option<Vec<Queued>> {
-    let mut rx = rx.lock().await;
-    let mut batch = vec![rx.recv().await?];
-    while batch.len() < BATCH_MAX {
-        match rx.try_recv() {
-            Ok(q) => batch.push(q),
-            Err(_) => break,
-        }
-    }
-    Some(batch)
 }
 
 /// Commits `batch` in as few transactions as it takes for each to hold a visit once (two

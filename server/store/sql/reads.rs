@@ -16,8 +16,8 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::StoreResult;
 
-/// Keys read in one statement at most.
-const BATCH_MAX: usize = 128;
+/// Keys read in one statement (and saves written in one transaction) at most.
+pub(crate) const BATCH_MAX: usize = 128;
 /// Statements of one kind of read in flight at once.
 const READERS: usize = 2;
 
@@ -72,10 +72,9 @@ where
     }
 }
 
-/// The first queued read, and all others queued by then.
-async fn next_batch<K, V>(
-    rx: &Mutex<mpsc::UnboundedReceiver<(K, Answer<V>)>>,
-) -> Option<Vec<(K, Answer<V>)>> {
+/// The first queued item, and all others queued by then, up to [`BATCH_MAX`] (group commit's
+/// batches too).
+pub(crate) async fn next_batch<T>(rx: &Mutex<mpsc::UnboundedReceiver<T>>) -> Option<Vec<T>> {
     let mut rx = rx.lock().await;
     let mut batch = vec![rx.recv().await?];
     while batch.len() < BATCH_MAX {
