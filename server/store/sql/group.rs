@@ -3,8 +3,9 @@
 //!
 //! A save is queued; a few committer tasks each take whatever is queued (up to
 //! [`BATCH_MAX`](super::reads::BATCH_MAX)) and write it in one transaction. While one waits
-//! for its commit to flush, the next gathers the saves that arrived meanwhile, so under load the batches grow by
-//! themselves and an idle server commits a lone save at once, without waiting for company.
+//! for its commit to flush, the next gathers the saves that arrived meanwhile, so under load
+//! the batches grow by themselves and an idle server commits a lone save at once, without
+//! waiting for company.
 //! A save is answered only after its transaction committed.
 
 use std::collections::HashSet;
