@@ -576,19 +576,25 @@ async fn visits_round_trip_and_saves_are_optimistic(store: Arc<dyn Store>) {
     );
 }
 
-/// Check-ins that arrive together share a transaction (group commit), but each is still
-/// judged on its own: a stale read loses to the save before it, and one save that breaks a rule
-/// fails alone.
+/// `n` workers of `w`'s team, each alone in a visit started at 10:00.
+async fn lone_visits(store: &dyn Store, w: &World, n: usize) -> Vec<(Person, VisitId)> {
+    let mut visits = Vec::with_capacity(n);
+    for i in 0..n {
+        let worker = person(store, &format!("Worker {i}"), Role::Worker, &w.team).await;
+        let new = NewVisit::start(w.alone(&worker), at(10, 0));
+        new.insert(store, None).await.unwrap();
+        visits.push((worker, new.visit.id));
+    }
+    visits
+}
+
 /// A check-in's two reads (who is signed in, the visit to change), asked for many at once,
 /// share statements: each caller still gets its own answer, an unknown key is not found, and
 /// nothing is cached (a revocation shows in the next read).
 async fn reads_at_once_share_statements_yet_each_gets_its_own(store: Arc<dyn Store>) {
     let w = World::new(&*store).await;
     let mut workers = Vec::new();
-    for i in 0..40 {
-        let worker = person(&*store, &format!("Worker {i}"), Role::Worker, &w.team).await;
-        let new = NewVisit::start(w.alone(&worker), at(10, 0));
-        new.insert(&*store, None).await.unwrap();
+    for (i, (worker, visit)) in lone_visits(&*store, &w, 40).await.into_iter().enumerate() {
         let device = Device {
             id: new_id(),
             person: worker.id,
@@ -599,7 +605,7 @@ async fn reads_at_once_share_statements_yet_each_gets_its_own(store: Arc<dyn Sto
             revoked_at: None,
         };
         store.insert_device(&device).await.unwrap();
-        workers.push((worker, device, new.visit.id));
+        workers.push((worker, device, visit));
     }
     // The third worker's visit has an alarm open.
     let (third, _, alarmed) = &workers[2];
@@ -662,14 +668,14 @@ async fn reads_at_once_share_statements_yet_each_gets_its_own(store: Arc<dyn Sto
     }
 }
 
+/// Check-ins that arrive together share a transaction (group commit), but each is still
+/// judged on its own: a stale read loses to the save before it, and one save that breaks a rule
+/// fails alone.
 async fn saves_at_once_share_commits_yet_each_is_judged_alone(store: Arc<dyn Store>) {
     let w = World::new(&*store).await;
     let mut workers = Vec::new();
-    for i in 0..12 {
-        let worker = person(&*store, &format!("Worker {i}"), Role::Worker, &w.team).await;
-        let new = NewVisit::start(w.alone(&worker), at(10, 0));
-        new.insert(&*store, None).await.unwrap();
-        workers.push((worker, store.visit(new.visit.id).await.unwrap()));
+    for (worker, visit) in lone_visits(&*store, &w, 12).await {
+        workers.push((worker, store.visit(visit).await.unwrap()));
     }
     let check_in = |(worker, read): &(Person, Versioned<Visit>), person: PersonId| {
         let mut visit = read.value.clone();
