@@ -18,8 +18,8 @@ use makker_domain::text::Lang;
 use makker_domain::visit::{Effect, ParticipantRole, Pin, StartVisit, Visit, VisitKind, VisitState};
 use makker_domain::{AlarmId, AssessmentId, PersonId, PlaceId, Role, ShiftId, TeamId, VisitId, WarningId};
 use makker_store::{
-    Assessment, Changes, Device, Idempotency, LoneApproval, NewEvent, Person, Shift, Stamp, Store,
-    StoreError, StoreResult, Team, Versioned, constraint,
+    Assessment, Changes, DeadlineKind, Device, Idempotency, LoneApproval, NewDeadline, NewEvent, Person,
+    Shift, Stamp, Store, StoreError, StoreResult, Team, Versioned, constraint,
 };
 use uuid::Uuid;
 
@@ -670,30 +670,66 @@ async fn reads_at_once_share_statements_yet_each_gets_its_own(store: Arc<dyn Sto
 
 /// Check-ins that arrive together share a transaction (group commit), but each is still
 /// judged on its own: a stale read loses to the save before it, and one save that breaks a rule
-/// fails alone.
+/// fails alone. Both as the engine saves a check-in (participants as read, timers moved: one
+/// statement on PostgreSQL) and as any other change is saved (a transaction of statements).
 async fn saves_at_once_share_commits_yet_each_is_judged_alone(store: Arc<dyn Store>) {
-    let w = World::new(&*store).await;
+    judged_alone(&store, true).await;
+    judged_alone(&store, false).await;
+}
+
+/// A visit's reminder and overdue timers.
+fn reminder_and_overdue(visit: VisitId, reminder: DateTime<Utc>, overdue: DateTime<Utc>) -> Vec<NewDeadline> {
+    [
+        (DeadlineKind::Reminder, reminder),
+        (DeadlineKind::Overdue, overdue),
+    ]
+    .into_iter()
+    .map(|(kind, due_at)| NewDeadline {
+        kind,
+        visit: Some(visit),
+        alarm: None,
+        due_at,
+    })
+    .collect()
+}
+
+async fn judged_alone(store: &Arc<dyn Store>, as_check_ins: bool) {
+    let w = World::new(&**store).await;
     let mut workers = Vec::new();
-    for (worker, visit) in lone_visits(&*store, &w, 12).await {
+    for (i, (worker, visit)) in lone_visits(&**store, &w, 12).await.into_iter().enumerate() {
+        // Armed timers to move; the fourth visit has no overdue one yet (it is armed anew).
+        let mut armed = reminder_and_overdue(visit, at(10, 30), at(10, 40));
+        armed.truncate(if i == 3 { 1 } else { 2 });
+        let timers = Changes {
+            visit_timers: Some((visit, armed)),
+            ..Changes::default()
+        };
+        store.apply(&timers, at(10, 0)).await.unwrap();
         workers.push((worker, store.visit(visit).await.unwrap()));
     }
-    let check_in = |(worker, read): &(Person, Versioned<Visit>), person: PersonId| {
+    // A check-in at 10:20 that moves the timers to `reminder` and 10 minutes after it.
+    let check_in = |(worker, read): &(Person, Versioned<Visit>), person: PersonId, reminder| {
         let mut visit = read.value.clone();
         let effects = visit.check_in(worker.id, at(10, 20)).unwrap();
-        let changes = new_events(person, visit.id, effects, stamp(at(10, 20)));
+        let mut changes = new_events(person, visit.id, effects, stamp(at(10, 20)));
+        if as_check_ins {
+            changes.same_participants = true;
+            let timers = reminder_and_overdue(visit.id, reminder, reminder + Duration::minutes(10));
+            changes.visit_timers = Some((visit.id, timers));
+        }
         (visit, read.version, changes)
     };
-    // Every worker checks in; the first twice from the same read; the second's event names
-    // someone unknown (a broken foreign key).
-    let mut saves = vec![check_in(&workers[0], workers[0].0.id)];
+    // Every worker checks in; the first twice from the same read (the second time with
+    // other timers); the second's event names someone unknown (a broken foreign key).
+    let mut saves = vec![check_in(&workers[0], workers[0].0.id, at(10, 55))];
     saves.extend(workers.iter().enumerate().map(|(i, w)| {
         let person = if i == 1 { PersonId(new_id()) } else { w.0.id };
-        check_in(w, person)
+        check_in(w, person, at(10, 50))
     }));
     let tasks: Vec<_> = saves
         .into_iter()
         .map(|(visit, version, changes)| {
-            let store = Arc::clone(&store);
+            let store = Arc::clone(store);
             tokio::spawn(async move { store.save_visit(&visit, version, &changes, at(10, 20)).await })
         })
         .collect();
@@ -711,13 +747,51 @@ async fn saves_at_once_share_commits_yet_each_is_judged_alone(store: Arc<dyn Sto
     for r in &results[3..] {
         assert!(r.is_ok(), "{r:?}");
     }
+    let armed = store.armed().await.unwrap();
+    let live = store.live_since(0, 10_000).await.unwrap();
     for (i, (worker, read)) in workers.iter().enumerate() {
-        let now = store.visit(read.value.id).await.unwrap();
-        let logged = store.visit_events(read.value.id).await.unwrap();
+        let id = read.value.id;
+        let now = store.visit(id).await.unwrap();
+        let logged = store.visit_events(id).await.unwrap();
         let checked_in = logged
             .iter()
             .filter(|e| e.effect == Effect::CheckedIn { person: worker.id })
             .count();
+        let mut timers: Vec<(DeadlineKind, DateTime<Utc>)> = armed
+            .iter()
+            .filter(|d| d.visit == Some(id))
+            .map(|d| (d.kind, d.due_at))
+            .collect();
+        timers.sort_by_key(|t| t.1);
+        // Only the save that won moved the first visit's timers.
+        let reminder = if i == 0 && results[0].is_ok() {
+            at(10, 55)
+        } else {
+            at(10, 50)
+        };
+        let expected = if as_check_ins && i != 1 {
+            vec![
+                (DeadlineKind::Reminder, reminder),
+                (DeadlineKind::Overdue, reminder + Duration::minutes(10)),
+            ]
+        } else {
+            let before = [
+                (DeadlineKind::Reminder, at(10, 30)),
+                (DeadlineKind::Overdue, at(10, 40)),
+            ];
+            before[..if i == 3 { 1 } else { 2 }].to_vec()
+        };
+        assert_eq!(timers, expected, "worker {i}'s armed timers");
+        let boards = live
+            .iter()
+            .filter(|e| e.kind == "visit" && e.payload["id"] == serde_json::json!(id))
+            .count();
+        // Once as started, once more if checked in.
+        assert_eq!(
+            boards,
+            1 + usize::from(i != 1),
+            "worker {i}'s visit on the boards"
+        );
         if i == 1 {
             assert_eq!(
                 (now.version, checked_in),

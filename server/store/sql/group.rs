@@ -1,5 +1,6 @@
 //! Group commit of visit saves (DESIGN.md §6): check-ins that arrive together share one
-//! transaction, one statement per table and one WAL flush, instead of paying for each.
+//! transaction, one statement per table and one WAL flush, instead of paying for each. On
+//! PostgreSQL a batch of check-ins is a single statement (`one_statement.rs`).
 //!
 //! A save is queued; a few committer tasks each take whatever is queued (up to
 //! [`BATCH_MAX`](super::reads::BATCH_MAX)) and write it in one transaction. While one waits
@@ -135,57 +136,66 @@ fn answer(save: &Save, saved: &HashSet<Uuid>) -> StoreResult<()> {
     }
 }
 
-/// Writes the saves of different visits in one transaction; returns the visits saved and
-/// what to notify the other processes of, once answered. A visit saved by someone else since
-/// it was read is left out, with what its change caused.
+/// Writes the saves of different visits at once; returns the visits saved and what to
+/// notify the other processes of, once answered. A visit saved by someone else since it was
+/// read is left out, with what its change caused.
 ///
 /// Rows are written at the latest `now` of the saves (they are milliseconds apart).
 async fn save_many(store: &SqlStore, saves: &[&Save]) -> StoreResult<(HashSet<Uuid>, Notices)> {
     let Some(now) = saves.iter().map(|s| s.now).max() else {
         return Ok((HashSet::new(), Notices::default()));
     };
+    let changes: Vec<&Changes> = saves.iter().map(|s| &s.changes).collect();
+    let n = Notices {
+        live: true,
+        ..Notices::of_all(&changes, now)
+    };
+    #[cfg(makker_pg)]
+    if saves.iter().all(|s| plain(&s.changes)) {
+        let saved = super::one_statement::save(store, saves, now).await?;
+        return Ok((saved, n));
+    }
+    let saved = save_in_transaction(store, saves, now).await?;
+    Ok((saved, n))
+}
+
+/// A check-in's change: events, and the visit's timers moved; nothing else. (A check-out
+/// cancels its timers and the reminders still queued: not plain.)
+#[cfg_attr(not(makker_pg), allow(dead_code))]
+fn plain(c: &Changes) -> bool {
+    let Changes {
+        events: _,
+        same_participants,
+        visit_timers,
+        new_alarms,
+        saved_alarms,
+        calm_alarms,
+        arm,
+        outbox,
+        audit,
+    } = c;
+    *same_participants
+        && visit_timers.as_ref().is_some_and(|(_, t)| !t.is_empty())
+        && new_alarms.is_empty()
+        && saved_alarms.is_empty()
+        && calm_alarms.is_empty()
+        && arm.is_empty()
+        && outbox.is_empty()
+        && audit.is_empty()
+}
+
+/// The saves as one transaction: the versioned update, then what the saved ones caused.
+async fn save_in_transaction(
+    store: &SqlStore,
+    saves: &[&Save],
+    now: DateTime<Utc>,
+) -> StoreResult<HashSet<Uuid>> {
     let mut tx = store.begin().await?;
     let mut update = QueryBuilder::<Db>::new("with ");
-    let lock = saves.len() > 1 && !super::super::FOR_UPDATE.is_empty();
-    if lock {
-        // Concurrent batches lock their visits in the same order: they wait, never deadlock.
-        // The update joins this, so every lock is taken before any row is written.
-        let mut ids: Vec<Uuid> = saves.iter().map(|s| s.visit.id.0).collect();
-        ids.sort_unstable();
-        update.push("locked as (select visit_id as l_id from visit where visit_id in (");
-        let mut list = update.separated(", ");
-        for id in ids {
-            list.push_bind(id);
-        }
-        update.push(format!(") order by visit_id{}), ", super::super::FOR_UPDATE));
-    }
-    // INVARIANT: the version check and the write are one statement, so of two concurrent
-    // saves of the same read only the first succeeds.
-    update.push(
-        "d (d_id, d_version, d_state, d_planned_end, d_last_check_in_at, d_ended_at, d_last_seen_at, \
-         d_alone_since, d_tell_colleague) as (",
-    );
-    update.push_values(saves, |mut b, s| {
-        let v = &s.visit;
-        b.push_bind(v.id.0)
-            .push_bind(s.version)
-            .push_bind(enum_str(&v.state))
-            .push_bind(v.planned_end)
-            .push_bind(v.last_check_in_at)
-            .push_bind(v.ended_at)
-            .push_bind(v.last_seen_at)
-            .push_bind(v.alone_since)
-            .push_bind(v.tell_colleague.map(|p| p.0));
-    });
-    update.push(
-        ") update visit set state = d_state, planned_end = d_planned_end, last_check_in_at = d_last_check_in_at, \
-         ended_at = d_ended_at, last_seen_at = d_last_seen_at, alone_since = d_alone_since, \
-         tell_colleague = d_tell_colleague, version = version + 1 from d",
-    );
-    if lock {
-        update.push(" join locked on l_id = d_id");
-    }
-    update.push(" where visit_id = d_id and version = d_version returning visit_id");
+    let lock = push_save_rows(&mut update, saves);
+    update.push(" ");
+    push_update(&mut update, lock);
+    update.push(" returning visit_id");
     let saved: Vec<(Uuid,)> = update
         .build_query_as()
         .fetch_all(&mut *tx)
@@ -198,9 +208,8 @@ async fn save_many(store: &SqlStore, saves: &[&Save]) -> StoreResult<(HashSet<Uu
         .filter(|s| saved.contains(&s.visit.id.0))
         .collect();
     if done.is_empty() {
-        return Ok((saved, Notices::default()));
+        return Ok(saved);
     }
-    let visits: Vec<&Visit> = done.iter().map(|s| &s.visit).collect();
     let joined_or_left: Vec<&Visit> = done
         .iter()
         .filter(|s| !s.changes.same_participants)
@@ -209,12 +218,61 @@ async fn save_many(store: &SqlStore, saves: &[&Save]) -> StoreResult<(HashSet<Uu
     write_participants(&mut tx, &joined_or_left, now).await?;
     let changes: Vec<&Changes> = done.iter().map(|s| &s.changes).collect();
     apply_quietly(&mut tx, &changes, now, None).await?;
-    let live: Vec<_> = visits.iter().map(|v| (v.team, *v)).collect();
+    let live: Vec<_> = done.iter().map(|s| (s.visit.team, &s.visit)).collect();
     live_rows(&mut tx, "visit", &live, now).await?;
-    let n = Notices {
-        live: true,
-        ..Notices::of_all(&changes, now)
-    };
     tx.commit().await.map_err(db_err)?;
-    Ok((saved, n))
+    Ok(saved)
+}
+
+/// `[locked as (…), ]d (…) as (values …)`: the saves' rows for [`push_update`], and the
+/// ordered lock of their visits when there are several (PostgreSQL); returns whether it
+/// locks.
+fn push_save_rows(q: &mut QueryBuilder<Db>, saves: &[&Save]) -> bool {
+    let lock = saves.len() > 1 && !super::super::FOR_UPDATE.is_empty();
+    if lock {
+        // Concurrent batches lock their visits in the same order: they wait, never deadlock.
+        // The update joins this, so every lock is taken before any row is written.
+        let mut ids: Vec<Uuid> = saves.iter().map(|s| s.visit.id.0).collect();
+        ids.sort_unstable();
+        q.push("locked as (select visit_id as l_id from visit where visit_id in (");
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(id);
+        }
+        q.push(format!(") order by visit_id{}), ", super::super::FOR_UPDATE));
+    }
+    q.push(
+        "d (d_id, d_version, d_state, d_planned_end, d_last_check_in_at, d_ended_at, d_last_seen_at, \
+         d_alone_since, d_tell_colleague) as (",
+    );
+    q.push_values(saves, |mut b, s| {
+        let v = &s.visit;
+        b.push_bind(v.id.0)
+            .push_bind(s.version)
+            .push_bind(enum_str(&v.state))
+            .push_bind(v.planned_end)
+            .push_bind(v.last_check_in_at)
+            .push_bind(v.ended_at)
+            .push_bind(v.last_seen_at)
+            .push_bind(v.alone_since)
+            .push_bind(v.tell_colleague.map(|p| p.0));
+    });
+    q.push(")");
+    lock
+}
+
+/// The versioned update of the visits in `d`; the caller ends it (`returning visit_id`).
+///
+/// INVARIANT: the version check and the write are one statement, so of two concurrent saves
+/// of the same read only the first succeeds.
+pub(super) fn push_update(q: &mut QueryBuilder<Db>, lock: bool) {
+    q.push(
+        "update visit set state = d_state, planned_end = d_planned_end, last_check_in_at = d_last_check_in_at, \
+         ended_at = d_ended_at, last_seen_at = d_last_seen_at, alone_since = d_alone_since, \
+         tell_colleague = d_tell_colleague, version = version + 1 from d",
+    );
+    if lock {
+        q.push(" join locked on l_id = d_id");
+    }
+    q.push(" where visit_id = d_id and version = d_version");
 }

@@ -4,7 +4,8 @@
 //! placeholders, which SQLite and PostgreSQL both accept.
 //!
 //! INVARIANT: every write that belongs to one domain transition happens inside one
-//! transaction opened with `BEGIN_WRITE`; nothing is written outside a transaction.
+//! transaction: one opened with `BEGIN_WRITE`, or a single statement (a check-in's save on
+//! PostgreSQL, its writes as data-modifying CTEs). Nothing is written outside a transaction.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -51,6 +52,10 @@ mod status;
 /// Visit saves that share commits (group commit).
 #[path = "group.rs"]
 mod group;
+/// A check-in's save as one statement (PostgreSQL).
+#[cfg(makker_pg)]
+#[path = "one_statement.rs"]
+mod one_statement;
 /// A check-in's reads, shared by those waiting together (group reads).
 #[path = "reads.rs"]
 mod reads;
@@ -1015,27 +1020,26 @@ async fn write_participants(tx: &mut Tx, visits: &[&Visit], now: DateTime<Utc>) 
 
 /// Appends events to their visits' logs.
 async fn write_events(tx: &mut Tx, events: &[&NewEvent]) -> StoreResult<()> {
-    insert_rows(
-        tx,
-        "insert into visit_event (visit_id, person_id, kind, payload, occurred_at, received_at, \
-         client_time, lat, lon, created_at) ",
-        "",
-        events,
-        |b, e| {
-            let position = e.stamp.position;
-            b.push_bind(e.visit.0)
-                .push_bind(e.person.map(|p| p.0))
-                .push_bind(e.effect.kind())
-                .push_bind(Json(&e.effect))
-                .push_bind(e.stamp.occurred_at())
-                .push_bind(e.stamp.received_at)
-                .push_bind(e.stamp.client_time)
-                .push_bind(position.map(|p| p.lat))
-                .push_bind(position.map(|p| p.lon))
-                .push_bind(e.stamp.received_at);
-        },
-    )
-    .await
+    let head = format!("insert into visit_event ({EVENT_COLUMNS}) ");
+    insert_rows(tx, &head, "", events, bind_event).await
+}
+
+/// The columns of a visit event, in the order [`bind_event`] binds them (the visit first).
+const EVENT_COLUMNS: &str =
+    "visit_id, person_id, kind, payload, occurred_at, received_at, client_time, lat, lon, created_at";
+
+fn bind_event(b: &mut Separated<'_, Db, &'static str>, e: &&NewEvent) {
+    let position = e.stamp.position;
+    b.push_bind(e.visit.0)
+        .push_bind(e.person.map(|p| p.0))
+        .push_bind(e.effect.kind())
+        .push_bind(Json(&e.effect))
+        .push_bind(e.stamp.occurred_at())
+        .push_bind(e.stamp.received_at)
+        .push_bind(e.stamp.client_time)
+        .push_bind(position.map(|p| p.lat))
+        .push_bind(position.map(|p| p.lon))
+        .push_bind(e.stamp.received_at);
 }
 
 async fn insert_alarms(tx: &mut Tx, alarms: &[&Alarm]) -> StoreResult<()> {
@@ -1094,21 +1098,20 @@ async fn save_alarm(tx: &mut Tx, a: &Alarm, version: i64) -> StoreResult<()> {
 }
 
 async fn arm(tx: &mut Tx, deadlines: &[&NewDeadline], now: DateTime<Utc>) -> StoreResult<()> {
-    insert_rows(
-        tx,
-        "insert into deadline (kind, visit_id, alarm_id, due_at, state, created_at) ",
-        "",
-        deadlines,
-        |b, d| {
-            b.push_bind(enum_str(&d.kind))
-                .push_bind(d.visit.map(|v| v.0))
-                .push_bind(d.alarm.map(|a| a.0))
-                .push_bind(d.due_at)
-                .push_bind("armed")
-                .push_bind(now);
-        },
-    )
-    .await
+    let head = format!("insert into deadline ({DEADLINE_COLUMNS}) ");
+    insert_rows(tx, &head, "", deadlines, |b, d| bind_deadline(b, d, now)).await
+}
+
+/// The columns of a new deadline, in the order [`bind_deadline`] binds them.
+const DEADLINE_COLUMNS: &str = "kind, visit_id, alarm_id, due_at, state, created_at";
+
+fn bind_deadline(b: &mut Separated<'_, Db, &'static str>, d: &NewDeadline, now: DateTime<Utc>) {
+    b.push_bind(enum_str(&d.kind))
+        .push_bind(d.visit.map(|v| v.0))
+        .push_bind(d.alarm.map(|a| a.0))
+        .push_bind(d.due_at)
+        .push_bind("armed")
+        .push_bind(now);
 }
 
 /// Records a change for the live boards, in the change's own transaction; other processes
@@ -1159,19 +1162,27 @@ async fn live_rows<T: serde::Serialize>(
     rows: &[(TeamId, &T)],
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    insert_rows(
-        tx,
-        "insert into live_event (team_id, kind, payload, created_at) ",
-        "",
-        rows,
-        |b, (team, payload)| {
-            b.push_bind(team.0)
-                .push_bind(kind.to_owned())
-                .push_bind(Json(*payload))
-                .push_bind(now);
-        },
-    )
+    let head = format!("insert into live_event ({LIVE_COLUMNS}) ");
+    insert_rows(tx, &head, "", rows, |b, (team, payload)| {
+        bind_live(b, *team, kind, payload, now)
+    })
     .await
+}
+
+/// The columns of a live event, in the order [`bind_live`] binds them.
+const LIVE_COLUMNS: &str = "team_id, kind, payload, created_at";
+
+fn bind_live<T: serde::Serialize>(
+    b: &mut Separated<'_, Db, &'static str>,
+    team: TeamId,
+    kind: &str,
+    payload: &T,
+    now: DateTime<Utc>,
+) {
+    b.push_bind(team.0)
+        .push_bind(kind.to_owned())
+        .push_bind(Json(payload))
+        .push_bind(now);
 }
 
 async fn write_audit(tx: &mut Tx, entries: &[&AuditEntry]) -> StoreResult<()> {
@@ -1526,27 +1537,12 @@ async fn replace_visit_timers<'a>(
     tx: &mut Tx,
     timers: &[&'a (VisitId, Vec<NewDeadline>)],
 ) -> StoreResult<Vec<&'a NewDeadline>> {
-    // Every kind of every visit: its new due time, or none to cancel it.
-    let rows: Vec<(Uuid, DeadlineKind, Option<DateTime<Utc>>)> = timers
-        .iter()
-        .flat_map(|(visit, wanted)| {
-            VISIT_TIMER_KINDS.iter().map(|&kind| {
-                let due = wanted.iter().find(|t| t.kind == kind).map(|t| t.due_at);
-                (visit.0, kind, due)
-            })
-        })
-        .collect();
     let replaced: Vec<(Uuid, String, String)> = rows_returning(
         tx,
-        "with d (d_visit, d_kind, d_due) as (",
-        ") update deadline set due_at = coalesce(d_due, due_at), \
-         state = case when d_due is null then 'cancelled' else state end, \
-         claimed_by = null, claim_expires_at = null from d \
-         where state = 'armed' and visit_id = d_visit and kind = d_kind returning visit_id, kind, state",
-        &rows,
-        |b, (visit, kind, due)| {
-            b.push_bind(*visit).push_bind(kind.as_str()).push_bind(*due);
-        },
+        "with timers (t_visit, t_kind, t_due) as (",
+        &format!(") {MOVE_TIMERS}"),
+        &timer_rows(timers),
+        bind_timer,
     )
     .await?;
     let moved: HashSet<(Uuid, &str)> = replaced
@@ -1559,6 +1555,33 @@ async fn replace_visit_timers<'a>(
         .flat_map(|(_, t)| t)
         .filter(|d| !d.visit.is_some_and(|v| moved.contains(&(v.0, d.kind.as_str()))))
         .collect())
+}
+
+/// Moves or cancels the armed timers named in `timers (t_visit, t_kind, t_due)`; returns
+/// each row's visit, kind and state after.
+const MOVE_TIMERS: &str = "update deadline set due_at = coalesce(t_due, due_at), \
+     state = case when t_due is null then 'cancelled' else state end, \
+     claimed_by = null, claim_expires_at = null from timers \
+     where state = 'armed' and visit_id = t_visit and kind = t_kind returning visit_id, kind, state";
+
+/// A visit's timer of one kind and its new due time, or none to cancel it.
+type TimerRow = (Uuid, DeadlineKind, Option<DateTime<Utc>>);
+
+/// Every kind of every visit's timers: its new due time, or none to cancel it.
+fn timer_rows(timers: &[&(VisitId, Vec<NewDeadline>)]) -> Vec<TimerRow> {
+    timers
+        .iter()
+        .flat_map(|(visit, wanted)| {
+            VISIT_TIMER_KINDS.iter().map(|&kind| {
+                let due = wanted.iter().find(|t| t.kind == kind).map(|t| t.due_at);
+                (visit.0, kind, due)
+            })
+        })
+        .collect()
+}
+
+fn bind_timer(b: &mut Separated<'_, Db, &'static str>, (visit, kind, due): &TimerRow) {
+    b.push_bind(*visit).push_bind(kind.as_str()).push_bind(*due);
 }
 
 /// Queues messages, leased to `hand_over`'s owner if given; returns those leased.
