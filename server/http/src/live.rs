@@ -83,6 +83,16 @@ impl Hub {
                     last = Some(head);
                     false
                 }),
+                // Nobody to tell (no board open here): the head, not the rows. A board that
+                // opened meanwhile needs the rows after the head it read for its snapshot
+                // (after it subscribed), so they are read at once, from where the hub was.
+                Some(after) if self.events.receiver_count() == 0 => store.live_head().await.map(|head| {
+                    let opened = self.events.receiver_count() > 0;
+                    if !opened {
+                        last = Some(head.max(after));
+                    }
+                    opened
+                }),
                 Some(after) => store.live_since(after, BATCH).await.map(|rows| {
                     let full = rows.len() == BATCH as usize;
                     for row in rows {
