@@ -221,12 +221,9 @@ pub async fn launch(
 ) -> std::io::Result<()> {
     let hub = state.hub.clone();
     let store = state.engine.store.clone();
-    let (wake, watcher_store) = (hub.wake.clone(), store.clone());
-    let watcher = tokio::spawn(async move {
-        watcher_store
-            .watch_live(Box::new(move || wake.notify_one()))
-            .await
-    });
+    let (hinted, watcher_store) = (hub.clone(), store.clone());
+    let watcher =
+        tokio::spawn(async move { watcher_store.watch_live(Box::new(move || hinted.hint())).await });
     let hub_loop = tokio::spawn(hub.clone().run(store));
     let watcher_state = state.clone();
     let watching = tokio::spawn(async move {

@@ -40,7 +40,7 @@ pub const WATCH_EVERY: Duration = Duration::from_secs(30);
 pub struct Hub {
     events: broadcast::Sender<Arc<LiveEvent>>,
     /// Wakes the hub to read new rows now.
-    pub wake: Arc<Notify>,
+    wake: Notify,
     stop: watch::Sender<bool>,
     /// Open streams per team.
     boards: Mutex<HashMap<TeamId, usize>>,
@@ -50,10 +50,19 @@ impl Hub {
     pub fn new() -> Arc<Hub> {
         Arc::new(Hub {
             events: broadcast::channel(4096).0,
-            wake: Arc::default(),
+            wake: Notify::new(),
             stop: watch::channel(false).0,
             boards: Mutex::default(),
         })
+    }
+
+    /// Another commit wrote live rows (a NOTIFY): read them now, if a board is open here to
+    /// be told. Without one the hub only keeps up with the head at its next poll, instead of
+    /// a read for every commit of every process.
+    pub fn hint(&self) {
+        if self.events.receiver_count() > 0 {
+            self.wake.notify_one();
+        }
     }
 
     /// The teams with a board open on this process.
