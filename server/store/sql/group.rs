@@ -231,7 +231,7 @@ fn push_save_rows(q: &mut QueryBuilder<Db>, saves: &[&Save]) -> bool {
     let lock = saves.len() > 1 && !super::super::FOR_UPDATE.is_empty();
     if lock {
         // Concurrent batches lock their visits in the same order: they wait, never deadlock.
-        // The update joins this, so every lock is taken before any row is written.
+        // The update counts this, so every lock is taken before any row is written.
         let mut ids: Vec<Uuid> = saves.iter().map(|s| s.visit.id.0).collect();
         ids.sort_unstable();
         q.push("locked as (select visit_id as l_id from visit where visit_id in (");
@@ -271,8 +271,10 @@ pub(super) fn push_update(q: &mut QueryBuilder<Db>, lock: bool) {
          ended_at = d_ended_at, last_seen_at = d_last_seen_at, alone_since = d_alone_since, \
          tell_colleague = d_tell_colleague, version = version + 1 from d",
     );
-    if lock {
-        q.push(" join locked on l_id = d_id");
-    }
     q.push(" where visit_id = d_id and version = d_version");
+    if lock {
+        // Counting `locked` takes all its locks, once, before any row is written; a join
+        // would scan it again for every row saved.
+        q.push(" and (select count(*) from locked) > 0");
+    }
 }
