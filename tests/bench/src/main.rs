@@ -20,6 +20,12 @@ use clap::{Parser, Subcommand};
 use crate::report::Report;
 use crate::setup::Backend;
 
+/// jemalloc, as the server: the bench's phones and fake provider run on the same two cores
+/// as the server and its database, and under glibc's malloc `malloc`/`free` were about a
+/// sixth of the bench's own CPU (`perf`), time the server under test could not use.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Debug, Parser)]
 #[command(about = "Benchmarks of a running makker serve (issue 7); see tests/bench/README.md")]
 struct Cli {
