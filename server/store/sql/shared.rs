@@ -790,11 +790,7 @@ impl SqlStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        let mut people = Vec::with_capacity(rows.len());
-        for r in rows {
-            people.push(self.person_from(r).await?);
-        }
-        Ok(people)
+        self.with_teams(rows).await
     }
 
     async fn load_visit(&self, r: VisitRow) -> StoreResult<Versioned<Visit>> {
@@ -844,10 +840,16 @@ impl SqlStore {
                 ids,
             )
             .await?;
+        self.with_teams(rows).await
+    }
+
+    /// The people of `rows`, in their order, with their teams read in one query.
+    async fn with_teams(&self, rows: Vec<PersonRow>) -> StoreResult<Vec<Person>> {
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.person_id).collect();
         let members: Vec<(Uuid, Uuid)> = self
             .rows_for_ids(
                 "select person_id, team_id from team_member where person_id in ({ids}) order by team_id",
-                ids,
+                &ids,
             )
             .await?;
         let mut teams: HashMap<Uuid, Vec<TeamId>> = HashMap::new();
