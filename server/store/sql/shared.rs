@@ -793,18 +793,6 @@ impl SqlStore {
         self.with_teams(rows).await
     }
 
-    async fn load_visit(&self, r: VisitRow) -> StoreResult<Versioned<Visit>> {
-        let parts: Vec<ParticipantRow> = sqlx::query_as(
-            "select visit_id, person_id, role, joined_at, left_at from visit_participant \
-             where visit_id = $1 order by position",
-        )
-        .bind(r.visit_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
-        visit_with(r, parts)
-    }
-
     /// Several visits with their participants in two queries (a batch of firings).
     async fn load_visits(&self, ids: &[Uuid]) -> StoreResult<Vec<Versioned<Visit>>> {
         let rows: Vec<VisitRow> = self
@@ -813,11 +801,17 @@ impl SqlStore {
                 ids,
             )
             .await?;
+        self.with_participants(rows).await
+    }
+
+    /// The visits of `rows`, in their order, with their participants read in one query.
+    async fn with_participants(&self, rows: Vec<VisitRow>) -> StoreResult<Vec<Versioned<Visit>>> {
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.visit_id).collect();
         let parts: Vec<ParticipantRow> = self
             .rows_for_ids(
                 "select visit_id, person_id, role, joined_at, left_at from visit_participant \
                  where visit_id in ({ids}) order by visit_id, position",
-                ids,
+                &ids,
             )
             .await?;
         let mut by_visit: HashMap<Uuid, Vec<ParticipantRow>> = HashMap::new();
@@ -2699,11 +2693,8 @@ impl Store for SqlStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            out.push(self.load_visit(r).await?.value);
-        }
-        Ok(out)
+        let visits = self.with_participants(rows).await?;
+        Ok(visits.into_iter().map(|v| v.value).collect())
     }
 
     async fn ops_figures(&self, now: DateTime<Utc>) -> StoreResult<OpsFigures> {
