@@ -509,6 +509,18 @@ async fn an_sos_escalates_at_once_without_a_reminder(store: Arc<dyn Store>) {
 }
 
 async fn a_restart_fires_every_overdue_deadline_at_once(store: Arc<dyn Store>) {
+    catch_up_after_downtime(store, None).await;
+}
+
+/// Catching up a deadline at a time: each is fired while the next is claimed, and every one
+/// fires once, as in one batch.
+async fn a_restart_catching_up_a_deadline_at_a_time_fires_each_once(store: Arc<dyn Store>) {
+    catch_up_after_downtime(store, Some(1)).await;
+}
+
+/// Three visits overdue after two hours' downtime, caught up by a new process claiming
+/// `batch` deadlines at a time (else its default).
+async fn catch_up_after_downtime(store: Arc<dyn Store>, batch: Option<u32>) {
     let (app, f) = ready(store).await;
     let t0 = app.engine.now();
     for m in [&f.anna, &f.bo, &f.carl] {
@@ -519,12 +531,34 @@ async fn a_restart_fires_every_overdue_deadline_at_once(store: Arc<dyn Store>) {
     }
     // The server was down for two hours: a new scheduler (a new process) catches up at once.
     app.clock.advance(Duration::hours(2));
-    let fired = app.scheduler().run_due().await.unwrap();
-    assert!(fired >= 6, "reminders, alarms and steps all fired: {fired}");
+    let mut scheduler = app.scheduler();
+    if let Some(batch) = batch {
+        scheduler.batch = batch;
+    }
+    let fired = scheduler.run_due().await.unwrap();
+    assert_eq!(fired, 6, "three reminders and three overdue deadlines, each once");
     let raised = f.sofie.phone.alarms().await.unwrap();
     assert_eq!(raised.len(), 3);
     assert!(raised.iter().all(|a| a.raised_at == t0 + Duration::hours(2)));
-    let _ = sent(&app, &f, t0).await;
+    // The reminders came too late to remind; each alarm's first step tells its worker.
+    assert_eq!(
+        sent(&app, &f, t0).await,
+        rows(&[
+            (120, "anna", "alarm"),
+            (120, "bo", "alarm"),
+            (120, "carl", "alarm")
+        ])
+    );
+    assert!(
+        app.engine
+            .store
+            .armed()
+            .await
+            .unwrap()
+            .iter()
+            .all(|d| d.due_at > app.engine.now()),
+        "nothing due is left armed (nor leased)"
+    );
 }
 
 /// A process that leased due deadlines and died before committing (SIGKILL between claim and
@@ -795,6 +829,7 @@ both! {
     duress_is_silent => a_duress_check_out_raises_a_silent_alarm_that_no_check_out_stands_down,
     sos => an_sos_escalates_at_once_without_a_reminder,
     restart_catches_up => a_restart_fires_every_overdue_deadline_at_once,
+    restart_catches_up_one_at_a_time => a_restart_catching_up_a_deadline_at_a_time_fires_each_once,
     fired_together => deadlines_fired_together_write_only_what_the_leased_ones_cause,
     moved_while_leased => a_timer_moved_while_leased_fires_only_at_its_new_due_time,
 }

@@ -1,8 +1,9 @@
 //! The deadline loop: one per process.
 //!
 //! Protocol: sleep until the earliest armed deadline or until woken (a change armed an
-//! earlier one), at most `max_sleep`; lease the due rows in batches; for each, decide what it
-//! causes and commit "armed → fired" together with those changes. Deadlines of different
+//! earlier one), at most `max_sleep`; lease the due rows in batches (while a full batch
+//! fires, the next is leased); for each, decide what it causes and commit "armed → fired"
+//! together with those changes. Deadlines of different
 //! visits and alarms are decided concurrently and committed together, up to
 //! [`COMMIT_BATCH`] in one transaction; one visit's or alarm's deadlines fire in due order,
 //! one after another. A deadline whose commit fails (a crash, a concurrent change) keeps its
@@ -79,25 +80,50 @@ impl Scheduler {
     /// # Errors
     /// The database is unavailable.
     pub async fn tick(&self) -> Result<Tick> {
+        let due = self.claim().await?;
+        Ok(self.step(due, false).await?.0)
+    }
+
+    /// Leases what is due now, up to a batch.
+    async fn claim(&self) -> Result<Vec<Deadline>> {
         let now = self.engine.now();
-        let due = self
+        Ok(self
             .engine
             .store
             .claim_due(now, &self.owner, now + self.lease, self.batch)
-            .await?;
+            .await?)
+    }
+
+    /// Fires `due`, claimed. With `ahead`, a full batch (more are likely due) has the next
+    /// batch claimed while it fires, instead of after its commits: a claim costs a fifth of a
+    /// batch's time, with the database otherwise idle. That batch is returned, to fire next:
+    /// fired after this one, one visit's or alarm's deadlines still fire in due order.
+    async fn step(&self, due: Vec<Deadline>, ahead: bool) -> Result<(Tick, Vec<Deadline>)> {
         if !due.is_empty() {
             // A crash test stops here: claimed, not fired, as if the process had died.
-            fail::fail_point!("scheduler-claimed", |_| Ok(Tick {
-                fired: 0,
-                next_due: None
-            }));
+            fail::fail_point!("scheduler-claimed", |_| Ok((
+                Tick {
+                    fired: 0,
+                    next_due: None
+                },
+                vec![]
+            )));
         }
         // The claim may have waited for the database (a pool queue, a restart): the firing
         // happens, and is stamped, now.
-        let fired = self.fire_all(due, self.engine.now()).await?;
-        let next_due = self.engine.store.next_due().await?;
+        let now = self.engine.now();
+        let (fired, next) = if ahead && due.len() >= self.batch as usize {
+            let (fired, next) = tokio::join!(self.fire_all(due, now), self.claim());
+            (fired?, next?)
+        } else {
+            (self.fire_all(due, now).await?, vec![])
+        };
+        let next_due = match next.first() {
+            Some(d) => Some(d.due_at),
+            None => self.engine.store.next_due().await?,
+        };
         self.engine.health.ticked();
-        Ok(Tick { fired, next_due })
+        Ok((Tick { fired, next_due }, next))
     }
 
     /// Fires a claimed batch. The first deadline of each visit or alarm is decided
@@ -284,23 +310,42 @@ impl Scheduler {
     /// The database is unavailable.
     pub async fn run_due(&self) -> Result<usize> {
         let mut total = 0;
+        let mut due = self.claim().await?;
         loop {
-            let tick = self.tick().await?;
+            let (tick, ahead) = self.step(due, true).await?;
             total += tick.fired;
+            if !ahead.is_empty() {
+                due = ahead;
+                continue;
+            }
             let more = tick.next_due.is_some_and(|d| d <= self.engine.now());
             if tick.fired == 0 || !more {
                 return Ok(total);
             }
+            due = self.claim().await?;
         }
     }
 
     /// The loop, until `stop` turns true.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut ahead = Vec::new();
         loop {
-            let sleep = match self.tick().await {
-                Ok(Tick {
-                    next_due: Some(next), ..
-                }) => (next - self.engine.now())
+            let due = if ahead.is_empty() {
+                self.claim().await
+            } else {
+                Ok(std::mem::take(&mut ahead))
+            };
+            let sleep = match async { self.step(due?, true).await }.await {
+                Ok((_, next)) if !next.is_empty() => {
+                    ahead = next;
+                    StdDuration::ZERO
+                }
+                Ok((
+                    Tick {
+                        next_due: Some(next), ..
+                    },
+                    _,
+                )) => (next - self.engine.now())
                     .to_std()
                     .unwrap_or(StdDuration::ZERO)
                     .min(self.max_sleep),
