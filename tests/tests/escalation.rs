@@ -512,8 +512,8 @@ async fn a_restart_fires_every_overdue_deadline_at_once(store: Arc<dyn Store>) {
     catch_up_after_downtime(store, None).await;
 }
 
-/// Catching up a deadline at a time: each is fired while the next is claimed, and every one
-/// fires once, as in one batch.
+/// Catching up a batch of one deadline at a time: each full batch has the next claimed and
+/// fired beside it, and every deadline fires once, as in one batch.
 async fn a_restart_catching_up_a_deadline_at_a_time_fires_each_once(store: Arc<dyn Store>) {
     catch_up_after_downtime(store, Some(1)).await;
 }

@@ -2,19 +2,19 @@
 //!
 //! Protocol: sleep until the earliest armed deadline or until woken (a change armed an
 //! earlier one), at most `max_sleep`; lease the due rows in batches (while a full batch
-//! fires, the next is leased); for each, decide what it causes and commit "armed → fired"
-//! together with those changes. Deadlines of different
-//! visits and alarms are decided concurrently and committed together, up to
-//! [`COMMIT_BATCH`] in one transaction; one visit's or alarm's deadlines fire in due order,
-//! one after another. A deadline whose commit fails (a crash, a concurrent change) keeps its
-//! row armed; the lease lapses and the next tick, here or in another replica, fires it.
+//! fires, the next is leased and fires beside it); for each, decide what it causes and
+//! commit "armed → fired" together with those changes. Deadlines of different visits and
+//! alarms are decided concurrently and committed together, up to [`COMMIT_BATCH`] in one
+//! transaction; one visit's or alarm's deadlines fire in due order, one after another. A
+//! deadline whose commit fails (a crash, a concurrent change) keeps its row armed; the lease
+//! lapses and the next tick, here or in another replica, fires it.
 //! Nothing that matters lives only in memory.
 //!
 //! INVARIANT: a deadline fires at most once (the fencing update in `Store::fire`), and every
 //! due deadline fires eventually (leases expire).
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
@@ -75,13 +75,52 @@ impl Scheduler {
         }
     }
 
-    /// Fires every deadline due now (one lease batch).
+    /// Fires every deadline due now, a lease batch at a time.
     ///
     /// # Errors
     /// The database is unavailable.
     pub async fn tick(&self) -> Result<Tick> {
-        let due = self.claim().await?;
-        Ok(self.step(due, false).await?.0)
+        let Some(fired) = self.fire_due().await? else {
+            return Ok(Tick {
+                fired: 0,
+                next_due: None,
+            });
+        };
+        let next_due = self.engine.store.next_due().await?;
+        self.engine.health.ticked();
+        Ok(Tick { fired, next_due })
+    }
+
+    /// Claims and fires until a claim finds less than a full batch. A full batch means more
+    /// are due: the next is claimed while it fires and fires beside it (see [`Firings`]),
+    /// [`FIRING_AT_ONCE`] batches at most. Waits for every batch it started; none when a crash
+    /// test stopped it.
+    async fn fire_due(&self) -> Result<Option<usize>> {
+        let mut firings = Firings::default();
+        loop {
+            if firings.running.len() >= FIRING_AT_ONCE {
+                firings.finish_one().await;
+                continue;
+            }
+            let due = match self.claim().await {
+                Ok(due) => due,
+                Err(e) => {
+                    firings.finish_all().await?;
+                    return Err(e);
+                }
+            };
+            if !due.is_empty() && stops_after_claiming() {
+                firings.finish_all().await?;
+                return Ok(None);
+            }
+            let full = due.len() >= self.batch as usize;
+            if !due.is_empty() {
+                firings.start(self, due);
+            }
+            if !full {
+                return firings.finish_all().await.map(Some);
+            }
+        }
     }
 
     /// Leases what is due now, up to a batch.
@@ -92,38 +131,6 @@ impl Scheduler {
             .store
             .claim_due(now, &self.owner, now + self.lease, self.batch)
             .await?)
-    }
-
-    /// Fires `due`, claimed. With `ahead`, a full batch (more are likely due) has the next
-    /// batch claimed while it fires, instead of after its commits: a claim costs a fifth of a
-    /// batch's time, with the database otherwise idle. That batch is returned, to fire next:
-    /// fired after this one, one visit's or alarm's deadlines still fire in due order.
-    async fn step(&self, due: Vec<Deadline>, ahead: bool) -> Result<(Tick, Vec<Deadline>)> {
-        if !due.is_empty() {
-            // A crash test stops here: claimed, not fired, as if the process had died.
-            fail::fail_point!("scheduler-claimed", |_| Ok((
-                Tick {
-                    fired: 0,
-                    next_due: None
-                },
-                vec![]
-            )));
-        }
-        // The claim may have waited for the database (a pool queue, a restart): the firing
-        // happens, and is stamped, now.
-        let now = self.engine.now();
-        let (fired, next) = if ahead && due.len() >= self.batch as usize {
-            let (fired, next) = tokio::join!(self.fire_all(due, now), self.claim());
-            (fired?, next?)
-        } else {
-            (self.fire_all(due, now).await?, vec![])
-        };
-        let next_due = match next.first() {
-            Some(d) => Some(d.due_at),
-            None => self.engine.store.next_due().await?,
-        };
-        self.engine.health.ticked();
-        Ok((Tick { fired, next_due }, next))
     }
 
     /// Fires a claimed batch. The first deadline of each visit or alarm is decided
@@ -310,42 +317,23 @@ impl Scheduler {
     /// The database is unavailable.
     pub async fn run_due(&self) -> Result<usize> {
         let mut total = 0;
-        let mut due = self.claim().await?;
         loop {
-            let (tick, ahead) = self.step(due, true).await?;
+            let tick = self.tick().await?;
             total += tick.fired;
-            if !ahead.is_empty() {
-                due = ahead;
-                continue;
-            }
             let more = tick.next_due.is_some_and(|d| d <= self.engine.now());
             if tick.fired == 0 || !more {
                 return Ok(total);
             }
-            due = self.claim().await?;
         }
     }
 
     /// The loop, until `stop` turns true.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let mut ahead = Vec::new();
         loop {
-            let due = if ahead.is_empty() {
-                self.claim().await
-            } else {
-                Ok(std::mem::take(&mut ahead))
-            };
-            let sleep = match async { self.step(due?, true).await }.await {
-                Ok((_, next)) if !next.is_empty() => {
-                    ahead = next;
-                    StdDuration::ZERO
-                }
-                Ok((
-                    Tick {
-                        next_due: Some(next), ..
-                    },
-                    _,
-                )) => (next - self.engine.now())
+            let sleep = match self.tick().await {
+                Ok(Tick {
+                    next_due: Some(next), ..
+                }) => (next - self.engine.now())
                     .to_std()
                     .unwrap_or(StdDuration::ZERO)
                     .min(self.max_sleep),
@@ -371,13 +359,108 @@ impl Scheduler {
     }
 }
 
+/// Whether a crash test stops here: claimed, not fired, as if the process had died.
+fn stops_after_claiming() -> bool {
+    fail::fail_point!("scheduler-claimed", |_| true);
+    false
+}
+
+/// Claimed batches firing at most this many at once: while one commits, the next is claimed
+/// and decided. (A claim is a fifth of a batch's time; one batch after another left the
+/// database waiting for it, and for each batch's slowest commit.)
+const FIRING_AT_ONCE: usize = 2;
+
+/// The claimed batches firing. A batch starts at once, except the deadlines of a visit or
+/// alarm that a batch claimed before it holds: those fire after every earlier batch is done,
+/// so that one visit's or alarm's deadlines still fire in due order, each seeing the last.
+#[derive(Default)]
+struct Firings {
+    running: JoinSet<Result<usize>>,
+    /// The visits and alarms of the batches firing, each with the last batch that holds it.
+    held: Arc<Mutex<HashMap<Uuid, u64>>>,
+    /// One per batch that may still be firing; closed when it is done.
+    earlier: Vec<watch::Receiver<()>>,
+    batches: u64,
+    fired: usize,
+    failed: Option<EngineError>,
+}
+
+impl Firings {
+    fn start(&mut self, scheduler: &Scheduler, due: Vec<Deadline>) {
+        let batch = self.batches;
+        self.batches += 1;
+        let (now_free, after_earlier): (Vec<Deadline>, Vec<Deadline>) = {
+            let mut held = self.held.lock().expect("BUG: never poisoned");
+            let taken: HashSet<Uuid> = due
+                .iter()
+                .filter_map(subject)
+                .filter(|s| held.contains_key(s))
+                .collect();
+            held.extend(due.iter().filter_map(subject).map(|s| (s, batch)));
+            due.into_iter()
+                .partition(|d| subject(d).is_none_or(|s| !taken.contains(&s)))
+        };
+        self.earlier.retain(|e| e.has_changed().is_ok());
+        let earlier = if after_earlier.is_empty() {
+            vec![]
+        } else {
+            self.earlier.clone()
+        };
+        let (done, watched) = watch::channel(());
+        self.earlier.push(watched);
+        let (this, held) = (scheduler.clone(), self.held.clone());
+        self.running.spawn(async move {
+            let mut fired = this.fire_all(now_free, this.engine.now()).await;
+            if !after_earlier.is_empty() {
+                for mut e in earlier {
+                    // Closed when that batch is done: nothing is ever sent.
+                    let _ = e.changed().await;
+                }
+                let later = this.fire_all(after_earlier, this.engine.now()).await;
+                fired = fired.and_then(|n| Ok(n + later?));
+            }
+            held.lock()
+                .expect("BUG: never poisoned")
+                .retain(|_, b| *b != batch);
+            drop(done);
+            fired
+        });
+    }
+
+    /// Waits for one batch; keeps its count or its failure.
+    async fn finish_one(&mut self) {
+        match self.running.join_next().await {
+            Some(Ok(Ok(n))) => self.fired += n,
+            Some(Ok(Err(e))) => self.failed = Some(e),
+            Some(Err(e)) => self.failed = Some(EngineError::Invalid(format!("a firing task failed: {e}"))),
+            None => {}
+        }
+    }
+
+    /// Waits for every batch: how many fired, or the last failure.
+    async fn finish_all(mut self) -> Result<usize> {
+        while !self.running.is_empty() {
+            self.finish_one().await;
+        }
+        match self.failed {
+            Some(e) => Err(e),
+            None => Ok(self.fired),
+        }
+    }
+}
+
+/// The visit (else the alarm) a deadline belongs to.
+fn subject(d: &Deadline) -> Option<Uuid> {
+    d.visit.map(|v| v.0).or(d.alarm.map(|a| a.0))
+}
+
 /// Deadlines grouped by the visit (else the alarm) they belong to, in due order within each
 /// group: one visit's reminder, overdue and escalation must see each other's commits.
 fn by_subject(due: Vec<Deadline>) -> Vec<Vec<Deadline>> {
     let mut groups: Vec<Vec<Deadline>> = Vec::new();
     let mut index: HashMap<Uuid, usize> = HashMap::new();
     for d in due {
-        let subject = d.visit.map(|v| v.0).or(d.alarm.map(|a| a.0));
+        let subject = subject(&d);
         match subject.and_then(|s| index.get(&s).copied()) {
             Some(i) => groups[i].push(d),
             None => {
