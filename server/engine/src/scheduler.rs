@@ -103,7 +103,11 @@ impl Scheduler {
                 continue;
             }
             let due = match self.claim().await {
-                Ok(due) => due,
+                Ok(due) => {
+                    // A long catch-up is one tick: the loop is alive while it claims.
+                    self.engine.health.ticked();
+                    due
+                }
                 Err(e) => {
                     firings.finish_all().await?;
                     return Err(e);
