@@ -248,6 +248,46 @@ async fn sends_in_flight_never_exceed_the_slots(store: Arc<dyn Store>) {
     assert_eq!(primary.most_at_once(), 2, "two at once, never three");
 }
 
+/// Batches the deadline loop hands over are leased already: each sends the moment it comes,
+/// not after one of the slots that bound claiming (with a provider that answers slowly, those
+/// would cap a burst of alarms at a few batches per answer). Stopping lets them record.
+async fn handed_over_batches_send_at_once_whatever_the_claim_slots(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let primary = FakeGatewayApi::start().await;
+    primary.set_delay(std::time::Duration::from_millis(400));
+    let mut dispatch = Dispatcher::new(app.engine.clone(), vec![provider(&primary, TOKEN)]);
+    dispatch.in_flight = 1;
+    let mut scheduler = app.scheduler();
+    scheduler.relay = Some(dispatch.relay());
+    for worker in [&f.anna, &f.bo, &f.carl] {
+        worker.phone.sos(&EventRequest::default()).await.unwrap();
+        assert_eq!(
+            scheduler.run_due().await.unwrap(),
+            1,
+            "one batch handed over each"
+        );
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(dispatch.run(stopped));
+    for _ in 0..250 {
+        if primary.received().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    stop.send(true).unwrap();
+    running.await.unwrap();
+    assert_eq!(primary.received().len(), 3);
+    assert_eq!(
+        primary.most_at_once(),
+        3,
+        "three batches at once with one claim slot"
+    );
+    for m in app.engine.store.messages(None).await.unwrap() {
+        assert_eq!((m.state.as_str(), m.attempts), ("sent", 1), "{m:?}");
+    }
+}
+
 /// A message whose slot comes free only after half its lease is not sent: meanwhile its
 /// lease may lapse and another dispatcher claim it. It is left to the lease and sent once,
 /// by whoever claims it next.
@@ -403,6 +443,7 @@ async fn a_handed_over_message_never_sent_is_claimed_after_its_lease(store: Arc<
 
 both! {
     slots => sends_in_flight_never_exceed_the_slots,
+    handed_over_at_once => handed_over_batches_send_at_once_whatever_the_claim_slots,
     no_slot_in_time => a_message_without_a_slot_in_time_is_left_to_its_lease,
     handed_over => messages_a_firing_queues_are_handed_to_the_dispatcher_already_leased,
     handed_over_lapses => a_handed_over_message_never_sent_is_claimed_after_its_lease,

@@ -42,7 +42,7 @@ pub struct Dispatcher {
     push: Option<WebPush>,
     owner: String,
     pub batch: u32,
-    /// Leased batches sending at once in `run`.
+    /// Batches this dispatcher claimed sending at once in `run` (handed-over ones take none).
     pub in_flight: usize,
     pub lease: Duration,
     pub max_attempts: u32,
@@ -203,16 +203,23 @@ impl Dispatcher {
     fn next_relayed(&self) -> Option<Leased> {
         let mut relayed = self.relayed.as_ref()?.lock().expect("BUG: never poisoned");
         while let Ok(handed) = relayed.try_recv() {
-            if !in_time(&self.engine, handed.until, self.lease) {
-                let (until, n) = (handed.until, handed.messages.len());
-                tracing::warn!(%until, n, "handed over too late to send; left to its lease");
-                continue;
+            if let Some(handed) = self.sendable(handed) {
+                return Some(handed);
             }
-            // A crash test stops here: committed and leased, not sent.
-            fail::fail_point!("dispatcher-claimed", |_| None);
-            return Some(handed);
         }
         None
+    }
+
+    /// `handed`, unless its lease is too far gone to send it.
+    fn sendable(&self, handed: Leased) -> Option<Leased> {
+        if !in_time(&self.engine, handed.until, self.lease) {
+            let (until, n) = (handed.until, handed.messages.len());
+            tracing::warn!(%until, n, "handed over too late to send; left to its lease");
+            return None;
+        }
+        // A crash test stops here: committed and leased, not sent.
+        fail::fail_point!("dispatcher-claimed", |_| None);
+        Some(handed)
     }
 
     async fn claim(&self) -> Result<Leased, EngineError> {
@@ -349,32 +356,31 @@ impl Dispatcher {
 
     /// The loop, until `stop` turns true. Up to `in_flight` leased batches are sending at
     /// once: the next lease does not wait for a slow provider's answers to the last one.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    /// Batches the deadline loop hands over send as they come (see [`Dispatcher::send_handed`]).
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let line = self
+            .relayed
+            .take()
+            .map(|r| r.into_inner().expect("BUG: never poisoned"));
         let slots = Arc::new(Semaphore::new(self.in_flight.max(1)));
         let this = Arc::new(self);
+        let handing = line.map(|line| tokio::spawn(this.clone().send_handed(line, stop.clone())));
         loop {
             let slot = slots
                 .clone()
                 .acquire_owned()
                 .await
                 .expect("BUG: the semaphore is never closed");
-            // What was handed over first: its lease is running.
-            let (due, relayed) = match this.next_relayed() {
-                Some(handed) => (Ok(handed), true),
-                None => (this.claim().await, false),
-            };
-            let full = match due {
+            let full = match this.claim().await {
                 Ok(due) if due.messages.is_empty() => {
                     drop(slot);
                     false
                 }
                 Ok(due) => {
-                    let full = relayed || due.messages.len() >= this.batch as usize;
+                    let full = due.messages.len() >= this.batch as usize;
                     let batch = this.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = batch.send(due).await {
-                            tracing::error!(error = %e, "the dispatcher could not record a batch; its lease will lapse");
-                        }
+                        batch.send_logged(due).await;
                         drop(slot);
                     });
                     full
@@ -397,8 +403,45 @@ impl Dispatcher {
                 // Let the batches in flight record what they sent (this loop holds no slot
                 // here: each was dropped or moved into its batch).
                 let _ = slots.acquire_many(this.in_flight.max(1) as u32).await;
+                if let Some(handing) = handing {
+                    let _ = handing.await;
+                }
                 return;
             }
+        }
+    }
+
+    /// Sends each batch the deadline loop hands over the moment it comes, until `stop`, then
+    /// lets those in flight record what they sent. A handed-over batch is leased already, so
+    /// it takes none of the `in_flight` slots that bound claiming: with a provider that takes
+    /// 200 ms to answer, those slots would cap a burst at a few batches per 200 ms, while its
+    /// sends are bounded anyway by the channel's send slots.
+    async fn send_handed(
+        self: Arc<Self>,
+        mut line: mpsc::UnboundedReceiver<Leased>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut batches = JoinSet::new();
+        loop {
+            tokio::select! {
+                handed = line.recv() => match handed.map(|h| self.sendable(h)) {
+                    Some(Some(handed)) => {
+                        let this = self.clone();
+                        batches.spawn(async move { this.send_logged(handed).await });
+                    }
+                    Some(None) => {}
+                    None => break,
+                },
+                Some(_) = batches.join_next(), if !batches.is_empty() => {}
+                _ = stop.wait_for(|stopped| *stopped) => break,
+            }
+        }
+        while batches.join_next().await.is_some() {}
+    }
+
+    async fn send_logged(&self, due: Leased) {
+        if let Err(e) = self.send(due).await {
+            tracing::error!(error = %e, "the dispatcher could not record a batch; its lease will lapse");
         }
     }
 }
