@@ -2,10 +2,10 @@
 -- deadline) no longer have PostgreSQL check their foreign keys. Each check locks the parent
 -- row, a WAL record each, often for a parent the same transaction has just inserted: in a
 -- burst of 10,000 deadlines due in one second the checks were about a third of the time.
--- No parent here is ever deleted (visits, alarms, messages, people and teams are kept, or
--- pseudonymized in place), and every id written comes from a row the same transaction read
--- or wrote. SQLite keeps these foreign keys, enforced, and every store test runs on both
--- databases, so a write that would break one still fails a test.
+-- No parent here is ever deleted (retention clears details of visits and alarms in place),
+-- and every id written is one read from the database or inserted in the same transaction.
+-- SQLite keeps these foreign keys, enforced, and every store test runs on both databases, so
+-- a write that would break one still fails a test.
 alter table alarm
     drop constraint alarm_team_id_fkey,
     drop constraint alarm_person_id_fkey,
