@@ -562,8 +562,9 @@ async fn catch_up_after_downtime(store: Arc<dyn Store>, batch: Option<u32>) {
 }
 
 /// A process that leased due deadlines and died before committing (SIGKILL between claim and
-/// commit) leaves them armed: they fire once, elsewhere, when the lease lapses; the dead
-/// process cannot fire them afterwards.
+/// commit) leaves them armed: they fire once, elsewhere, when the lease lapses (not sooner:
+/// the other's loop waits for that moment rather than asking again at once); the dead process
+/// cannot fire them afterwards.
 async fn a_deadline_leased_by_a_process_that_died_fires_once_after_its_lease(store: Arc<dyn Store>) {
     let (app, f) = ready(store).await;
     f.anna
@@ -587,6 +588,12 @@ async fn a_deadline_leased_by_a_process_that_died_fires_once_after_its_lease(sto
         app.scheduler().run_due().await.unwrap(),
         0,
         "leased rows are left alone"
+    );
+    let tick = app.scheduler().tick().await.unwrap();
+    assert_eq!(
+        (tick.fired, tick.next_due),
+        (0, Some(now + Duration::seconds(30))),
+        "nothing is due for this process until the lease lapses (its loop sleeps till then)"
     );
     app.clock.advance(Duration::seconds(31));
     assert!(app.scheduler().run_due().await.unwrap() >= 2);

@@ -86,7 +86,7 @@ impl Scheduler {
                 next_due: None,
             });
         };
-        let next_due = self.engine.store.next_due().await?;
+        let next_due = self.engine.store.next_due(self.engine.now()).await?;
         self.engine.health.ticked();
         Ok(Tick { fired, next_due })
     }

@@ -2442,12 +2442,22 @@ impl Store for SqlStore {
         super::watch_deadlines(&self.pool, wake).await
     }
 
-    async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        let row: Option<(DateTime<Utc>,)> =
-            sqlx::query_as("select due_at from deadline where state = 'armed' order by due_at limit 1")
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_err)?;
+    async fn next_due(&self, now: DateTime<Utc>) -> StoreResult<Option<DateTime<Utc>>> {
+        // A lease is only ever taken on a due deadline (and moving a timer drops its lease),
+        // so the leased ones are among those due by `now`: a short range of the index.
+        let row: Option<(DateTime<Utc>,)> = sqlx::query_as(
+            "select at from (\
+             select * from (select due_at as at from deadline where state = 'armed' \
+             and (claim_expires_at is null or claim_expires_at < $1) order by due_at limit 1) free \
+             union all \
+             select * from (select claim_expires_at as at from deadline where state = 'armed' \
+             and due_at <= $1 and claim_expires_at >= $1 order by claim_expires_at limit 1) leased\
+             ) next order by at limit 1",
+        )
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(row.map(|r| r.0))
     }
 

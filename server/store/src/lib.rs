@@ -689,8 +689,10 @@ pub trait Store: coverage::CoverageStore + Send + Sync + 'static {
     /// hint only — the loop still polls). Runs until the store is closed; returns at once on
     /// SQLite, where one process serves.
     async fn watch_deadlines(&self, wake: Box<dyn Fn() + Send + Sync>) -> StoreResult<()>;
-    /// The earliest armed deadline.
-    async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// When an armed deadline can next be claimed, seen at `now`: the earliest one free of a
+    /// live lease, or the moment an earlier one's lease lapses. A deadline leased by another
+    /// process (or by one that died) is not due for this one until then.
+    async fn next_due(&self, now: DateTime<Utc>) -> StoreResult<Option<DateTime<Utc>>>;
     /// Armed deadlines (for tests and the board).
     async fn armed(&self) -> StoreResult<Vec<Deadline>>;
 
