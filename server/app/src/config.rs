@@ -84,8 +84,9 @@ pub struct Config {
     /// How long a process holds the messages it claimed for sending (longer than the slowest
     /// provider's answer, or a slow send is tried twice).
     pub outbox_lease_seconds: u32,
-    /// PostgreSQL connections of the deadline loop and the dispatcher, a pool apart from the
-    /// HTTP handlers' so a busy web front cannot delay a deadline (SQLite shares one pool).
+    /// PostgreSQL connections of the deadline loop, a pool apart from the HTTP handlers' so a
+    /// busy web front cannot delay a deadline; the dispatcher has half as many of its own
+    /// (SQLite shares one pool).
     pub background_connections: u32,
     /// SMS, and as many pushes, that the dispatcher sends at once, each on a connection of its
     /// own (kept alive for the next): a burst of alarms goes out this many at a time. At most a

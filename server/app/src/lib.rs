@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use makker_engine::clock::{Clock, DbClock};
-use makker_engine::dispatcher::Dispatcher;
+use makker_engine::dispatcher::{Dispatcher, Relay};
 use makker_engine::maintenance::Maintenance;
 use makker_engine::scheduler::Scheduler;
 use makker_engine::{Engine, EngineSettings};
@@ -185,7 +185,7 @@ pub async fn serve(listener: tokio::net::TcpListener, engine: Engine, config: &C
     let oidc = config.oidc()?.map(makker_http::oidc::Oidc::new).transpose()?;
     tracing::info!(address = %listener.local_addr()?, "makker is listening");
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let deadlines = deadline_thread(engine.clone(), config.clone(), sms, push, stopped.clone()).await?;
+    let deadlines = deadline_threads(engine.clone(), config.clone(), sms, push, stopped.clone()).await?;
     let watchdog = match &config.watchdog_url {
         Some(url) => Some(tokio::spawn(
             Watchdog {
@@ -212,7 +212,9 @@ pub async fn serve(listener: tokio::net::TcpListener, engine: Engine, config: &C
     };
     makker_http::launch(listener, state, shutdown_signal()).await?;
     let _ = stop.send(true);
-    let _ = deadlines.await;
+    for thread in deadlines {
+        let _ = thread.await;
+    }
     if let Some(w) = watchdog {
         let _ = w.await;
     }
@@ -270,9 +272,9 @@ fn send_slots(configured: u32, open_files: Option<u64>) -> usize {
 const WEB_NICENESS: i32 = 5;
 
 /// Runs on each of the web's worker threads as it starts (`on_thread_start`): under a flood of
-/// requests the deadline thread, at the process's own priority, gets the CPU first. A thread
-/// may lower its own priority without privileges. The deadline thread must not be started
-/// from such a thread (it would inherit the lower priority): `serve` starts it from the
+/// requests the deadline and send threads, at the process's own priority, get the CPU first. A
+/// thread may lower its own priority without privileges. Those threads must not be started
+/// from such a thread (they would inherit the lower priority): `serve` starts them from the
 /// thread that runs the runtime's `block_on`.
 pub fn web_yields() {
     #[cfg(target_os = "linux")]
@@ -287,98 +289,117 @@ pub fn web_yields() {
     }
 }
 
-/// The deadline loop, its wake-ups and the dispatcher, on a thread and runtime of their own:
-/// a thousand busy HTTP connections then queue on the web's worker threads, not in front of a
-/// deadline. Returns once they run (or could not start); the receiver answers when they have
-/// stopped after `stopped`.
-async fn deadline_thread(
+/// The deadline loop with its wake-ups, and the dispatcher, each on a thread and runtime of
+/// its own: a thousand busy HTTP connections then queue on the web's worker threads, not in
+/// front of a deadline, and a burst's thousands of sends (connections opened, requests written,
+/// answers read) take no CPU from the firing of the deadlines behind them. Returns once both
+/// run (or could not start); the receivers answer when each has stopped after `stopped`.
+async fn deadline_threads(
     engine: Engine,
     config: Config,
     sms: Vec<Arc<dyn SmsProvider>>,
     push: Option<WebPush>,
     stopped: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<tokio::sync::oneshot::Receiver<()>> {
+) -> anyhow::Result<[tokio::sync::oneshot::Receiver<()>; 2]> {
+    let (engine2, config2, stopped2) = (engine.clone(), config.clone(), stopped.clone());
+    let (relay, sending) = own_thread("makker-sends", move |started| async move {
+        match dispatcher(&engine2, &config2, sms, push).await {
+            Ok(mut dispatcher) => {
+                let _ = started.send(Ok(dispatcher.relay()));
+                dispatcher.run(stopped2).await;
+            }
+            Err(e) => {
+                let _ = started.send(Err(e));
+            }
+        }
+    })
+    .await?;
+    let ((), firing) = own_thread("makker-deadlines", move |started| async move {
+        match background_engine(&engine, &config, config.background_connections).await {
+            Ok(engine) => {
+                let _ = started.send(Ok(()));
+                run_deadlines(engine, &config, relay, stopped).await;
+            }
+            Err(e) => {
+                let _ = started.send(Err(e));
+            }
+        }
+    })
+    .await?;
+    Ok([firing, sending])
+}
+
+/// Runs `body` on a new thread `name` with a single-threaded runtime. One thread: measured, two
+/// threads for the deadline loop let a deadline wait behind the web's threads again (p99 under
+/// 2,000 check-ins/s 61-90 ms with one, 151 ms with two). Returns what `body` reports through
+/// its sender once started, and a receiver that answers when `body` has ended.
+async fn own_thread<S, F, Fut>(name: &str, body: F) -> anyhow::Result<(S, tokio::sync::oneshot::Receiver<()>)>
+where
+    S: Send + 'static,
+    F: FnOnce(tokio::sync::oneshot::Sender<anyhow::Result<S>>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
     let (started, starting) = tokio::sync::oneshot::channel();
     let (done, finished) = tokio::sync::oneshot::channel();
-    // One thread: measured, two let a deadline wait behind the web's threads again (p99 under
-    // 2,000 check-ins/s 61-90 ms with one, 151 ms with two).
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    std::thread::Builder::new()
-        .name("makker-deadlines".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                match Deadlines::start(&engine, &config, sms, push).await {
-                    Ok(deadlines) => {
-                        let _ = started.send(Ok(()));
-                        deadlines.run(stopped).await;
-                    }
-                    Err(e) => {
-                        let _ = started.send(Err(e));
-                    }
-                }
-            });
-            let _ = done.send(());
-        })?;
-    starting
+    std::thread::Builder::new().name(name.into()).spawn(move || {
+        runtime.block_on(body(started));
+        let _ = done.send(());
+    })?;
+    let value = starting
         .await
-        .context("the deadline thread ended before it started")??;
-    Ok(finished)
+        .with_context(|| format!("the thread {name} ended before it started"))??;
+    Ok((value, finished))
 }
 
-/// What runs on the deadline thread.
-struct Deadlines {
+/// The dispatcher, on connections of its own (half as many as the deadline loop's): recording
+/// a burst's sends must not queue the firing commits behind them, nor the other way round.
+async fn dispatcher(
+    engine: &Engine,
+    config: &Config,
+    sms: Vec<Arc<dyn SmsProvider>>,
+    push: Option<WebPush>,
+) -> anyhow::Result<Dispatcher> {
+    let engine = background_engine(engine, config, config.background_connections.div_ceil(2)).await?;
+    let mut dispatcher = Dispatcher::new(engine, sms);
+    dispatcher.lease = chrono::Duration::seconds(config.outbox_lease_seconds.into());
+    dispatcher.limit_sends(send_slots(config.sends_in_flight, open_files()));
+    if let Some(push) = push {
+        dispatcher = dispatcher.with_push(push);
+    }
+    Ok(dispatcher)
+}
+
+/// The deadline loop and its wake-ups (on connections of their own: check-ins waiting for the
+/// HTTP pool must not queue a deadline behind them), handing what it queues over to `relay`.
+async fn run_deadlines(
     engine: Engine,
-    scheduler: Scheduler,
-    dispatcher: Dispatcher,
+    config: &Config,
+    relay: Relay,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut scheduler = Scheduler::new(engine.clone());
+    scheduler.lease = chrono::Duration::seconds(config.deadline_lease_seconds.into());
+    scheduler.relay = Some(relay);
+    let (wake, store) = (engine.wake.clone(), engine.store.clone());
+    let watcher =
+        tokio::spawn(async move { store.watch_deadlines(Box::new(move || wake.notify_one())).await });
+    scheduler.run(stopped).await;
+    watcher.abort();
 }
 
-impl Deadlines {
-    /// On connections of their own: check-ins waiting for the HTTP pool must not queue a
-    /// deadline behind them.
-    async fn start(
-        engine: &Engine,
-        config: &Config,
-        sms: Vec<Arc<dyn SmsProvider>>,
-        push: Option<WebPush>,
-    ) -> anyhow::Result<Self> {
-        let engine = background_engine(engine, config).await?;
-        let mut scheduler = Scheduler::new(engine.clone());
-        scheduler.lease = chrono::Duration::seconds(config.deadline_lease_seconds.into());
-        let mut dispatcher = Dispatcher::new(engine.clone(), sms);
-        dispatcher.lease = chrono::Duration::seconds(config.outbox_lease_seconds.into());
-        dispatcher.limit_sends(send_slots(config.sends_in_flight, open_files()));
-        if let Some(push) = push {
-            dispatcher = dispatcher.with_push(push);
-        }
-        scheduler.relay = Some(dispatcher.relay());
-        Ok(Deadlines {
-            engine,
-            scheduler,
-            dispatcher,
-        })
-    }
-
-    async fn run(self, stopped: tokio::sync::watch::Receiver<bool>) {
-        let (wake, store) = (self.engine.wake.clone(), self.engine.store.clone());
-        let watcher =
-            tokio::spawn(async move { store.watch_deadlines(Box::new(move || wake.notify_one())).await });
-        tokio::join!(self.scheduler.run(stopped.clone()), self.dispatcher.run(stopped));
-        watcher.abort();
-    }
-}
-
-/// The engine of the deadline loop and the dispatcher: on PostgreSQL a pool of its own of
-/// `background_connections`; on SQLite (one writer anyway) the same store.
+/// An engine for the deadline loop or the dispatcher: on PostgreSQL a pool of its own of
+/// `connections`; on SQLite (one writer anyway) the same store.
 ///
 /// # Errors
 /// PostgreSQL is unreachable.
-pub async fn background_engine(engine: &Engine, config: &Config) -> anyhow::Result<Engine> {
+pub async fn background_engine(engine: &Engine, config: &Config, connections: u32) -> anyhow::Result<Engine> {
     if config.database_url.starts_with("sqlite:") {
         return Ok(engine.clone());
     }
-    let store = PgStore::connect_with(&config.database_url, config.background_connections)
+    let store = PgStore::connect_with(&config.database_url, connections)
         .await
         .context("cannot connect to PostgreSQL")?;
     Ok(Engine {
