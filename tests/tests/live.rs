@@ -460,6 +460,44 @@ async fn battery_row_deleted_on_postgres() {
     the_status_row_is_deleted_with_the_shift(Arc::new(store), rows).await;
 }
 
+/// A check-in tells the other processes at its commit (PostgreSQL NOTIFY in the statement
+/// that saves it): a listener on another connection is woken, with no poll in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_in_wakes_the_other_processes_live_hubs() {
+    if makker_tests::pg_skipped() {
+        return;
+    }
+    let store = makker_tests::pg_store().await;
+    let (_app, f) = ready(store.clone()).await;
+    let v = f
+        .anna
+        .phone
+        .start_visit(&start_request(VisitKind::DropIn, f.drop_in.id.0, &[]))
+        .await
+        .unwrap();
+    let (woken, mut wakes) = tokio::sync::mpsc::unbounded_channel();
+    let watcher = tokio::spawn(async move {
+        store
+            .watch_live(Box::new(move || {
+                let _ = woken.send(());
+            }))
+            .await
+    });
+    // The wake after connecting, and any left from the set-up: until quiet.
+    while tokio::time::timeout(Duration::from_millis(500), wakes.recv())
+        .await
+        .is_ok()
+    {}
+    f.anna
+        .phone
+        .check_in(v.id, &EventRequest::default())
+        .await
+        .unwrap();
+    let woken = tokio::time::timeout(5 * SECOND, wakes.recv()).await;
+    watcher.abort();
+    assert!(woken.is_ok(), "the check-in's commit told no other process");
+}
+
 both! {
     nobody_watching => nobody_watching_the_board_is_told_once,
     position_reads_are_audited => a_worker_sees_who_was_shown_her_position,

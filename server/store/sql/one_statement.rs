@@ -4,7 +4,8 @@
 //! Each column is bound as one array and unnested, so the statement has one text whatever
 //! the batch: each connection prepares it once and PostgreSQL soon keeps a generic plan
 //! instead of parsing and planning a new text for every batch size. A batch costs one round
-//! trip instead of six (begin, update, events, timers, live, commit).
+//! trip instead of six (begin, update, events, timers, live, commit), and the notifications
+//! to the other processes go out at its commit instead of in a round trip of their own after it.
 
 use std::collections::HashSet;
 
@@ -12,17 +13,18 @@ use sqlx::types::Json;
 
 use super::group::{Save, push_update};
 use super::{
-    DEADLINE_COLUMNS, DateTime, Db, EVENT_COLUMNS, LIVE_COLUMNS, MOVE_TIMERS, NewDeadline, NewEvent,
+    DEADLINE_COLUMNS, DateTime, Db, EVENT_COLUMNS, LIVE_COLUMNS, MOVE_TIMERS, NewDeadline, NewEvent, Notices,
     Position, QueryBuilder, SqlStore, StoreResult, Utc, Uuid, VisitId, db_err, enum_str, timer_rows,
 };
 
-/// Writes `saves` (plain check-ins of different visits) at `now`; returns the visits saved.
-/// Each write after the versioned update takes only the rows of the visits it saved, as the
-/// transaction of statements does.
+/// Writes `saves` (plain check-ins of different visits) at `now`, notifying `n` at its commit;
+/// returns the visits saved. Each write after the versioned update takes only the rows of the
+/// visits it saved, as the transaction of statements does.
 pub(super) async fn save(
     store: &SqlStore,
     saves: &[&Save],
     now: DateTime<Utc>,
+    n: Notices,
 ) -> StoreResult<HashSet<Uuid>> {
     let mut q = QueryBuilder::<Db>::new("with ");
     let ids: Vec<Uuid> = saves.iter().map(|s| s.visit.id.0).collect();
@@ -43,6 +45,7 @@ pub(super) async fn save(
     push_timers(&mut q, &timers, now);
     push_live(&mut q, saves, now);
     q.push(" select visit_id from saved");
+    push_notices(&mut q, n);
     let saved: Vec<(Uuid,)> = q.build_query_as().fetch_all(&store.pool).await.map_err(db_err)?;
     Ok(saved.into_iter().map(|r| r.0).collect())
 }
@@ -164,4 +167,12 @@ fn push_live(q: &mut QueryBuilder<Db>, saves: &[&Save], now: DateTime<Utc>) {
     .push(format!(
         ") as l (visit_id, {LIVE_COLUMNS}) where visit_id in (select visit_id from saved))"
     ));
+}
+
+/// The notifications `n` calls for, each a one-row subquery joined to the answer: evaluated
+/// once, and sent at the statement's commit like any NOTIFY in a transaction.
+fn push_notices(q: &mut QueryBuilder<Db>, n: Notices) {
+    for (i, sql) in n.statements().enumerate() {
+        q.push(format!(" cross join ({sql}) as n{i}"));
+    }
 }

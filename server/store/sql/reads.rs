@@ -18,8 +18,11 @@ use super::StoreResult;
 
 /// Keys read in one statement (and saves written in one transaction) at most.
 pub(crate) const BATCH_MAX: usize = 128;
-/// Statements of one kind of read in flight at once.
-const READERS: usize = 2;
+/// Statements of one kind of read in flight at once. One: a second would take, at once and
+/// alone, the read that arrives while the first is out, so under load most statements read
+/// one key (at 5,000 check-ins/s, 10,583 of 16,000 visit reads did), each paying a round trip
+/// and an executor start.
+const READERS: usize = 1;
 
 type Answer<V> = oneshot::Sender<StoreResult<Option<V>>>;
 

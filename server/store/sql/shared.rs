@@ -737,7 +737,7 @@ impl SqlStore {
 
     /// Tells the other processes of what was just committed, if anything.
     async fn notify_committed(&self, n: Notices) {
-        if !(n.live || n.armed) || (super::NOTIFY_LIVE.is_empty() && super::NOTIFY_ARMED.is_empty()) {
+        if n.statements().next().is_none() {
             return;
         }
         let sent = match self.pool.acquire().await {
@@ -1426,14 +1426,20 @@ impl Notices {
             armed: c.arms_soon(now),
         }
     }
+
+    /// The statements that send these notifications (none on SQLite).
+    fn statements(self) -> impl Iterator<Item = &'static str> {
+        [(self.live, super::NOTIFY_LIVE), (self.armed, super::NOTIFY_ARMED)]
+            .into_iter()
+            .filter(|(wanted, sql)| *wanted && !sql.is_empty())
+            .map(|(_, sql)| sql)
+    }
 }
 
 /// Sends `n`'s notifications on `conn`: inside a transaction they go out at its commit.
 async fn notify(conn: &mut <Db as sqlx::Database>::Connection, n: Notices) -> StoreResult<()> {
-    for (wanted, sql) in [(n.live, super::NOTIFY_LIVE), (n.armed, super::NOTIFY_ARMED)] {
-        if wanted && !sql.is_empty() {
-            sqlx::query(sql).execute(&mut *conn).await.map_err(db_err)?;
-        }
+    for sql in n.statements() {
+        sqlx::query(sql).execute(&mut *conn).await.map_err(db_err)?;
     }
     Ok(())
 }
