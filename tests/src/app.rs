@@ -128,6 +128,21 @@ pub struct Fixture {
     pub other_place: Place,
 }
 
+impl Fixture {
+    /// Anna starts a drop-in visit at the drop-in centre, from her phone.
+    pub async fn anna_at_the_drop_in(&self) -> makker_mobile_api::VisitView {
+        self.anna
+            .phone
+            .start_visit(&start_request(
+                makker_domain::visit::VisitKind::DropIn,
+                self.drop_in.id.0,
+                &[],
+            ))
+            .await
+            .unwrap()
+    }
+}
+
 impl TestApp {
     /// A deadline loop for this app (tests tick it by hand; a second one is a second replica).
     pub fn scheduler(&self) -> makker_engine::scheduler::Scheduler {

@@ -7,10 +7,9 @@
 use std::sync::Arc;
 
 use makker_domain::Role;
-use makker_domain::visit::VisitKind;
 use makker_mobile_api::EventRequest;
 use makker_store::Store;
-use makker_tests::app::{Member, PIN, TestApp, ready, start_request};
+use makker_tests::app::{Member, PIN, TestApp, ready};
 use makker_tests::both;
 use serde_json::{Value, json};
 
@@ -234,13 +233,7 @@ async fn token(app: &TestApp, m: &Member) -> String {
 
 /// Anna's drop-in visit, Carl's SOS and a second phone of Anna's, all in Aarhus.
 async fn ours(app: &TestApp, f: &makker_tests::app::Fixture) -> Ctx {
-    let visit = f
-        .anna
-        .phone
-        .start_visit(&start_request(VisitKind::DropIn, f.drop_in.id.0, &[]))
-        .await
-        .unwrap()
-        .id;
+    let visit = f.anna_at_the_drop_in().await.id;
     let alarm = f.carl.phone.sos(&EventRequest::default()).await.unwrap().id;
     let (_, device) = app
         .engine

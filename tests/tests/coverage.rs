@@ -464,12 +464,7 @@ async fn routes_and_areas_survive_export_and_import(store: Arc<dyn Store>) {
 async fn an_incident_warns_the_place_and_tracks_its_deadlines(store: Arc<dyn Store>) {
     let (app, f) = ready(store).await;
     let start = app.engine.now();
-    let v = f
-        .anna
-        .phone
-        .start_visit(&start_request(VisitKind::DropIn, f.drop_in.id.0, &[]))
-        .await
-        .unwrap();
+    let v = f.anna_at_the_drop_in().await;
     let report = json!({"kind": "violence", "description": "Slag mod armen", "visit_id": v.id,
         "absence_from": start + Duration::days(1), "warning": {}});
     let (status, body) = call(&f.anna, Method::POST, "/api/v1/incidents", Some(&report)).await;

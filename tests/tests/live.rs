@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use makker_domain::Role;
-use makker_domain::visit::VisitKind;
 use makker_mobile_api::EventRequest;
 use makker_store::Store;
-use makker_tests::app::{Member, TestApp, ready, spawn_app, start_request};
+use makker_tests::app::{Member, TestApp, ready, spawn_app};
 use makker_tests::board::{Board, Received, token};
 use makker_tests::both;
 use serde_json::Value;
@@ -42,12 +41,7 @@ async fn a_board_gets_a_snapshot_then_each_change_of_its_team_only(store: Arc<dy
     let mut elsewhere = Board::open(&app, &token(&app, &otto).await, None).await.unwrap();
     elsewhere.expect("snapshot").await;
 
-    let v = f
-        .anna
-        .phone
-        .start_visit(&start_request(VisitKind::DropIn, f.drop_in.id.0, &[]))
-        .await
-        .unwrap();
+    let v = f.anna_at_the_drop_in().await;
     let started = board.expect("visit").await;
     assert!(started.id > snapshot.id);
     assert_eq!(started.data["id"], v.id.to_string());
@@ -120,12 +114,7 @@ async fn a_worker_sees_who_was_shown_her_position(store: Arc<dyn Store>) {
 async fn a_reconnecting_board_gets_what_it_missed(store: Arc<dyn Store>) {
     let (app, f) = ready(store).await;
     let sofie = token(&app, &f.sofie).await;
-    let v = f
-        .anna
-        .phone
-        .start_visit(&start_request(VisitKind::DropIn, f.drop_in.id.0, &[]))
-        .await
-        .unwrap();
+    let v = f.anna_at_the_drop_in().await;
     let mut board = Board::open(&app, &sofie, None).await.unwrap();
     let seen = board.expect("snapshot").await;
     assert_eq!(seen.data["visits"][0]["id"], v.id.to_string());
@@ -469,12 +458,7 @@ async fn a_check_in_wakes_the_other_processes_live_hubs() {
     }
     let store = makker_tests::pg_store().await;
     let (_app, f) = ready(store.clone()).await;
-    let v = f
-        .anna
-        .phone
-        .start_visit(&start_request(VisitKind::DropIn, f.drop_in.id.0, &[]))
-        .await
-        .unwrap();
+    let v = f.anna_at_the_drop_in().await;
     let (woken, mut wakes) = tokio::sync::mpsc::unbounded_channel();
     let watcher = tokio::spawn(async move {
         store

@@ -5,11 +5,10 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use makker_domain::VisitId;
-use makker_domain::visit::VisitKind;
 use makker_engine::maintenance::Maintenance;
 use makker_mobile_api::{CheckOutRequest, EventRequest, LatLon};
 use makker_store::Store;
-use makker_tests::app::{PIN, ready, start_request};
+use makker_tests::app::{PIN, ready};
 use makker_tests::both;
 use sqlx::Connection;
 
@@ -22,12 +21,7 @@ fn here() -> Option<LatLon> {
 
 async fn positions_older_than_the_retention_time_are_forgotten(store: Arc<dyn Store>) {
     let (app, f) = ready(store).await;
-    let v = f
-        .anna
-        .phone
-        .start_visit(&start_request(VisitKind::DropIn, f.drop_in.id.0, &[]))
-        .await
-        .unwrap();
+    let v = f.anna_at_the_drop_in().await;
     f.anna
         .phone
         .check_in(

@@ -4,9 +4,8 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use makker_domain::visit::VisitKind;
 use makker_store::Store;
-use makker_tests::app::{TestApp, ready, start_request};
+use makker_tests::app::{TestApp, ready};
 use makker_tests::both;
 
 async fn get(app: &TestApp, path: &str) -> (u16, String) {
@@ -34,11 +33,7 @@ async fn ready_only_while_the_deadline_loop_ticks(store: Arc<dyn Store>) {
 
 async fn metrics_show_overdue_deadlines_and_the_outbox(store: Arc<dyn Store>) {
     let (app, f) = ready(store).await;
-    f.anna
-        .phone
-        .start_visit(&start_request(VisitKind::DropIn, f.drop_in.id.0, &[]))
-        .await
-        .unwrap();
+    f.anna_at_the_drop_in().await;
     let (_, page) = get(&app, "/metrics").await;
     assert_eq!(value(&page, "makker_deadlines_overdue"), Some(0.0), "{page}");
     assert_eq!(value(&page, "makker_outbox_depth"), Some(0.0), "{page}");

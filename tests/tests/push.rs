@@ -6,13 +6,12 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use makker_domain::PersonId;
-use makker_domain::visit::VisitKind;
 use makker_engine::dispatcher::Dispatcher;
 use makker_mobile_api::{PushKeys, PushSubscriptionRequest};
 use makker_notify::push::{EndpointPolicy, WebPush};
 use makker_notify::sms::{LogProvider, SmsProvider};
 use makker_store::Store;
-use makker_tests::app::{VAPID_SUBJECT, ready, start_request, test_vapid};
+use makker_tests::app::{VAPID_SUBJECT, ready, test_vapid};
 use makker_tests::both;
 use makker_tests::fake_push::FakePushService;
 use serde_json::Value;
@@ -36,11 +35,7 @@ async fn a_reminder_is_pushed_encrypted_and_a_gone_subscription_is_forgotten(sto
         .await
         .unwrap();
 
-    f.anna
-        .phone
-        .start_visit(&start_request(VisitKind::DropIn, f.drop_in.id.0, &[]))
-        .await
-        .unwrap();
+    f.anna_at_the_drop_in().await;
     app.clock.advance(Duration::minutes(25));
     app.scheduler().run_due().await.unwrap();
     let local = EndpointPolicy {

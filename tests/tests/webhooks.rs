@@ -4,12 +4,11 @@
 use std::sync::Arc;
 
 use makker_domain::alarm::AlarmKind;
-use makker_domain::visit::VisitKind;
 use makker_domain::{PersonId, VisitId};
 use makker_mobile_api::VisitView;
 use makker_notify::sms::twilio;
 use makker_store::Store;
-use makker_tests::app::{Fixture, TWILIO_TOKEN, TestApp, WEBHOOK_SECRET, ready, start_request};
+use makker_tests::app::{Fixture, TWILIO_TOKEN, TestApp, WEBHOOK_SECRET, ready};
 use makker_tests::both;
 
 type Form<'a> = Vec<(&'a str, &'a str)>;
@@ -53,11 +52,7 @@ async fn elks_inbound(app: &TestApp, from: &str, text: &str, secret: &str) -> u1
 }
 
 async fn started(f: &Fixture) -> VisitView {
-    f.anna
-        .phone
-        .start_visit(&start_request(VisitKind::DropIn, f.drop_in.id.0, &[]))
-        .await
-        .unwrap()
+    f.anna_at_the_drop_in().await
 }
 
 fn phone(m: &makker_tests::app::Member) -> &str {
