@@ -74,7 +74,7 @@ pub async fn spawn_app_configured(
 ) -> TestApp {
     let clock = Arc::new(ManualClock::new(start_time()));
     let mut engine = Engine::new(store, Arc::new(policy), clock.clone());
-    engine.settings.push_public_key = Some(test_vapid().key.public_key().to_owned());
+    Arc::make_mut(&mut engine.settings).push_public_key = Some(test_vapid().key.public_key().to_owned());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind port 0");

@@ -74,11 +74,11 @@ pub async fn engine(config: &Config) -> anyhow::Result<Engine> {
     let clock: Arc<dyn Clock> = clock;
     let mut engine = Engine::new(store, policy, clock);
     let vapid = config.vapid()?;
-    engine.settings = EngineSettings {
+    engine.settings = Arc::new(EngineSettings {
         push_public_key: vapid.as_ref().map(|v| v.key.public_key().to_owned()),
         token_days: config.token_days,
         ..EngineSettings::default()
-    };
+    });
     Ok(engine)
 }
 

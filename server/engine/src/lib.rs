@@ -28,7 +28,7 @@ mod watch;
 pub use alarms::Delivery;
 pub use approval::{AskState, AskWarning, LoneAnswer, LoneAsk};
 pub use error::EngineError;
-pub use service::{Colleague, Engine, EngineSettings, NearbyPlace, NewPersonInput, StartCommand};
+pub use service::{Colleague, Engine, EngineSettings, NearbyPlace, NewPersonInput, StartCommand, ToChange};
 
 /// Fault injection for the crash tests. With the `failpoints` feature, `FAILPOINTS` in the
 /// environment (e.g. `scheduler-claimed=return`) configures the named points; `return` drops

@@ -48,7 +48,8 @@ pub struct Engine {
     pub store: Arc<dyn Store>,
     pub policy: Arc<Policy>,
     pub clock: Arc<dyn Clock>,
-    pub settings: EngineSettings,
+    /// Shared: an engine is cloned for every request.
+    pub settings: Arc<EngineSettings>,
     /// Wakes this process's deadline loop when a change armed a deadline.
     pub wake: Arc<tokio::sync::Notify>,
     /// Wakes this process's dispatcher when a change queued messages (its own `Notify`: one
@@ -129,7 +130,7 @@ impl Engine {
             store,
             policy,
             clock,
-            settings: EngineSettings::default(),
+            settings: Arc::default(),
             wake: Arc::new(tokio::sync::Notify::new()),
             outbox: Arc::new(tokio::sync::Notify::new()),
             health: Arc::default(),
@@ -609,7 +610,7 @@ impl Engine {
 
     /// # Errors
     /// See [`Visit::check_in`].
-    pub async fn check_in(&self, me: &Person, visit: VisitId, stamp: Stamp) -> Result<Visit> {
+    pub async fn check_in(&self, me: &Person, visit: impl Into<ToChange>, stamp: Stamp) -> Result<Visit> {
         self.change(me, visit, stamp, |v, now| v.check_in(me.id, now))
             .await
     }
@@ -618,14 +619,20 @@ impl Engine {
     ///
     /// # Errors
     /// See [`Visit::heartbeat`].
-    pub async fn heartbeat(&self, me: &Person, visit: VisitId, stamp: Stamp) -> Result<Visit> {
+    pub async fn heartbeat(&self, me: &Person, visit: impl Into<ToChange>, stamp: Stamp) -> Result<Visit> {
         self.change(me, visit, stamp, |v, now| v.heartbeat(me.id, now))
             .await
     }
 
     /// # Errors
     /// See [`Visit::extend`].
-    pub async fn extend(&self, me: &Person, visit: VisitId, minutes: u32, stamp: Stamp) -> Result<Visit> {
+    pub async fn extend(
+        &self,
+        me: &Person,
+        visit: impl Into<ToChange>,
+        minutes: u32,
+        stamp: Stamp,
+    ) -> Result<Visit> {
         self.change(me, visit, stamp, |v, now| v.extend(me.id, minutes, now))
             .await
     }
@@ -637,7 +644,7 @@ impl Engine {
     pub async fn check_out(
         &self,
         me: &Person,
-        visit: VisitId,
+        visit: impl Into<ToChange>,
         pin: Option<&str>,
         stamp: Stamp,
     ) -> Result<Visit> {
@@ -664,7 +671,7 @@ impl Engine {
 
     /// # Errors
     /// See [`Visit::withdraw`].
-    pub async fn withdraw(&self, me: &Person, visit: VisitId, stamp: Stamp) -> Result<Visit> {
+    pub async fn withdraw(&self, me: &Person, visit: impl Into<ToChange>, stamp: Stamp) -> Result<Visit> {
         self.change(me, visit, stamp, |v, now| v.withdraw(me.id, now))
             .await
     }
@@ -686,18 +693,29 @@ impl Engine {
     }
 
     /// Read, transition, save; again from the read when someone else saved in between.
-    async fn change<F>(&self, me: &Person, id: VisitId, stamp: Stamp, transition: F) -> Result<Visit>
+    async fn change<F>(
+        &self,
+        me: &Person,
+        visit: impl Into<ToChange>,
+        stamp: Stamp,
+        transition: F,
+    ) -> Result<Visit>
     where
         F: Fn(&mut Visit, DateTime<Utc>) -> std::result::Result<Vec<Effect>, Refusal> + Send + Sync,
     {
+        let ToChange { id, mut read } = visit.into();
         for _ in 0..8 {
+            let read = match read.take() {
+                Some(ahead) => ahead,
+                None => self.store.visit_to_change(id).await,
+            };
             let (
                 Versioned {
                     value: mut visit,
                     version,
                 },
                 alarmed,
-            ) = found(self.store.visit_to_change(id).await, "visit")?;
+            ) = found(read, "visit")?;
             of_my_teams(me, &visit)?;
             let read = visit.participants.clone();
             let effects = transition(&mut visit, stamp.received_at)?;
@@ -733,6 +751,32 @@ impl Engine {
                 stamp,
             })
             .collect()
+    }
+}
+
+/// The visit a change is about: its id, and its state when read ahead, beside the caller's
+/// sign-in so that the two reads go at once rather than one after the other. Only the first
+/// try uses it; a try that meets a newer version reads again.
+#[derive(Debug)]
+pub struct ToChange {
+    id: VisitId,
+    read: Option<std::result::Result<(Versioned<Visit>, bool), StoreError>>,
+}
+
+impl From<VisitId> for ToChange {
+    fn from(id: VisitId) -> Self {
+        ToChange { id, read: None }
+    }
+}
+
+impl Engine {
+    /// Reads `id` for a change whose caller is not known yet. Nothing of it reaches anyone
+    /// until the change has checked that the caller may see it.
+    pub async fn read_to_change(&self, id: VisitId) -> ToChange {
+        ToChange {
+            id,
+            read: Some(self.store.visit_to_change(id).await),
+        }
     }
 }
 

@@ -7,9 +7,10 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::Method;
 use axum::http::header::{ACCEPT_LANGUAGE, AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
+use makker_domain::VisitId;
 use makker_domain::geo::Position;
 use makker_domain::text::Lang;
-use makker_engine::EngineError;
+use makker_engine::{EngineError, ToChange};
 use makker_mobile_api::LatLon;
 use makker_store::{Device, Person};
 use serde::Deserialize;
@@ -153,6 +154,30 @@ impl FromRequestParts<AppState> for Caller {
             lang,
             session,
         })
+    }
+}
+
+/// The caller of a change to the visit in the path, and that visit read beside the sign-in:
+/// the two reads go to the database at once instead of one after the other. A path that is
+/// no visit id is not found, once the caller is known.
+pub struct VisitCaller {
+    pub me: Caller,
+    pub visit: ToChange,
+}
+
+impl FromRequestParts<AppState> for VisitCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Ok(PathId(id)) = PathId::from_request_parts(parts, state).await else {
+            Caller::from_request_parts(parts, state).await?;
+            return Err(ApiError::NotFound);
+        };
+        let (me, visit) = tokio::join!(
+            Caller::from_request_parts(parts, state),
+            state.engine.read_to_change(VisitId(id))
+        );
+        Ok(VisitCaller { me: me?, visit })
     }
 }
 

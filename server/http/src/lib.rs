@@ -39,8 +39,13 @@ use crate::error::ApiError;
 /// The largest request body we read.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// What every handler shares. Axum clones it for each extractor of each request, so it is
+/// one reference count, not one for each of its parts.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(std::sync::Arc<App>);
+
+#[derive(Clone)]
+pub struct App {
     pub engine: Engine,
     pub webhooks: std::sync::Arc<webhooks::Webhooks>,
     pub hub: std::sync::Arc<live::Hub>,
@@ -50,26 +55,34 @@ pub struct AppState {
     pub oidc: Option<std::sync::Arc<oidc::Oidc>>,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
 impl AppState {
     pub fn new(engine: Engine, webhooks: webhooks::Webhooks) -> Self {
-        AppState {
+        AppState(std::sync::Arc::new(App {
             engine,
             webhooks: std::sync::Arc::new(webhooks),
             hub: live::Hub::new(),
             web: std::sync::Arc::default(),
             oidc: None,
-        }
+        }))
     }
 
     /// With single sign-on through an OpenID Connect provider.
     pub fn with_oidc(mut self, oidc: oidc::Oidc) -> Self {
-        self.oidc = Some(std::sync::Arc::new(oidc));
+        std::sync::Arc::make_mut(&mut self.0).oidc = Some(std::sync::Arc::new(oidc));
         self
     }
 
     /// With the web pages' settings from the configuration.
     pub fn with_web(mut self, web: web::WebConfig) -> Self {
-        self.web = std::sync::Arc::new(web);
+        std::sync::Arc::make_mut(&mut self.0).web = std::sync::Arc::new(web);
         self
     }
 }

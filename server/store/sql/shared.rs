@@ -615,14 +615,18 @@ impl SqlStore {
         Ok(visits)
     }
 
-    /// The device and person signed in with each token hash that has one.
+    /// The device and person signed in with each token hash that has one. The hashes are a
+    /// `values` list, not an `in` list: with an `in` list PostgreSQL judged its generic plan
+    /// dearer than one made for the hashes at hand (a list of constants is matched by hashing,
+    /// one of parameters row by row) and planned every read of 16 or more afresh.
     async fn signed_in_many(&self, hashes: &[String]) -> StoreResult<HashMap<String, (Device, Person)>> {
         let sql = format!(
             "select {PERSON_COLUMNS}, m.team_id as member_of, d.device_id as d_device_id, \
              d.token_hash as d_token_hash, d.name as d_name, d.created_at as d_created_at, \
              d.expires_at as d_expires_at, d.revoked_at as d_revoked_at \
              from device d join person p on p.person_id = d.person_id \
-             left join team_member m on m.person_id = p.person_id where d.token_hash in ({{ids}}) \
+             left join team_member m on m.person_id = p.person_id \
+             where d.token_hash in (select column1 from (values {{id_rows}}) as k) \
              order by d.token_hash, m.team_id"
         );
         let rows: Vec<SignedInRow> = self.rows_for_ids(&sql, hashes).await?;
@@ -688,7 +692,8 @@ impl SqlStore {
     }
 
     /// The rows of `sql` for many keys, [`IN_LIST_MAX`] at a time: `{ids}` in `sql` becomes
-    /// the placeholders of one chunk (bind arrays are PostgreSQL's alone). A chunk is padded
+    /// the placeholders of one chunk (bind arrays are PostgreSQL's alone), `{id_rows}` the
+    /// same as the rows of a `values` list. A chunk is padded
     /// to a power of two by repeating a key, so that a few statement texts serve every count
     /// (each text is prepared and planned on each connection).
     async fn rows_for_ids<K, R>(&self, sql: &str, ids: &[K]) -> StoreResult<Vec<R>>
@@ -699,7 +704,9 @@ impl SqlStore {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(IN_LIST_MAX) {
             let n = chunk.len().next_power_of_two();
-            let sql = sql.replace("{ids}", &placeholders(n));
+            let sql = sql
+                .replace("{ids}", &placeholders(n))
+                .replace("{id_rows}", &row_placeholders(n));
             let mut query = sqlx::query_as::<_, R>(sqlx::AssertSqlSafe(sql));
             for id in chunk
                 .iter()
@@ -1204,6 +1211,11 @@ const IN_LIST_MAX: usize = 500;
 /// `$1, $2, …, $n`.
 fn placeholders(n: usize) -> String {
     (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// `($1), ($2), …, ($n)`: the rows of a one-column `values` list.
+fn row_placeholders(n: usize) -> String {
+    (1..=n).map(|i| format!("(${i})")).collect::<Vec<_>>().join(", ")
 }
 
 /// Rounds of sending messages: each round counts as one attempt of its message; each

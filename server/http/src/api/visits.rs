@@ -13,7 +13,7 @@ use makker_mobile_api::{
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller, PathId, text};
+use crate::extract::{ApiJson, Caller, PathId, VisitCaller, text};
 use crate::views;
 
 fn reply(v: &Visit) -> Json<VisitView> {
@@ -123,14 +123,13 @@ pub async fn join(
     responses((status = 200, body = VisitView), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn check_in(
     State(state): State<AppState>,
-    me: Caller,
-    PathId(id): PathId,
+    VisitCaller { me, visit }: VisitCaller,
     ApiJson(req): ApiJson<EventRequest>,
 ) -> Result<Json<VisitView>, ApiError> {
     let stamp = me.stamp(&state, req.client_time, req.position)?;
     let v = state
         .engine
-        .check_in(&me.person, VisitId(id), stamp)
+        .check_in(&me.person, visit, stamp)
         .await
         .map_err(me.err())?;
     Ok(reply(&v))
@@ -142,14 +141,13 @@ pub async fn check_in(
     responses((status = 200, body = VisitView), (status = 422, body = Problem)))]
 pub async fn extend(
     State(state): State<AppState>,
-    me: Caller,
-    PathId(id): PathId,
+    VisitCaller { me, visit }: VisitCaller,
     ApiJson(req): ApiJson<ExtendRequest>,
 ) -> Result<Json<VisitView>, ApiError> {
     let stamp = me.stamp(&state, req.client_time, req.position)?;
     let v = state
         .engine
-        .extend(&me.person, VisitId(id), req.minutes, stamp)
+        .extend(&me.person, visit, req.minutes, stamp)
         .await
         .map_err(me.err())?;
     Ok(reply(&v))
@@ -161,15 +159,14 @@ pub async fn extend(
     responses((status = 200, body = VisitView), (status = 422, body = Problem)))]
 pub async fn check_out(
     State(state): State<AppState>,
-    me: Caller,
-    PathId(id): PathId,
+    VisitCaller { me, visit }: VisitCaller,
     ApiJson(req): ApiJson<CheckOutRequest>,
 ) -> Result<Json<VisitView>, ApiError> {
     let stamp = me.stamp(&state, req.client_time, req.position)?;
     let pin = req.pin.as_deref().map(str::trim);
     let v = state
         .engine
-        .check_out(&me.person, VisitId(id), pin, stamp)
+        .check_out(&me.person, visit, pin, stamp)
         .await
         .map_err(me.err())?;
     Ok(reply(&v))
@@ -181,14 +178,13 @@ pub async fn check_out(
     responses((status = 200, body = VisitView), (status = 403, body = Problem)))]
 pub async fn withdraw(
     State(state): State<AppState>,
-    me: Caller,
-    PathId(id): PathId,
+    VisitCaller { me, visit }: VisitCaller,
     ApiJson(req): ApiJson<EventRequest>,
 ) -> Result<Json<VisitView>, ApiError> {
     let stamp = me.stamp(&state, req.client_time, req.position)?;
     let v = state
         .engine
-        .withdraw(&me.person, VisitId(id), stamp)
+        .withdraw(&me.person, visit, stamp)
         .await
         .map_err(me.err())?;
     Ok(reply(&v))
@@ -200,14 +196,13 @@ pub async fn withdraw(
     responses((status = 200, body = VisitView), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn heartbeat(
     State(state): State<AppState>,
-    me: Caller,
-    PathId(id): PathId,
+    VisitCaller { me, visit }: VisitCaller,
     ApiJson(req): ApiJson<EventRequest>,
 ) -> Result<Json<VisitView>, ApiError> {
     let stamp = me.stamp(&state, req.client_time, req.position)?;
     let v = state
         .engine
-        .heartbeat(&me.person, VisitId(id), stamp)
+        .heartbeat(&me.person, visit, stamp)
         .await
         .map_err(me.err())?;
     Ok(reply(&v))
