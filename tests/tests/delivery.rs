@@ -441,7 +441,27 @@ async fn a_handed_over_message_never_sent_is_claimed_after_its_lease(store: Arc<
     assert_eq!(primary.received().len(), 1, "sent once");
 }
 
+/// The dispatcher and the deadline loop end when their stop sender is gone (the server failed
+/// after starting them): nobody is left to stop them, and waiting for a stop would return at
+/// once, every time, so they would spin instead of sleeping.
+async fn the_loops_end_when_nobody_is_left_to_stop_them(store: Arc<dyn Store>) {
+    let (app, _) = ready(store).await;
+    let primary = FakeGatewayApi::start().await;
+    let dispatch = Dispatcher::new(app.engine.clone(), vec![provider(&primary, TOKEN)]);
+    let scheduler = app.scheduler();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(async move {
+        tokio::join!(dispatch.run(stopped.clone()), scheduler.run(stopped));
+    });
+    drop(stop);
+    tokio::time::timeout(std::time::Duration::from_secs(10), running)
+        .await
+        .expect("both loops ended")
+        .unwrap();
+}
+
 both! {
+    nobody_to_stop => the_loops_end_when_nobody_is_left_to_stop_them,
     slots => sends_in_flight_never_exceed_the_slots,
     handed_over_at_once => handed_over_batches_send_at_once_whatever_the_claim_slots,
     no_slot_in_time => a_message_without_a_slot_in_time_is_left_to_its_lease,

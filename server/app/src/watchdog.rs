@@ -36,7 +36,7 @@ impl Watchdog {
                 () = tokio::time::sleep(self.interval) => {}
                 _ = stop.changed() => {}
             }
-            if *stop.borrow() {
+            if makker_engine::stopping(&stop) {
                 return;
             }
         }

@@ -391,7 +391,7 @@ impl Dispatcher {
                     false
                 }
             };
-            if full && !*stop.borrow() {
+            if full && !crate::stopping(&stop) {
                 continue;
             }
             tokio::select! {
@@ -399,7 +399,7 @@ impl Dispatcher {
                 () = this.engine.outbox.notified() => {}
                 _ = stop.changed() => {}
             }
-            if *stop.borrow() {
+            if crate::stopping(&stop) {
                 // Let the batches in flight record what they sent (this loop holds no slot
                 // here: each was dropped or moved into its batch).
                 let _ = slots.acquire_many(this.in_flight.max(1) as u32).await;

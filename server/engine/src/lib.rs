@@ -30,6 +30,13 @@ pub use approval::{AskState, AskWarning, LoneAnswer, LoneAsk};
 pub use error::EngineError;
 pub use service::{Colleague, Engine, EngineSettings, NearbyPlace, NewPersonInput, StartCommand, ToChange};
 
+/// Whether a background loop told by `stop` should end: `stop` turned true, or its sender is
+/// gone. Nobody is left to stop the loop then, and waiting for a change would return at once,
+/// every time: the loop would spin instead of sleeping.
+pub fn stopping(stop: &tokio::sync::watch::Receiver<bool>) -> bool {
+    *stop.borrow() || stop.has_changed().is_err()
+}
+
 /// Fault injection for the crash tests. With the `failpoints` feature, `FAILPOINTS` in the
 /// environment (e.g. `scheduler-claimed=return`) configures the named points; `return` drops
 /// the claimed work right there, again and again, so a test can SIGKILL the process while work

@@ -356,7 +356,7 @@ impl Scheduler {
                 () = self.engine.wake.notified() => {}
                 _ = stop.changed() => {}
             }
-            if *stop.borrow() {
+            if crate::stopping(&stop) {
                 return;
             }
         }
