@@ -117,6 +117,8 @@ async fn an_access_request_exports_my_data_and_nobody_elses(store: Arc<dyn Store
     f.bo.phone.check_in(v.id, &at(56.1111)).await.unwrap();
     f.anna.phone.check_in(v.id, &at(56.1592)).await.unwrap();
     f.anna.phone.check_out(v.id, &pin(DURESS_PIN)).await.unwrap();
+    f.anna.phone.report_status(37, Some(false)).await.unwrap();
+    f.bo.phone.report_status(81, Some(true)).await.unwrap();
     let export = f.anna.phone.export().await.unwrap();
     let text = export.to_string();
     assert_eq!(export["person"]["username"], "anna");
@@ -136,6 +138,21 @@ async fn an_access_request_exports_my_data_and_nobody_elses(store: Arc<dyn Store
     );
     assert_eq!(export["shifts"].as_array().unwrap().len(), 1);
     assert!(!export["devices"].as_array().unwrap().is_empty());
+    assert_eq!(
+        (
+            &export["phone_status"]["battery_pct"],
+            &export["phone_status"]["charging"]
+        ),
+        (&serde_json::json!(37), &serde_json::json!(false)),
+        "her phone's battery, not Bo's"
+    );
+    f.anna.phone.end_shift().await.unwrap();
+    let ended = f.anna.phone.export().await.unwrap();
+    assert_eq!(
+        ended["phone_status"],
+        serde_json::Value::Null,
+        "forgotten with the shift"
+    );
 }
 
 async fn an_expired_or_revoked_token_is_refused(store: Arc<dyn Store>) {

@@ -63,6 +63,8 @@ impl Engine {
                 "created_at": me.created_at},
             "devices": devices,
             "shifts": store.shifts_of(me.id).await?,
+            // Kept only for the open shift: none once it ended.
+            "phone_status": store.phone_status_of(me.id).await?,
             "visits": visits,
             "alarms": alarms,
             "messages": messages,

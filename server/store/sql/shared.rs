@@ -1931,6 +1931,10 @@ impl Store for SqlStore {
         status::of_team(&self.pool, team).await
     }
 
+    async fn phone_status_of(&self, person: PersonId) -> StoreResult<Option<makker_store::PhoneStatus>> {
+        status::of_person(&self.pool, person).await
+    }
+
     async fn open_shift(&self, person: PersonId) -> StoreResult<Option<Shift>> {
         let row: Option<ShiftRow> = sqlx::query_as(
             "select shift_id, person_id, team_id, started_at, ended_at from shift \

@@ -62,16 +62,26 @@ pub(super) async fn report(
     Ok(status)
 }
 
-pub(super) async fn of_team(pool: &Pool<Db>, team: TeamId) -> StoreResult<Vec<PhoneStatus>> {
-    let rows: Vec<Row> = sqlx::query_as(
+/// The statuses reported in open shifts, of the people `filter` (on the shift `h`) picks.
+async fn in_open_shifts(pool: &Pool<Db>, filter: &str, id: Uuid) -> StoreResult<Vec<PhoneStatus>> {
+    let sql = format!(
         "select s.person_id, h.team_id, s.battery_pct, s.charging, s.reported_at from phone_status s \
-         join shift h on h.shift_id = s.shift_id where h.team_id = $1 and h.ended_at is null",
-    )
-    .bind(team.0)
-    .fetch_all(pool)
-    .await
-    .map_err(db_err)?;
+         join shift h on h.shift_id = s.shift_id where {filter} = $1 and h.ended_at is null"
+    );
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_all(pool)
+        .await
+        .map_err(db_err)?;
     Ok(rows.into_iter().map(status).collect())
+}
+
+pub(super) async fn of_team(pool: &Pool<Db>, team: TeamId) -> StoreResult<Vec<PhoneStatus>> {
+    in_open_shifts(pool, "h.team_id", team.0).await
+}
+
+pub(super) async fn of_person(pool: &Pool<Db>, person: PersonId) -> StoreResult<Option<PhoneStatus>> {
+    Ok(in_open_shifts(pool, "h.person_id", person.0).await?.pop())
 }
 
 /// Forgets a person's phone status; in `end_shift`'s transaction.

@@ -532,6 +532,8 @@ pub trait Store: coverage::CoverageStore + Send + Sync + 'static {
     ) -> StoreResult<PhoneStatus>;
     /// The phone statuses reported in the team's open shifts (never one from an earlier shift).
     async fn phone_statuses(&self, team: TeamId) -> StoreResult<Vec<PhoneStatus>>;
+    /// The phone status `person` reported in their open shift, if any (the access request).
+    async fn phone_status_of(&self, person: PersonId) -> StoreResult<Option<PhoneStatus>>;
     /// Every visit `person` took part in, oldest first (the access request).
     async fn visits_of(&self, person: PersonId) -> StoreResult<Vec<VisitId>>;
     /// Every message to `person`, oldest first (the access request).
