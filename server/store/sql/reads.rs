@@ -1,8 +1,8 @@
 //! Group reads (DESIGN.md §6): the two reads every check-in makes — who is signed in with
 //! this token, the visit to change (the two at once, not one after the other) — are made for
-//! all requests waiting at that moment in one statement, as group commit does for the writes. Each statement costs the database a round
-//! trip, a plan and an executor start however few rows it reads; under load those were most
-//! of a check-in's reading. An idle server reads at once, alone, without waiting for company.
+//! all requests waiting at that moment in one statement, as group commit does for the writes.
+//! Each statement costs the database a round trip, a plan and an executor start however few
+//! rows it reads; under load those were most of a check-in's reading. An idle server reads at once, alone, without waiting for company.
 //!
 //! A read is never cached: each answer comes from a statement started after it was asked.
 

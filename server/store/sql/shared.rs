@@ -704,9 +704,11 @@ impl SqlStore {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(IN_LIST_MAX) {
             let n = chunk.len().next_power_of_two();
-            let sql = sql
-                .replace("{ids}", &placeholders(n))
-                .replace("{id_rows}", &row_placeholders(n));
+            let sql = if sql.contains("{id_rows}") {
+                sql.replace("{id_rows}", &row_placeholders(n))
+            } else {
+                sql.replace("{ids}", &placeholders(n))
+            };
             let mut query = sqlx::query_as::<_, R>(sqlx::AssertSqlSafe(sql));
             for id in chunk
                 .iter()
