@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
-use makker_domain::PlaceId;
 use makker_domain::visit::{ParticipantRole, VisitKind};
+use makker_domain::{PlaceId, Role};
 use makker_mobile_api::coverage::{CoverageComparison, CoverageReport, IncidentView, RouteView, Tally};
 use makker_mobile_api::{CheckOutRequest, EventRequest, PartnerRequest, StartVisitRequest};
 use makker_store::Store;
@@ -593,7 +593,15 @@ async fn the_demo_seeds_eight_weeks_the_pages_can_show(store: Arc<dyn Store>) {
     assert!(r.two_person.met_policy < r.two_person.visits, "some pairs broke");
     assert!(r.alarms.acknowledged > 0 && r.alarms.median_s.is_some());
     assert_eq!(r.incidents.iter().map(|i| i.count).sum::<u32>(), 5);
-    assert!(r.places.len() >= 6, "homes off the route too");
+    let sofie = makker::admin::person(&app.engine, "sofie").await.unwrap();
+    let overseen = app.engine.coverage(&sofie, sofie.teams[0], q).await.unwrap();
+    assert!(overseen.places.len() >= 6, "homes off the route too");
+    assert_eq!(
+        r.places.len() + 2,
+        overseen.places.len(),
+        "the manager's report names neither home"
+    );
+    assert_eq!(r.totals, overseen.totals);
     let areas = app.engine.areas(&lars, lars.teams[0]).await.unwrap();
     assert_eq!(areas.len(), 3);
 }
@@ -639,6 +647,119 @@ async fn a_team_lists_its_places_and_homes_only_to_supervisors(store: Arc<dyn St
     );
 }
 
+/// The place ids of every stop of the team's routes, as `m` reads them.
+async fn stop_places(m: &Member, f: &Fixture) -> Vec<uuid::Uuid> {
+    let (status, body) = call(m, Method::GET, &team_path(f, "/routes"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let routes: Vec<RouteView> = serde_json::from_value(body).unwrap();
+    routes
+        .iter()
+        .flat_map(|r| r.stops.iter().map(|s| s.place_id))
+        .collect()
+}
+
+/// Homes are for those who answer for visits there: a manager's routes, route export and
+/// coverage leave out the home stops an admin planned (the aggregates still count them), and
+/// a manager's edit or import keeps them.
+async fn a_manager_neither_sees_nor_loses_an_admins_home_stops(store: Arc<dyn Store>) {
+    let (app, f) = ready(store).await;
+    let ada = app.member("ada", Role::Admin, &f.team).await;
+    let home = json!({"place_id": f.home.id.0, "weekday": 3, "opens": "10:00", "closes": "11:00"});
+    let mut planned = weekly_route(&f);
+    planned["stops"].as_array_mut().unwrap().push(home.clone());
+    let (status, body) = call(&ada, Method::POST, &team_path(&f, "/routes"), Some(&planned)).await;
+    assert_eq!(status, 201, "{body}");
+    let route = format!("/routes/{}", body["id"].as_str().unwrap());
+    let (park, drop_in, home_id) = (f.park.id.0, f.drop_in.id.0, f.home.id.0);
+    assert_eq!(stop_places(&ada, &f).await, [park, drop_in, home_id]);
+    let leaks = |body: &Value| {
+        let text = body.to_string();
+        text.contains(&home_id.to_string()) || text.contains(&f.home.name)
+    };
+
+    assert_eq!(stop_places(&f.lars, &f).await, [park, drop_in]);
+    let (_, exported) = call(&f.lars, Method::GET, &team_path(&f, "/routes/export"), None).await;
+    assert_eq!(exported["features"].as_array().unwrap().len(), 2);
+    assert!(!leaks(&exported), "{exported}");
+    let (_, sofies) = call(&f.sofie, Method::GET, &team_path(&f, "/routes/export"), None).await;
+    assert_eq!(
+        sofies["features"].as_array().unwrap().len(),
+        3,
+        "a supervisor sees the home"
+    );
+
+    // The manager drops the park; the home stays, unseen by him.
+    let mut edited = weekly_route(&f);
+    edited["stops"].as_array_mut().unwrap().remove(0);
+    let (status, body) = call(&f.lars, Method::PUT, &team_path(&f, &route), Some(&edited)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!leaks(&body), "{body}");
+    assert_eq!(stop_places(&ada, &f).await, [drop_in, home_id]);
+    // Nor can he plan a home himself; nothing changes.
+    edited["stops"].as_array_mut().unwrap().push(home.clone());
+    let (status, body) = call(&f.lars, Method::PUT, &team_path(&f, &route), Some(&edited)).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, _) = call(&f.lars, Method::POST, &team_path(&f, "/routes"), Some(&edited)).await;
+    assert_eq!(status, 422);
+    assert_eq!(stop_places(&ada, &f).await, [drop_in, home_id]);
+    // His export, imported again, keeps the home too.
+    let (_, exported) = call(&f.lars, Method::GET, &team_path(&f, "/routes/export"), None).await;
+    let (status, body) = call(
+        &f.lars,
+        Method::POST,
+        &team_path(&f, "/routes/import"),
+        Some(&exported),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!leaks(&body), "{body}");
+    assert_eq!(stop_places(&ada, &f).await, [drop_in, home_id]);
+
+    // Wednesday 25 Nov 10:05 local: Anna and Bo at the home, on time.
+    visit(
+        &app,
+        &[&f.anna, &f.bo],
+        f.home.id,
+        Utc.with_ymd_and_hms(2026, 11, 25, 9, 5, 0).unwrap(),
+        20,
+    )
+    .await;
+    app.clock
+        .set(Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap());
+    let path = team_path(&f, "/coverage?from=2026-11-23&to=2026-12-01");
+    let (_, body) = call(&f.sofie, Method::GET, &path, None).await;
+    let supervisors: CoverageReport = serde_json::from_value(body).unwrap();
+    assert!(supervisors.stops.iter().any(|s| s.place_id == home_id));
+    assert!(supervisors.places.iter().any(|p| p.place_id == home_id));
+    let (status, body) = call(&f.lars, Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!leaks(&body), "{body}");
+    let managers: CoverageReport = serde_json::from_value(body).unwrap();
+    assert_eq!(
+        managers.totals, supervisors.totals,
+        "the home's windows still count"
+    );
+    assert_eq!(managers.totals.covered, 1, "the home's window");
+    assert_eq!(managers.routes, supervisors.routes);
+    assert_eq!(managers.stops.len(), supervisors.stops.len() - 1);
+    for (rest, kind) in [
+        ("/coverage/map?", "map"),
+        ("/coverage/csv?table=places&", "csv"),
+        ("/coverage/csv?", "csv"),
+    ] {
+        let response = f
+            .lars
+            .phone
+            .request(Method::GET, &path.replace("/coverage?", rest))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{kind}");
+        let text = response.text().await.unwrap();
+        assert!(!leaks(&Value::String(text.clone())), "{kind}: {text}");
+    }
+}
+
 both! {
     places => a_team_lists_its_places_and_homes_only_to_supervisors,
     demo => the_demo_seeds_eight_weeks_the_pages_can_show,
@@ -647,4 +768,5 @@ both! {
     bad_input => bad_input_is_a_problem_and_changes_nothing,
     export_import => routes_and_areas_survive_export_and_import,
     incidents => an_incident_warns_the_place_and_tracks_its_deadlines,
+    manager_homes => a_manager_neither_sees_nor_loses_an_admins_home_stops,
 }

@@ -14,7 +14,7 @@
 //!
 //! Privacy: the input carries no person, and the report names none; it holds counts only.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
@@ -453,6 +453,21 @@ pub struct CoverageReport {
     pub incidents: Vec<IncidentCount>,
     /// Over the four weeks before the period's end (or now, if earlier).
     pub gaps: Vec<Gap>,
+}
+
+impl CoverageReport {
+    /// The report without the figures of single `hidden` places: their stops, gaps, visits
+    /// and incidents by place. The totals and the tallies by week, area, route and hour still
+    /// count them, as aggregates.
+    #[must_use]
+    pub fn without_places(mut self, hidden: &HashSet<PlaceId>) -> Self {
+        let shown = |id: &Uuid| !hidden.contains(&PlaceId(*id));
+        self.stops.retain(|s| shown(&s.place_id));
+        self.places.retain(|p| shown(&p.place_id));
+        self.incidents.retain(|i| shown(&i.place_id));
+        self.gaps.retain(|g| shown(&g.place_id));
+        self
+    }
 }
 
 /// What a report is asked for: local dates `from..=to`, judged at `now`.

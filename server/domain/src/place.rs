@@ -1,11 +1,13 @@
 //! Places and their warnings. A home is a pseudonymous reference ("Hjem 12"), never a
 //! citizen's name.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::geo::Shape;
-use crate::{PlaceId, TeamId, WarningId};
+use crate::{PlaceId, Role, TeamId, WarningId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -26,6 +28,20 @@ pub struct Place {
     pub name: String,
     pub kind: PlaceKind,
     pub shape: Shape,
+}
+
+/// The places among `places` that `role` may not see: homes, for a manager. A manager plans
+/// the public places and reads aggregates; where a citizen lives, and how often the team goes
+/// there, is for the supervisors and admins who answer for visits there.
+pub fn hidden_from(role: Role, places: &[Place]) -> HashSet<PlaceId> {
+    if role != Role::Manager {
+        return HashSet::new();
+    }
+    places
+        .iter()
+        .filter(|p| p.kind == PlaceKind::Home)
+        .map(|p| p.id)
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]

@@ -1,5 +1,7 @@
 //! Routes: where and when a team plans to be. Coverage (visits against stops) builds on these.
 
+use std::collections::HashSet;
+
 use chrono::{NaiveDate, NaiveTime, Weekday};
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +56,25 @@ impl Route {
             return Err(BadRoute::EndsBeforeStart);
         }
         Ok(())
+    }
+}
+
+impl Route {
+    /// The route without its stops at `hidden` places, for a reader who may not see them.
+    #[must_use]
+    pub fn without_stops_at(mut self, hidden: &HashSet<PlaceId>) -> Route {
+        self.stops.retain(|s| !hidden.contains(&s.place));
+        self
+    }
+
+    /// The route a planner who cannot see the `hidden` places sent, with the stops at those
+    /// places that `known` (the route as saved) has, after the planner's own: a manager's
+    /// edit keeps the home stops an admin planned.
+    #[must_use]
+    pub fn keeping_stops_at(mut self, known: &Route, hidden: &HashSet<PlaceId>) -> Route {
+        let kept = known.stops.iter().filter(|s| hidden.contains(&s.place));
+        self.stops.extend(kept.cloned());
+        self
     }
 }
 

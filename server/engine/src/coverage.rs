@@ -10,11 +10,13 @@
 //! Invariants: a report holds aggregates only, never a person; bad input changes nothing
 //! (everything is checked before the one transaction that writes).
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use makker_domain::area::{Area, parse_areas};
 use makker_domain::coverage::{self, Builder, CoverageReport, IncidentFact, Params, Plan};
 use makker_domain::incident::{self, Duty, Incident, Report};
-use makker_domain::place::{Place, PlaceKind, Warning};
+use makker_domain::place::{Place, Warning, hidden_from};
 use makker_domain::route::{Route, parse_routes_geojson, routes_geojson};
 use makker_domain::{AreaId, IncidentId, PlaceId, Role, RouteId, TeamId, VisitId, WarningId};
 use makker_store::Person;
@@ -134,15 +136,33 @@ impl Engine {
 
     // --- routes -------------------------------------------------------------------------
 
+    /// The team's routes, without the stops at places I may not see (a manager's homes).
+    ///
     /// # Errors
     /// Not a reader of the team.
     pub async fn routes(&self, me: &Person, team: TeamId) -> Result<Vec<Route>> {
         may_read(me, team)?;
-        Ok(self.store.routes(team).await?)
+        let hidden = hidden_from(me.role, &self.store.places(&[team]).await?);
+        let routes = self.store.routes(team).await?;
+        Ok(routes.into_iter().map(|r| r.without_stops_at(&hidden)).collect())
     }
 
-    /// Checks a route against its team's places and the rules of a route.
-    async fn checked_route(&self, team: TeamId, id: RouteId, input: RouteInput) -> Result<Route> {
+    /// Checks a route against its team's `places` and the rules of a route. Its stops must be
+    /// at places the planner sees; the `hidden` stops of `known` (the route as saved) are kept.
+    fn checked_route(
+        team: TeamId,
+        id: RouteId,
+        input: RouteInput,
+        (places, hidden): (&[Place], &HashSet<PlaceId>),
+        known: Option<&Route>,
+    ) -> Result<Route> {
+        let shown = |id: PlaceId| places.iter().any(|p| p.id == id) && !hidden.contains(&id);
+        if let Some(s) = input.stops.iter().find(|s| !shown(s.place)) {
+            return Err(EngineError::Invalid(format!(
+                "place {} is not one of this team's places",
+                s.place
+            )));
+        }
         let route = Route {
             id,
             team,
@@ -151,22 +171,16 @@ impl Engine {
             valid_until: input.valid_until,
             stops: input.stops,
         };
+        let route = match known {
+            Some(k) => route.keeping_stops_at(k, hidden),
+            None => route,
+        };
         route.validate_input().map_err(invalid)?;
-        let places = self.store.places(&[team]).await?;
-        if let Some(s) = route
-            .stops
-            .iter()
-            .find(|s| !places.iter().any(|p| p.id == s.place))
-        {
-            return Err(EngineError::Invalid(format!(
-                "place {} is not one of this team's places",
-                s.place
-            )));
-        }
         Ok(route)
     }
 
-    /// Creates a route, or replaces one (`id` given) with all its stops.
+    /// Creates a route, or replaces one (`id` given) with all its stops; a manager's edit
+    /// keeps the home stops it cannot see. Returns the route as I may see it.
     ///
     /// # Errors
     /// Not a planner of the team, an unknown route, or a route that does not validate.
@@ -178,28 +192,29 @@ impl Engine {
         input: RouteInput,
     ) -> Result<Route> {
         may_plan(me, team)?;
-        if let Some(id) = id {
-            let known = found(self.store.route(id).await, "route")?;
-            if known.team != team {
-                return Err(EngineError::NotFound("route"));
-            }
-        }
-        let route = self
-            .checked_route(team, id.unwrap_or_else(|| RouteId(Uuid::now_v7())), input)
-            .await?;
+        let known = match id {
+            Some(id) => match found(self.store.route(id).await, "route")? {
+                k if k.team == team => Some(k),
+                _ => return Err(EngineError::NotFound("route")),
+            },
+            None => None,
+        };
+        let places = self.store.places(&[team]).await?;
+        let hidden = hidden_from(me.role, &places);
+        let id = id.unwrap_or_else(|| RouteId(Uuid::now_v7()));
+        let route = Self::checked_route(team, id, input, (&places, &hidden), known.as_ref())?;
         self.store
             .save_routes(std::slice::from_ref(&route), self.now())
             .await?;
-        Ok(route)
+        Ok(route.without_stops_at(&hidden))
     }
 
-    /// The team's routes as GeoJSON (a point per stop).
+    /// The team's routes as GeoJSON (a point per stop I may see).
     ///
     /// # Errors
     /// Not a reader of the team.
     pub async fn routes_geojson(&self, me: &Person, team: TeamId) -> Result<geojson::FeatureCollection> {
-        may_read(me, team)?;
-        let routes = self.store.routes(team).await?;
+        let routes = self.routes(me, team).await?;
         let places = self.store.places(&[team]).await?;
         Ok(routes_geojson(&routes, |id| {
             places
@@ -210,7 +225,8 @@ impl Engine {
     }
 
     /// Imports routes from GeoJSON as [`Engine::routes_geojson`] writes them: a route whose
-    /// name the team has is replaced with all its stops, the others are added. All or nothing.
+    /// name the team has is replaced with all its stops (a manager's import keeps the home
+    /// stops it cannot see), the others are added. All or nothing.
     ///
     /// # Errors
     /// Not a planner of the team, malformed GeoJSON, a place not the team's (by id, or by a
@@ -218,25 +234,29 @@ impl Engine {
     pub async fn import_routes(&self, me: &Person, team: TeamId, geojson: &str) -> Result<Vec<Route>> {
         may_plan(me, team)?;
         let places = self.store.places(&[team]).await?;
+        let hidden = hidden_from(me.role, &places);
+        let shown: Vec<Place> = places
+            .iter()
+            .filter(|p| !hidden.contains(&p.id))
+            .cloned()
+            .collect();
         let parsed =
-            parse_routes_geojson(geojson, |id, name| resolve_place(&places, id, name)).map_err(invalid)?;
+            parse_routes_geojson(geojson, |id, name| resolve_place(&shown, id, name)).map_err(invalid)?;
         let known = self.store.routes(team).await?;
         let mut routes = Vec::with_capacity(parsed.len());
         for p in parsed {
-            let id = known
-                .iter()
-                .find(|k| k.name == p.name)
-                .map_or_else(|| RouteId(Uuid::now_v7()), |k| k.id);
+            let same = known.iter().find(|k| k.name == p.name);
+            let id = same.map_or_else(|| RouteId(Uuid::now_v7()), |k| k.id);
             let input = RouteInput {
                 name: p.name,
                 valid_from: p.valid_from,
                 valid_until: p.valid_until,
                 stops: p.stops,
             };
-            routes.push(self.checked_route(team, id, input).await?);
+            routes.push(Self::checked_route(team, id, input, (&places, &hidden), same)?);
         }
         self.store.save_routes(&routes, self.now()).await?;
-        Ok(self.store.routes(team).await?)
+        self.routes(me, team).await
     }
 
     // --- coverage -----------------------------------------------------------------------
@@ -297,7 +317,8 @@ impl Engine {
                 occurred_at: i.occurred_at,
             })
             .collect();
-        Ok(builder.finish(&plan, &alarms, &incidents))
+        let hidden = hidden_from(me.role, &places);
+        Ok(builder.finish(&plan, &alarms, &incidents).without_places(&hidden))
     }
 
     // --- incidents ----------------------------------------------------------------------
@@ -362,9 +383,9 @@ impl Engine {
     /// Not a reader of the team.
     pub async fn team_places(&self, me: &Person, team: TeamId) -> Result<Vec<(Place, Vec<Warning>)>> {
         may_read(me, team)?;
-        let homes = me.role != Role::Manager;
         let mut places = self.store.places(&[team]).await?;
-        places.retain(|p| homes || p.kind != PlaceKind::Home);
+        let hidden = hidden_from(me.role, &places);
+        places.retain(|p| !hidden.contains(&p.id));
         places.sort_by(|a, b| a.name.cmp(&b.name));
         let mut out = Vec::with_capacity(places.len());
         for place in places {

@@ -207,7 +207,7 @@ async fn route_views(state: &AppState, routes: &[Route]) -> Result<Vec<RouteView
         .collect())
 }
 
-/// The team's routes with their stops.
+/// The team's routes with their stops (a manager's leave out the stops at homes).
 #[utoipa::path(get, path = "/api/v1/teams/{team_id}/routes", tag = "coverage", security(("device_token" = [])),
     params(("team_id" = Uuid, Path, description = "The team")),
     responses((status = 200, body = Vec<RouteView>), (status = 403, body = Problem), (status = 404, body = Problem)))]
@@ -246,7 +246,8 @@ pub async fn create_route(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// Replaces a route: its name, its validity and all its stops. Managers and admins.
+/// Replaces a route: its name, its validity and all its stops (a manager's edit keeps the
+/// home stops it does not see). Managers and admins.
 #[utoipa::path(put, path = "/api/v1/teams/{team_id}/routes/{route_id}", tag = "coverage", security(("device_token" = [])),
     params(("team_id" = Uuid, Path, description = "The team"), ("route_id" = Uuid, Path, description = "The route")),
     request_body = RouteRequest,
