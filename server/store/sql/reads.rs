@@ -2,7 +2,8 @@
 //! this token, the visit to change (the two at once, not one after the other) — are made for
 //! all requests waiting at that moment in one statement, as group commit does for the writes.
 //! Each statement costs the database a round trip, a plan and an executor start however few
-//! rows it reads; under load those were most of a check-in's reading. An idle server reads at once, alone, without waiting for company.
+//! rows it reads; under load those were most of a check-in's reading. An idle server reads at
+//! once, alone, without waiting for company.
 //!
 //! A read is never cached: each answer comes from a statement started after it was asked.
 
@@ -76,17 +77,36 @@ where
 }
 
 /// The first queued item, and all others queued by then, up to [`BATCH_MAX`] (group commit's
-/// batches too).
+/// batches too). While the batch keeps growing the task yields, at most [`GATHER_YIELDS`]
+/// times, so that requests the server has already received but not yet queued join it: under
+/// load one statement serves them all, instead of a lone key now and the rest next time. An
+/// idle server yields once, finds nothing new, and goes.
 pub(crate) async fn next_batch<T>(rx: &Mutex<mpsc::UnboundedReceiver<T>>) -> Option<Vec<T>> {
     let mut rx = rx.lock().await;
     let mut batch = vec![rx.recv().await?];
-    while batch.len() < BATCH_MAX {
-        match rx.try_recv() {
-            Ok(q) => batch.push(q),
-            Err(_) => break,
+    let mut at_last_yield = 0;
+    for _ in 0..GATHER_YIELDS {
+        drain(&mut rx, &mut batch);
+        if batch.len() == at_last_yield || batch.len() >= BATCH_MAX {
+            return Some(batch);
         }
+        at_last_yield = batch.len();
+        tokio::task::yield_now().await;
     }
+    drain(&mut rx, &mut batch);
     Some(batch)
+}
+
+/// Most yields while a batch gathers. At 5,000 check-ins/s, one yield took the one-key reads
+/// from about half of all reads to none and the p50 from 13-14 ms to 11 ms; up to four, 10 ms.
+const GATHER_YIELDS: usize = 4;
+
+fn drain<T>(rx: &mut mpsc::UnboundedReceiver<T>, batch: &mut Vec<T>) {
+    while batch.len() < BATCH_MAX
+        && let Ok(q) = rx.try_recv()
+    {
+        batch.push(q);
+    }
 }
 
 async fn answer<K: Eq + Hash + Clone, V: Clone>(fetch: &Fetch<K, V>, batch: Vec<(K, Answer<V>)>) {
@@ -108,5 +128,42 @@ async fn answer<K: Eq + Hash + Clone, V: Clone>(fetch: &Fetch<K, V>, batch: Vec<
                 let _ = done.send(Err(e.clone()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On one thread: a task that would queue as soon as it runs is waited for.
+    #[tokio::test]
+    async fn a_batch_gathers_what_running_tasks_queue() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let rx = Mutex::new(rx);
+        tx.send(1).unwrap();
+        let sender = tx.clone();
+        tokio::spawn(async move { sender.send(2).unwrap() });
+        assert_eq!(next_batch(&rx).await.unwrap(), [1, 2]);
+    }
+
+    /// A queue that never stops growing still gives a batch, after a few yields.
+    #[tokio::test]
+    async fn gathering_ends() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let rx = Mutex::new(rx);
+        tx.send(0).unwrap();
+        let sender = tx.clone();
+        let endless = tokio::spawn(async move {
+            for i in 1.. {
+                if sender.send(i).is_err() {
+                    return;
+                }
+                tokio::task::yield_now().await;
+            }
+        });
+        let batch = next_batch(&rx).await.unwrap();
+        assert!(batch.len() > 1 && batch.len() < BATCH_MAX, "{batch:?}");
+        endless.abort();
+        drop(tx);
     }
 }
