@@ -110,6 +110,9 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
+            // No ping before each use: that is a round trip ahead of every statement. A
+            // connection a restart broke fails its next statement, as a transient error.
+            .test_before_acquire(false)
             .connect(url)
             .await?;
         Ok(shared::SqlStore::new(pool))
