@@ -51,6 +51,17 @@ fn team_path(f: &Fixture, rest: &str) -> String {
     format!("/api/v1/teams/{}{rest}", f.team.id.0)
 }
 
+/// Lars imports `geojson` as the team's routes.
+async fn import_routes(f: &Fixture, geojson: &Value) -> (u16, Value) {
+    call(
+        &f.lars,
+        Method::POST,
+        &team_path(f, "/routes/import"),
+        Some(geojson),
+    )
+    .await
+}
+
 fn tally(planned: u32, covered: u32, late: u32, missed: u32) -> Tally {
     Tally {
         planned,
@@ -377,13 +388,7 @@ async fn routes_and_areas_survive_export_and_import(store: Arc<dyn Store>) {
     let before = app.engine.store.routes(f.team.id).await.unwrap();
 
     // Importing the export again changes nothing; a renamed copy by place names adds a route.
-    let (status, body) = call(
-        &f.lars,
-        Method::POST,
-        &team_path(&f, "/routes/import"),
-        Some(&exported),
-    )
-    .await;
+    let (status, body) = import_routes(&f, &exported).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(app.engine.store.routes(f.team.id).await.unwrap(), before);
     let mut copy = exported.clone();
@@ -393,13 +398,7 @@ async fn routes_and_areas_survive_export_and_import(store: Arc<dyn Store>) {
         props.insert("route".into(), json!("Midtby, weekend"));
         props.insert("weekday".into(), json!(6));
     }
-    let (status, body) = call(
-        &f.lars,
-        Method::POST,
-        &team_path(&f, "/routes/import"),
-        Some(&copy),
-    )
-    .await;
+    let (status, body) = import_routes(&f, &copy).await;
     assert_eq!(status, 200, "{body}");
     let routes: Vec<RouteView> = serde_json::from_value(body).unwrap();
     assert_eq!(routes.len(), 2);
@@ -704,13 +703,7 @@ async fn a_manager_neither_sees_nor_loses_an_admins_home_stops(store: Arc<dyn St
     assert_eq!(stop_places(&ada, &f).await, [drop_in, home_id]);
     // His export, imported again, keeps the home too.
     let (_, exported) = call(&f.lars, Method::GET, &team_path(&f, "/routes/export"), None).await;
-    let (status, body) = call(
-        &f.lars,
-        Method::POST,
-        &team_path(&f, "/routes/import"),
-        Some(&exported),
-    )
-    .await;
+    let (status, body) = import_routes(&f, &exported).await;
     assert_eq!(status, 200, "{body}");
     assert!(!leaks(&body), "{body}");
     assert_eq!(stop_places(&ada, &f).await, [drop_in, home_id]);

@@ -135,12 +135,17 @@ async fn answer<K: Eq + Hash + Clone, V: Clone>(fetch: &Fetch<K, V>, batch: Vec<
 mod tests {
     use super::*;
 
+    /// A queue holding `first`, with its sender.
+    fn queue_of(first: u32) -> (mpsc::UnboundedSender<u32>, Mutex<mpsc::UnboundedReceiver<u32>>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tx.send(first).unwrap();
+        (tx, Mutex::new(rx))
+    }
+
     /// On one thread: a task that would queue as soon as it runs is waited for.
     #[tokio::test]
     async fn a_batch_gathers_what_running_tasks_queue() {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let rx = Mutex::new(rx);
-        tx.send(1).unwrap();
+        let (tx, rx) = queue_of(1);
         let sender = tx.clone();
         tokio::spawn(async move { sender.send(2).unwrap() });
         assert_eq!(next_batch(&rx).await.unwrap(), [1, 2]);
@@ -149,9 +154,7 @@ mod tests {
     /// A queue that never stops growing still gives a batch, after a few yields.
     #[tokio::test]
     async fn gathering_ends() {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let rx = Mutex::new(rx);
-        tx.send(0).unwrap();
+        let (tx, rx) = queue_of(0);
         let sender = tx.clone();
         let endless = tokio::spawn(async move {
             for i in 1.. {
