@@ -141,10 +141,17 @@ impl Engine {
     /// # Errors
     /// Not a reader of the team.
     pub async fn routes(&self, me: &Person, team: TeamId) -> Result<Vec<Route>> {
+        Ok(self.routes_seen(me, team).await?.0)
+    }
+
+    /// The team's routes as I may see them, and the team's places.
+    async fn routes_seen(&self, me: &Person, team: TeamId) -> Result<(Vec<Route>, Vec<Place>)> {
         may_read(me, team)?;
-        let hidden = hidden_from(me.role, &self.store.places(&[team]).await?);
+        let places = self.store.places(&[team]).await?;
+        let hidden = hidden_from(me.role, &places);
         let routes = self.store.routes(team).await?;
-        Ok(routes.into_iter().map(|r| r.without_stops_at(&hidden)).collect())
+        let seen = routes.into_iter().map(|r| r.without_stops_at(&hidden)).collect();
+        Ok((seen, places))
     }
 
     /// Checks a route against its team's `places` and the rules of a route. Its stops must be
@@ -214,8 +221,7 @@ impl Engine {
     /// # Errors
     /// Not a reader of the team.
     pub async fn routes_geojson(&self, me: &Person, team: TeamId) -> Result<geojson::FeatureCollection> {
-        let routes = self.routes(me, team).await?;
-        let places = self.store.places(&[team]).await?;
+        let (routes, places) = self.routes_seen(me, team).await?;
         Ok(routes_geojson(&routes, |id| {
             places
                 .iter()
