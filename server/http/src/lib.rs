@@ -254,6 +254,12 @@ pub async fn launch(
     };
     // Each connection gets a clone of one shared router: served as it is, axum would rebuild
     // the whole route table (with the OpenAPI document) for every connection, ~350 KiB each.
+    // Responses go out at once, not held back for the acknowledgement of the one before.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let served = axum::serve(listener, router(state).into_make_service())
         .with_graceful_shutdown(stopping)
         .await;
