@@ -1096,3 +1096,32 @@ async fn idempotency_keys_claim_replay_and_release_per_person(store: Arc<dyn Sto
         "a finished key is kept"
     );
 }
+
+/// The serving store's check-in readers and committers keep their PostgreSQL connections
+/// between statements. When the database drops them (a restart, a failover), each dropped
+/// connection fails at most one statement, transiently, and is then replaced.
+#[tokio::test]
+async fn a_kept_connection_the_database_dropped_is_replaced() {
+    let url = makker_tests::pg_database_url().await;
+    let store = makker_store_pg::PgStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let nobody = VisitId(Uuid::now_v7());
+    assert_not_found(store.visit_to_change(nobody).await);
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    let dropped: Vec<(bool,)> = sqlx::query_as(
+        "select pg_terminate_backend(pid) from pg_stat_activity \
+         where datname = current_database() and pid <> pg_backend_pid()",
+    )
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    assert!(!dropped.is_empty());
+    let mut failures = 0;
+    loop {
+        match store.visit_to_change(nobody).await {
+            Err(StoreError::NotFound) => break,
+            Err(StoreError::Transient(_)) if failures < dropped.len() => failures += 1,
+            other => panic!("after {failures} transient failures: {other:?}"),
+        }
+    }
+}

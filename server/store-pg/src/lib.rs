@@ -98,7 +98,7 @@ impl PgStore {
     /// # Errors
     /// The server is unreachable or refuses the connection.
     pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
-        Self::connect_with(url, 16).await
+        Self::open(url, 16, true).await
     }
 
     /// [`PgStore::connect`] with a pool of `max_connections` (e.g. a small one of its own
@@ -107,6 +107,12 @@ impl PgStore {
     /// # Errors
     /// The server is unreachable or refuses the connection.
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, sqlx::Error> {
+        Self::open(url, max_connections, false).await
+    }
+
+    /// A pool of `max_connections`; with `keep`, the check-ins' readers and committers (four)
+    /// each keep one of them (only the serving store's pool has room to spare).
+    async fn open(url: &str, max_connections: u32, keep: bool) -> Result<Self, sqlx::Error> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
@@ -115,6 +121,6 @@ impl PgStore {
             .test_before_acquire(false)
             .connect(url)
             .await?;
-        Ok(shared::SqlStore::new(pool))
+        Ok(shared::SqlStore::new(pool, keep))
     }
 }

@@ -94,6 +94,6 @@ impl SqliteStore {
             .max_connections(max)
             .connect_with(options)
             .await?;
-        Ok(shared::SqlStore::new(pool))
+        Ok(shared::SqlStore::new(pool, false))
     }
 }

@@ -38,13 +38,13 @@ pub(crate) struct Queued {
 /// Where saves queue for the committers.
 pub(crate) type Saves = mpsc::UnboundedSender<Queued>;
 
-/// Starts the committers on `store` (a handle without a queue of its own); they end when the
-/// last sender is dropped.
-pub(crate) fn start(store: &SqlStore) -> Saves {
+/// Starts the committers on `store` (a handle without a queue of its own), each keeping a
+/// connection of its own if `keep`; they end when the last sender is dropped.
+pub(crate) fn start(store: &SqlStore, keep: bool) -> Saves {
     let (tx, rx) = mpsc::unbounded_channel();
     let rx = Arc::new(Mutex::new(rx));
     for _ in 0..COMMITTERS {
-        let (store, rx) = (store.clone(), Arc::clone(&rx));
+        let (store, rx) = (store.keeping(keep), Arc::clone(&rx));
         tokio::spawn(async move {
             while let Some(batch) = super::reads::next_batch(&rx).await {
                 commit(&store, batch).await;

@@ -46,7 +46,7 @@ pub(super) async fn save(
     push_live(&mut q, saves, now);
     q.push(" select visit_id from saved");
     push_notices(&mut q, n);
-    let saved: Vec<(Uuid,)> = q.build_query_as().fetch_all(&store.pool).await.map_err(db_err)?;
+    let saved: Vec<(Uuid,)> = store.fetch_all(q.build_query_as()).await.map_err(db_err)?;
     Ok(saved.into_iter().map(|r| r.0).collect())
 }
 

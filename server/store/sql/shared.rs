@@ -68,6 +68,10 @@ pub struct SqlStore {
     saves: Option<group::Saves>,
     /// Where a check-in's reads queue to share a statement; `None` in the readers' own handle.
     reads: Option<Arc<HotReads>>,
+    /// A reader's or committer's connection, kept between its statements: sqlx pings a
+    /// connection given back to the pool, a round trip after every statement. Only in the
+    /// serving store, whose pool has room for it; `None` elsewhere.
+    own: Option<Arc<tokio::sync::Mutex<Option<sqlx::pool::PoolConnection<Db>>>>>,
 }
 
 /// The reads every check-in makes, by visit and by token hash.
@@ -571,14 +575,16 @@ struct Lease {
 }
 
 impl SqlStore {
-    /// A store on `pool`, with its committers started (on the current Tokio runtime).
-    pub(crate) fn new(pool: Pool<Db>) -> SqlStore {
+    /// A store on `pool`, with its committers and readers started (on the current Tokio
+    /// runtime); with `keep`, each keeps a connection of its own.
+    pub(crate) fn new(pool: Pool<Db>, keep: bool) -> SqlStore {
         let alone = SqlStore {
             pool: pool.clone(),
             saves: None,
             reads: None,
+            own: None,
         };
-        let (store, visits) = (alone.clone(), alone.clone());
+        let (store, visits) = (alone.keeping(keep), alone.keeping(keep));
         let reads = HotReads {
             visits: reads::Reads::start(Arc::new(move |ids| {
                 let store = visits.clone();
@@ -591,9 +597,43 @@ impl SqlStore {
         };
         SqlStore {
             pool,
-            saves: Some(group::start(&alone)),
+            saves: Some(group::start(&alone, keep)),
             reads: Some(Arc::new(reads)),
+            own: None,
         }
+    }
+
+    /// This handle, with a connection of its own to keep if `keep`.
+    pub(crate) fn keeping(&self, keep: bool) -> SqlStore {
+        SqlStore {
+            own: keep.then(Arc::default),
+            ..self.clone()
+        }
+    }
+
+    /// Runs `query` on this handle's own connection if it keeps one (taken from the pool when
+    /// it has none, dropped after an error), else on the pool.
+    pub(crate) async fn fetch_all<'q, R>(
+        &self,
+        query: sqlx::query::QueryAs<'q, Db, R, <Db as sqlx::Database>::Arguments>,
+    ) -> Result<Vec<R>, sqlx::Error>
+    where
+        R: for<'r> FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+    {
+        let Some(own) = &self.own else {
+            return query.fetch_all(&self.pool).await;
+        };
+        let mut own = own.lock().await;
+        let mut conn = match own.take() {
+            Some(c) => c,
+            None => self.pool.acquire().await?,
+        };
+        let rows = query.fetch_all(&mut *conn).await;
+        // One that failed may be broken: it goes back to the pool, which tests it.
+        if rows.is_ok() {
+            *own = Some(conn);
+        }
+        rows
     }
 
     /// Visits to change, each with whether it has alarms not resolved, by id.
@@ -716,7 +756,7 @@ impl SqlStore {
             {
                 query = query.bind(id.clone());
             }
-            out.extend(query.fetch_all(&self.pool).await.map_err(db_err)?);
+            out.extend(self.fetch_all(query).await.map_err(db_err)?);
         }
         Ok(out)
     }
