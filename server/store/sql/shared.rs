@@ -612,7 +612,7 @@ impl SqlStore {
     }
 
     /// Runs `query` on this handle's own connection if it keeps one (taken from the pool when
-    /// it has none, dropped after an error), else on the pool.
+    /// it has none, given back after an error), else on the pool.
     pub(crate) async fn fetch_all<'q, R>(
         &self,
         query: sqlx::query::QueryAs<'q, Db, R, <Db as sqlx::Database>::Arguments>,
