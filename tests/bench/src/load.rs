@@ -1,12 +1,13 @@
-//! Phones checking in: each its own task with its own token, over the typed client.
+//! Phones checking in: each its own task with its own token and connection.
 
 use std::time::{Duration, Instant};
 
 use makker_mobile_api::EventRequest;
-use makker_mobile_api::client::Client;
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 use uuid::Uuid;
+
+use crate::phone::CheckIns;
 
 /// A phone: its device token and its active visit.
 #[derive(Debug, Clone)]
@@ -34,23 +35,33 @@ impl Outcome {
 /// Every phone checks in until `duration` has passed: back to back (closed loop, the
 /// server's ceiling) without `rate`, else paced so that all together send `rate` a second.
 pub async fn check_ins(base: &str, phones: &[Phone], duration: Duration, rate: Option<f64>) -> Outcome {
-    let client = Client::new(base);
+    let request = EventRequest {
+        client_time: None,
+        position: None,
+    };
     let start = Instant::now();
     let end = start + duration;
     let mut tasks = JoinSet::new();
     for (i, phone) in phones.iter().enumerate() {
-        let client = client.with_token(&phone.token);
-        let visit = phone.visit;
+        let check_ins = CheckIns::new(base, &phone.token, phone.visit, &request);
         // Each phone's share of the rate, its first send staggered across one period.
         let period = rate.map(|r| Duration::from_secs_f64(phones.len() as f64 / r));
         let offset = period.map(|p| p.mul_f64(i as f64 / phones.len() as f64));
-        tasks.spawn(async move { phone_loop(client, visit, end, period, offset).await });
+        tasks.spawn(async move { phone_loop(check_ins?, end, period, offset).await });
     }
     let mut outcome = Outcome::default();
     while let Some(done) = tasks.join_next().await {
-        let Ok(one) = done else {
-            outcome.errors += 1;
-            continue;
+        let one = match done {
+            Ok(Ok(one)) => one,
+            Ok(Err(e)) => {
+                outcome.first_error.get_or_insert_with(|| e.to_string());
+                outcome.errors += 1;
+                continue;
+            }
+            Err(_) => {
+                outcome.errors += 1;
+                continue;
+            }
         };
         outcome.latencies.extend(one.latencies);
         outcome.errors += one.errors;
@@ -61,31 +72,26 @@ pub async fn check_ins(base: &str, phones: &[Phone], duration: Duration, rate: O
 }
 
 async fn phone_loop(
-    client: Client,
-    visit: Uuid,
+    mut check_ins: CheckIns,
     end: Instant,
     period: Option<Duration>,
     offset: Option<Duration>,
-) -> Outcome {
+) -> anyhow::Result<Outcome> {
     let mut outcome = Outcome::default();
     let mut ticks = period.map(|p| {
         let mut t = tokio::time::interval_at(tokio::time::Instant::now() + offset.unwrap_or_default(), p);
         t.set_missed_tick_behavior(MissedTickBehavior::Delay);
         t
     });
-    let request = EventRequest {
-        client_time: None,
-        position: None,
-    };
     loop {
         if let Some(t) = ticks.as_mut() {
             t.tick().await;
         }
         let sent = Instant::now();
         if sent >= end {
-            return outcome;
+            return Ok(outcome);
         }
-        match client.check_in(visit, &request).await {
+        match check_ins.send().await {
             Ok(_) => outcome.latencies.push(sent.elapsed()),
             Err(e) => {
                 outcome.errors += 1;

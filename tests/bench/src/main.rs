@@ -8,6 +8,7 @@ mod coverage;
 mod escalation;
 mod fanout;
 mod load;
+mod phone;
 mod report;
 mod resources;
 mod setup;
