@@ -1095,6 +1095,29 @@ async fn idempotency_keys_claim_replay_and_release_per_person(store: Arc<dyn Sto
         done,
         "a finished key is kept"
     );
+
+    // A claim never answered (its process died midway) lapses after a minute, for the same
+    // request only; a finished key never does.
+    let later = |seconds| at(10, 0) + Duration::seconds(seconds);
+    let begin_at = |key: &'static str, hash: &'static str, now| async move {
+        store.idempotency_begin(anna.id, key, hash, now).await.unwrap()
+    };
+    assert_eq!(begin(store, anna, "key-2", "hash-1").await, Idempotency::Started);
+    assert_eq!(
+        begin_at("key-2", "hash-1", later(30)).await,
+        Idempotency::InProgress
+    );
+    assert_eq!(
+        begin_at("key-2", "hash-2", later(61)).await,
+        Idempotency::Mismatch
+    );
+    assert_eq!(begin_at("key-2", "hash-1", later(61)).await, Idempotency::Started);
+    assert_eq!(
+        begin_at("key-2", "hash-1", later(90)).await,
+        Idempotency::InProgress,
+        "claimed again at 10:01:01"
+    );
+    assert_eq!(begin_at("key-1", "hash-1", later(3600)).await, done);
 }
 
 /// The serving store's check-in readers and committers keep their PostgreSQL connections

@@ -6,12 +6,14 @@
 //! a different request it is refused; while the first is still running it is a conflict.
 //! 5xx answers are not stored, so a retry after a server failure runs again.
 
-use axum::body::{Body, to_bytes};
+use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use makker_domain::PersonId;
 use makker_engine::EngineError;
 use makker_mobile_api::IDEMPOTENCY_KEY;
 use makker_store::Idempotency;
@@ -67,32 +69,62 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         Ok(Idempotency::Mismatch) => ApiError::IdempotencyKeyReused.into_response(),
         Ok(Idempotency::InProgress) => ApiError::IdempotencyInProgress.into_response(),
         Ok(Idempotency::Done { status, body }) => replay(status, body),
+        // Run to the end on a task of its own: should the phone's connection close first (a
+        // network change, a lost answer), dropping the handler midway would leave the key
+        // claimed with no answer, and every replay a 409 for good.
         Ok(Idempotency::Started) => {
-            let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-            let (mut head, body) = response.into_parts();
-            let Ok(body) = to_bytes(body, usize::MAX).await else {
-                let _ = store.idempotency_abandon(person, &key).await;
-                return ApiError::Internal("unreadable response body".into()).into_response();
-            };
-            let saved = if head.status.is_server_error() {
-                store.idempotency_abandon(person, &key).await
-            } else {
-                store
-                    .idempotency_finish(
-                        person,
-                        &key,
-                        head.status.as_u16(),
-                        &String::from_utf8_lossy(&body),
-                    )
-                    .await
-            };
-            if let Err(e) = saved {
-                tracing::error!(error = %e, "could not record an idempotent answer");
+            let run = tokio::spawn(answer_once(
+                state.clone(),
+                person,
+                key.clone(),
+                parts,
+                bytes,
+                next,
+            ));
+            match run.await {
+                Ok(response) => response,
+                Err(_) => {
+                    let _ = store.idempotency_abandon(person, &key).await;
+                    ApiError::Internal("the handler failed".into()).into_response()
+                }
             }
-            head.headers.remove(REPLAYED);
-            Response::from_parts(head, Body::from(body))
         }
     }
+}
+
+/// Runs the claimed request and stores its answer under `key` (a 5xx releases the key).
+async fn answer_once(
+    state: AppState,
+    person: PersonId,
+    key: String,
+    parts: Parts,
+    bytes: Bytes,
+    next: Next,
+) -> Response {
+    let store = &state.engine.store;
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let (mut head, body) = response.into_parts();
+    let Ok(body) = to_bytes(body, usize::MAX).await else {
+        let _ = store.idempotency_abandon(person, &key).await;
+        return ApiError::Internal("unreadable response body".into()).into_response();
+    };
+    let saved = if head.status.is_server_error() {
+        store.idempotency_abandon(person, &key).await
+    } else {
+        store
+            .idempotency_finish(
+                person,
+                &key,
+                head.status.as_u16(),
+                &String::from_utf8_lossy(&body),
+            )
+            .await
+    };
+    if let Err(e) = saved {
+        tracing::error!(error = %e, "could not record an idempotent answer");
+    }
+    head.headers.remove(REPLAYED);
+    Response::from_parts(head, Body::from(body))
 }
 
 fn replay(status: u16, body: String) -> Response {

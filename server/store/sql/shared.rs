@@ -1613,6 +1613,11 @@ async fn replace_visit_timers<'a>(
         .collect())
 }
 
+/// A claimed idempotency key with no answer after this is taken again by the same request: its
+/// handler outlived every request timeout (30 s), so the process that claimed it died midway.
+/// Without it, one crash would leave the key a 409 for good and the phone's queue stuck.
+const IDEMPOTENCY_CLAIM_LAPSES: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
 /// Moves or cancels the armed timers named in `timers (t_visit, t_kind, t_due)`; returns
 /// each row's visit, kind and state after.
 const MOVE_TIMERS: &str = "update deadline set due_at = coalesce(t_due, due_at), \
@@ -2917,12 +2922,15 @@ impl Store for SqlStore {
     ) -> StoreResult<Idempotency> {
         let claimed = sqlx::query(
             "insert into idempotency (person_id, idempotency_key, request_hash, created_at) \
-             values ($1, $2, $3, $4) on conflict (person_id, idempotency_key) do nothing",
+             values ($1, $2, $3, $4) on conflict (person_id, idempotency_key) do update \
+             set created_at = excluded.created_at where idempotency.status_code is null \
+             and idempotency.request_hash = excluded.request_hash and idempotency.created_at < $5",
         )
         .bind(person.0)
         .bind(key)
         .bind(request_hash)
         .bind(now)
+        .bind(now - IDEMPOTENCY_CLAIM_LAPSES)
         .execute(&self.pool)
         .await
         .map_err(db_err)?;

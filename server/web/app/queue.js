@@ -2,9 +2,10 @@
 // in IndexedDB until the server has them, so they survive closing the app. Each carries the
 // phone's time of the action (`client_time`, which the server keeps beside its own) and an
 // Idempotency-Key made when it was queued: a replay after a lost answer is answered once.
-// Replayed in the order queued; a refusal (4xx) drops the entry and is reported.
+// Replayed in the order queued; a refusal (4xx) drops the entry and is reported. A send the
+// server is still handling (409 idempotency-in-progress) is no refusal: it stays queued.
 
-import { api, CSRF, Offline, Problem } from '/shared/api.js';
+import { api, CSRF, IN_PROGRESS, Offline, Problem } from '/shared/api.js';
 
 const DB = 'makker';
 const STORE = 'outbox';
@@ -63,6 +64,9 @@ async function drain() {
       if (e instanceof Offline || (e instanceof Problem && e.status >= 500)) break;
       // Signed out, or the session's token not yet known: keep it for later.
       if (e instanceof Problem && (e.status === 401 || e.type === CSRF)) break;
+      // An earlier send is still being handled (its answer was lost, e.g. to a network
+      // change): the next replay gets that answer.
+      if (e instanceof Problem && e.type === IN_PROGRESS) break;
       outcome = { entry, problem: e };
     }
     await tx('readwrite', (s) => s.delete(entry.seq));

@@ -17,6 +17,8 @@ export class Problem extends Error {
 }
 
 export const CSRF = 'urn:makker:problem:csrf';
+/// The server is still handling an earlier send of the same Idempotency-Key: not an answer yet.
+export const IN_PROGRESS = 'urn:makker:problem:idempotency-in-progress';
 
 /// The network is gone (not an answer from the server).
 export class Offline extends Error {}
