@@ -18,6 +18,7 @@ use makker_engine::EngineError;
 use makker_mobile_api::IDEMPOTENCY_KEY;
 use makker_store::Idempotency;
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::extract::Credential;
@@ -73,14 +74,10 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         // network change, a lost answer), dropping the handler midway would leave the key
         // claimed with no answer, and every replay a 409 for good.
         Ok(Idempotency::Started) => {
-            let run = tokio::spawn(answer_once(
-                state.clone(),
-                person,
-                key.clone(),
-                parts,
-                bytes,
-                next,
-            ));
+            let run = tokio::spawn(
+                answer_once(state.clone(), person, key.clone(), parts, bytes, next)
+                    .instrument(tracing::Span::current()),
+            );
             match run.await {
                 Ok(response) => response,
                 Err(_) => {
