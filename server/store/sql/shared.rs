@@ -1613,9 +1613,11 @@ async fn replace_visit_timers<'a>(
         .collect())
 }
 
-/// A claimed idempotency key with no answer after this is taken again by the same request: its
-/// handler outlived every request timeout (30 s), so the process that claimed it died midway.
-/// Without it, one crash would leave the key a 409 for good and the phone's queue stuck.
+/// A claimed idempotency key with no answer after this is taken again by the same request. A
+/// handler answers within seconds (a database connection is waited for at most 10 s), so by then
+/// the process that claimed it most likely died midway. Should a slow handler still be running,
+/// the replay runs the request a second time (for a check-in: one more, at the phone's time).
+/// Without the lapse, one crash would leave the key a 409 for good and the phone's queue stuck.
 const IDEMPOTENCY_CLAIM_LAPSES: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 /// Moves or cancels the armed timers named in `timers (t_visit, t_kind, t_due)`; returns
