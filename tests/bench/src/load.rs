@@ -47,7 +47,7 @@ pub async fn check_ins(base: &str, phones: &[Phone], duration: Duration, rate: O
         // Each phone's share of the rate, its first send staggered across one period.
         let period = rate.map(|r| Duration::from_secs_f64(phones.len() as f64 / r));
         let offset = period.map(|p| p.mul_f64(i as f64 / phones.len() as f64));
-        tasks.spawn(async move { phone_loop(check_ins?, end, period, offset).await });
+        tasks.spawn(async move { phone_loop(check_ins?, start, end, period, offset).await });
     }
     let mut outcome = Outcome::default();
     while let Some(done) = tasks.join_next().await {
@@ -73,24 +73,32 @@ pub async fn check_ins(base: &str, phones: &[Phone], duration: Duration, rate: O
 
 async fn phone_loop(
     mut check_ins: CheckIns,
+    start: Instant,
     end: Instant,
     period: Option<Duration>,
     offset: Option<Duration>,
 ) -> anyhow::Result<Outcome> {
     let mut outcome = Outcome::default();
     let mut ticks = period.map(|p| {
-        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + offset.unwrap_or_default(), p);
-        t.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // A fixed schedule from the run's start: a tick missed (a phone spawned late, or
+        // still waiting for its last answer) is sent at once, not the whole schedule shifted,
+        // so a server that keeps pace acknowledges the whole rate offered.
+        let first = tokio::time::Instant::from_std(start) + offset.unwrap_or_default();
+        let mut t = tokio::time::interval_at(first, p);
+        t.set_missed_tick_behavior(MissedTickBehavior::Burst);
         t
     });
     loop {
-        if let Some(t) = ticks.as_mut() {
-            t.tick().await;
-        }
-        let sent = Instant::now();
-        if sent >= end {
+        // A paced phone sends every tick due inside the window, even one whose timer wakes
+        // it a moment after the end.
+        let due = match ticks.as_mut() {
+            Some(t) => t.tick().await.into_std(),
+            None => Instant::now(),
+        };
+        if due >= end {
             return Ok(outcome);
         }
+        let sent = Instant::now();
         match check_ins.send().await {
             Ok(_) => outcome.latencies.push(sent.elapsed()),
             Err(e) => {
