@@ -5,6 +5,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -138,6 +139,7 @@ pub fn index_of_msisdn(msisdn: u64) -> Option<usize> {
 /// Writes people, teams, places and visits straight through the engine, at chosen times.
 #[derive(Clone)]
 pub struct Seeder {
+    url: Arc<str>,
     engine: Engine,
     teams: Arc<Vec<(TeamId, PlaceId)>>,
 }
@@ -153,6 +155,7 @@ impl Seeder {
             teams.push(team(&engine, t).await?);
         }
         Ok(Seeder {
+            url: url.into(),
             engine,
             teams: Arc::new(teams),
         })
@@ -176,8 +179,10 @@ impl Seeder {
         F: Fn(usize) -> DateTime<Utc> + Clone + Send + Sync + 'static,
     {
         let mut writers = JoinSet::new();
+        let seeded = Arc::new(AtomicUsize::new(0));
         for w in 0..WRITERS {
             let (seeder, at, indexes) = (self.clone(), at.clone(), indexes.clone());
+            let seeded = Arc::clone(&seeded);
             writers.spawn(async move {
                 let clock = Arc::new(ManualClock::new(Utc::now()));
                 let engine = Engine {
@@ -188,6 +193,13 @@ impl Seeder {
                 for index in indexes.skip(w).step_by(WRITERS) {
                     clock.set(at(index));
                     done.push(seeder.visit(&engine, index, planned_minutes, phones).await?);
+                    // Statistics as the tables grow (autovacuum's job, which may be off or a
+                    // minute behind): planned on the empty tables, a timer's move scans the
+                    // whole table, and 100,000 visits took half an hour instead of minutes.
+                    let n = seeded.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n >= 1_000 && (n / 1_000).is_power_of_two() && n % 1_000 == 0 {
+                        Seeder::analyze(&seeder.url).await?;
+                    }
                 }
                 anyhow::Ok(done)
             });
