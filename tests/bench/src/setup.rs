@@ -197,7 +197,7 @@ impl Seeder {
                     // minute behind): planned on the empty tables, a timer's move scans the
                     // whole table, and 100,000 visits took half an hour instead of minutes.
                     let n = seeded.fetch_add(1, Ordering::Relaxed) + 1;
-                    if n >= 1_000 && (n / 1_000).is_power_of_two() && n % 1_000 == 0 {
+                    if n.is_multiple_of(1_000) && (n / 1_000).is_power_of_two() {
                         Seeder::analyze(&seeder.url).await?;
                     }
                 }
