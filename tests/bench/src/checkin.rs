@@ -8,6 +8,7 @@ use makker_fakes::gatewayapi::FakeGatewayApi;
 
 use crate::Ctx;
 use crate::load::{self, Phone};
+use crate::machine::CpuSample;
 use crate::report::{Report, Target};
 use crate::setup::{Backend, Database, Seeder, Server, Workdir};
 
@@ -60,6 +61,7 @@ async fn measure(ctx: &Ctx, args: &Args, work: &Workdir, db: &Database, report: 
     let mut server = Server::spawn(&ctx.makker, &db.url, work, &fake)?;
     server.wait_ready(Duration::from_secs(60)).await?;
     load::check_ins(&server.base, &phones, Duration::from_secs(2), args.rate).await;
+    let cpu = CpuSample::now();
     let mut outcome = load::check_ins(
         &server.base,
         &phones,
@@ -67,6 +69,7 @@ async fn measure(ctx: &Ctx, args: &Args, work: &Workdir, db: &Database, report: 
         args.rate,
     )
     .await;
+    let busy = cpu.cores_until(&CpuSample::now());
     server.stop();
     if let Some(e) = &outcome.first_error {
         eprintln!("  first error: {e}");
@@ -93,5 +96,8 @@ async fn measure(ctx: &Ctx, args: &Args, work: &Workdir, db: &Database, report: 
         pg.then_some(20.0),
     );
     report.add("check-in", &case, "errors", outcome.errors as f64, "");
+    for (name, cores) in busy {
+        report.add("check-in", &case, &format!("CPU {name}"), cores, "cores");
+    }
     Ok(())
 }

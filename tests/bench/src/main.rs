@@ -8,6 +8,7 @@ mod coverage;
 mod escalation;
 mod fanout;
 mod load;
+mod machine;
 mod phone;
 mod report;
 mod resources;

@@ -180,7 +180,9 @@ impl Report {
 }
 
 fn show(value: f64, unit: &str) -> String {
-    if value.fract() == 0.0 || value.abs() >= 100.0 {
+    if unit == "cores" {
+        format!("{value:.2} {unit}")
+    } else if value.fract() == 0.0 || value.abs() >= 100.0 {
         format!("{value:.0} {unit}")
     } else {
         format!("{value:.1} {unit}")
