@@ -638,13 +638,14 @@ impl SqlStore {
 
     /// Visits to change, each with whether it has alarms not resolved, by id.
     async fn visits_to_change(&self, ids: &[Uuid]) -> StoreResult<HashMap<Uuid, (Versioned<Visit>, bool)>> {
-        let sql = format!(
-            "select {VISIT_COLUMNS}, {PART_COLUMNS}, exists (select 1 from alarm a where a.visit_id = v.visit_id \
-             and a.state <> 'resolved') as alarmed from visit v \
-             left join visit_participant vp on vp.visit_id = v.visit_id where v.visit_id in ({{ids}}) \
-             order by v.visit_id, vp.position"
+        let select = format!(
+            "select {VISIT_COLUMNS}, {PART_COLUMNS}, vp.position as p_position, exists (select 1 from alarm a \
+             where a.visit_id = v.visit_id and a.state <> 'resolved') as alarmed from visit v \
+             left join visit_participant vp on vp.visit_id = v.visit_id"
         );
-        let rows: Vec<AlarmedVisitRow> = self.rows_for_ids(&sql, ids).await?;
+        let rows: Vec<AlarmedVisitRow> = self
+            .rows_by_key(&select, "v.visit_id", "visit_id, p_position", ids)
+            .await?;
         let mut visits = HashMap::new();
         for rows in runs(rows, |r| r.row.visit.visit_id) {
             let alarmed = rows[0].alarmed;
@@ -655,21 +656,18 @@ impl SqlStore {
         Ok(visits)
     }
 
-    /// The device and person signed in with each token hash that has one. The hashes are a
-    /// `values` list, not an `in` list: with an `in` list PostgreSQL judged its generic plan
-    /// dearer than one made for the hashes at hand (a list of constants is matched by hashing,
-    /// one of parameters row by row) and planned every read of 16 or more afresh.
+    /// The device and person signed in with each token hash that has one.
     async fn signed_in_many(&self, hashes: &[String]) -> StoreResult<HashMap<String, (Device, Person)>> {
-        let sql = format!(
+        let select = format!(
             "select {PERSON_COLUMNS}, m.team_id as member_of, d.device_id as d_device_id, \
              d.token_hash as d_token_hash, d.name as d_name, d.created_at as d_created_at, \
              d.expires_at as d_expires_at, d.revoked_at as d_revoked_at \
              from device d join person p on p.person_id = d.person_id \
-             left join team_member m on m.person_id = p.person_id \
-             where d.token_hash in (select column1 from (values {{id_rows}}) as k) \
-             order by d.token_hash, m.team_id"
+             left join team_member m on m.person_id = p.person_id"
         );
-        let rows: Vec<SignedInRow> = self.rows_for_ids(&sql, hashes).await?;
+        let rows: Vec<SignedInRow> = self
+            .rows_by_key(&select, "d.token_hash", "d_token_hash, member_of", hashes)
+            .await?;
         let mut signed_in = HashMap::new();
         for rows in runs(rows, |r| r.d_token_hash.clone()) {
             let r = &rows[0];
@@ -731,9 +729,40 @@ impl SqlStore {
         Ok(rows)
     }
 
+    /// The rows of `select` whose `key` is one of `keys`, ordered by `order` (names of its
+    /// output). On PostgreSQL the keys are one array, each looked up on its own (`lateral`):
+    /// one statement text for any count, and an index lookup by construction. As a join of
+    /// the array (or an `in` list), the planner's default costs scanned a table of a thousand
+    /// devices or participants to find a dozen of them, and planned afresh for many counts.
+    /// (`offset 0` keeps the subquery from being flattened back into such a join.)
+    #[cfg(makker_pg)]
+    async fn rows_by_key<K, R>(&self, select: &str, key: &str, order: &str, keys: &[K]) -> StoreResult<Vec<R>>
+    where
+        K: Clone,
+        Vec<K>: for<'q> sqlx::Encode<'q, Db> + sqlx::Type<Db> + Send,
+        R: for<'r> FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+    {
+        let sql = format!(
+            "select x.* from unnest($1) as k(key) cross join lateral \
+             ({select} where {key} = k.key offset 0) as x order by {order}"
+        );
+        let query = sqlx::query_as::<_, R>(sqlx::AssertSqlSafe(sql)).bind(keys.to_vec());
+        self.fetch_all(query).await.map_err(db_err)
+    }
+
+    /// [`Self::rows_by_key`] elsewhere: an `in` list.
+    #[cfg(not(makker_pg))]
+    async fn rows_by_key<K, R>(&self, select: &str, key: &str, order: &str, keys: &[K]) -> StoreResult<Vec<R>>
+    where
+        K: for<'q> sqlx::Encode<'q, Db> + sqlx::Type<Db> + Clone + Send + Sync,
+        R: for<'r> FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+    {
+        let sql = format!("select * from ({select} where {key} in ({{ids}})) as x order by {order}");
+        self.rows_for_ids(&sql, keys).await
+    }
+
     /// The rows of `sql` for many keys, [`IN_LIST_MAX`] at a time: `{ids}` in `sql` becomes
-    /// the placeholders of one chunk (bind arrays are PostgreSQL's alone), `{id_rows}` the
-    /// same as the rows of a `values` list. A chunk is padded
+    /// the placeholders of one chunk (bind arrays are PostgreSQL's alone). A chunk is padded
     /// to a power of two by repeating a key, so that a few statement texts serve every count
     /// (each text is prepared and planned on each connection).
     async fn rows_for_ids<K, R>(&self, sql: &str, ids: &[K]) -> StoreResult<Vec<R>>
@@ -744,11 +773,7 @@ impl SqlStore {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(IN_LIST_MAX) {
             let n = chunk.len().next_power_of_two();
-            let sql = if sql.contains("{id_rows}") {
-                sql.replace("{id_rows}", &row_placeholders(n))
-            } else {
-                sql.replace("{ids}", &placeholders(n))
-            };
+            let sql = sql.replace("{ids}", &placeholders(n));
             let mut query = sqlx::query_as::<_, R>(sqlx::AssertSqlSafe(sql));
             for id in chunk
                 .iter()
@@ -1253,11 +1278,6 @@ const IN_LIST_MAX: usize = 500;
 /// `$1, $2, …, $n`.
 fn placeholders(n: usize) -> String {
     (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-}
-
-/// `($1), ($2), …, ($n)`: the rows of a one-column `values` list.
-fn row_placeholders(n: usize) -> String {
-    (1..=n).map(|i| format!("(${i})")).collect::<Vec<_>>().join(", ")
 }
 
 /// Rounds of sending messages: each round counts as one attempt of its message; each

@@ -7,11 +7,13 @@ use std::time::Instant;
 /// The processes told apart, by their command name (the rest counts only in the machine's).
 const NAMES: [&str; 3] = ["postgres", "makker", "makker-bench"];
 
-/// CPU time (user and system, in clock ticks) by process name and of the whole machine.
+/// CPU time (user and system, in clock ticks) by process name and of the whole machine, and
+/// the time the hypervisor ran something else while the machine's virtual CPUs waited.
 pub struct CpuSample {
     at: Instant,
     by_name: HashMap<&'static str, u64>,
     machine: u64,
+    steal: u64,
 }
 
 impl CpuSample {
@@ -24,14 +26,17 @@ impl CpuSample {
                 *by_name.entry(*key).or_insert(0) += ticks;
             }
         }
+        let (machine, steal) = machine_ticks().unwrap_or_default();
         CpuSample {
             at: Instant::now(),
             by_name,
-            machine: machine_busy().unwrap_or(0),
+            machine,
+            steal,
         }
     }
 
-    /// Cores busy between `self` and `later`, per name and for the whole machine (`"all"`).
+    /// Cores busy between `self` and `later`, per name and for the whole machine (`"all"`),
+    /// and the cores' worth of time stolen from it (`"steal"`, part of `"all"`).
     pub fn cores_until(&self, later: &CpuSample) -> Vec<(&'static str, f64)> {
         let ticks_per_s = clock_ticks_per_second();
         let seconds = later.at.duration_since(self.at).as_secs_f64().max(1e-9);
@@ -45,6 +50,7 @@ impl CpuSample {
             })
             .collect();
         out.push(("all", cores(self.machine, later.machine)));
+        out.push(("steal", cores(self.steal, later.steal)));
         out
     }
 }
@@ -78,9 +84,13 @@ fn parse_stat(stat: &str) -> Option<(String, u64)> {
     Some((name, utime + stime))
 }
 
-/// The machine's busy ticks from `/proc/stat`: all but idle and iowait.
-fn machine_busy() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+/// The machine's busy ticks from `/proc/stat` (all but idle and iowait), and its stolen ones.
+fn machine_ticks() -> Option<(u64, u64)> {
+    parse_machine(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// `cpu user nice system idle iowait irq softirq steal guest guest_nice`, the first line.
+fn parse_machine(stat: &str) -> Option<(u64, u64)> {
     let line = stat.lines().next()?;
     let ticks: Vec<u64> = line
         .split_whitespace()
@@ -90,7 +100,7 @@ fn machine_busy() -> Option<u64> {
     let (idle, iowait) = (*ticks.get(3)?, *ticks.get(4)?);
     // guest and guest_nice (9 and 10) are already counted in user and nice.
     let total: u64 = ticks.iter().take(8).sum();
-    Some(total - idle - iowait)
+    Some((total - idle - iowait, *ticks.get(7)?))
 }
 
 /// `USER_HZ`, the unit of `/proc`'s CPU times: 100 on Linux, whatever the kernel's own tick.
@@ -106,6 +116,12 @@ mod tests {
     fn a_name_with_spaces_and_parentheses_is_read_whole() {
         let stat = "42 (post (gres) x) S 1 2 3 4 5 6 7 8 9 10 250 17 0 0 20 0 1 0 100";
         assert_eq!(parse_stat(stat), Some(("post (gres) x".to_owned(), 267)));
+    }
+
+    #[test]
+    fn the_machine_counts_stolen_time_as_busy_and_apart() {
+        let stat = "cpu  100 5 20 900 30 1 2 40 7 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n";
+        assert_eq!(parse_machine(stat), Some((168, 40)));
     }
 
     #[test]
