@@ -666,6 +666,69 @@ async fn reads_at_once_share_statements_yet_each_gets_its_own(store: Arc<dyn Sto
             assert_eq!(revoked.is_some(), i % workers.len() == 5, "worker {i}");
         }
     }
+    both_reads_at_once_answer_as_each_alone(&store, &w, &workers).await;
+}
+
+/// The two reads asked for at once (one statement on PostgreSQL) answer as each does alone:
+/// also when their rows multiply (a person in two teams, a visit of two), when either half is
+/// missing, and for many keys together.
+async fn both_reads_at_once_answer_as_each_alone(
+    store: &Arc<dyn Store>,
+    w: &World,
+    workers: &[(Person, Device, VisitId)],
+) {
+    let north = team(&**store, "Nord").await;
+    let two_teams = new_person("Cai", Role::Worker, &[w.team.id, north.id]);
+    store.create_person(&two_teams).await.unwrap();
+    let device = Device {
+        id: new_id(),
+        person: two_teams.id,
+        token_hash: "ee".repeat(32),
+        ..workers[0].1.clone()
+    };
+    store.insert_device(&device).await.unwrap();
+    let pair = NewVisit::start(w.pair(), at(10, 0));
+    pair.insert(&**store, None).await.unwrap();
+    let (unknown_hash, unknown_visit) = ("ff".repeat(32), VisitId(new_id()));
+    let mut keys = vec![
+        (device.token_hash.clone(), pair.visit.id),
+        (unknown_hash.clone(), pair.visit.id),
+        (device.token_hash.clone(), unknown_visit),
+        (unknown_hash, unknown_visit),
+    ];
+    for (i, (_, device, _)) in workers.iter().enumerate() {
+        keys.push((device.token_hash.clone(), workers[(i + 1) % workers.len()].2));
+    }
+    let mut reads = tokio::task::JoinSet::new();
+    for (i, (hash, visit)) in keys.iter().cloned().enumerate() {
+        let store = Arc::clone(store);
+        reads.spawn(async move { (i, store.signed_in_to_change(&hash, visit).await) });
+    }
+    for (i, (signed_in, visit)) in reads.join_all().await {
+        let (hash, id) = &keys[i];
+        assert_same(
+            &signed_in,
+            &store.signed_in(hash).await,
+            &format!("key {i}: signed in"),
+        );
+        assert_same(
+            &visit,
+            &store.visit_to_change(*id).await,
+            &format!("key {i}: visit"),
+        );
+    }
+    let (signed_in, visit) = store.signed_in_to_change(&device.token_hash, pair.visit.id).await;
+    assert_eq!(signed_in.unwrap(), (device, two_teams), "both teams");
+    assert_eq!(visit.unwrap().0.value.participants.len(), 2, "both participants");
+}
+
+/// `a` is `b`: the same value, or both not found.
+fn assert_same<T: PartialEq + Debug>(a: &StoreResult<T>, b: &StoreResult<T>, what: &str) {
+    match (a, b) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "{what}"),
+        (Err(StoreError::NotFound), Err(StoreError::NotFound)) => {}
+        _ => panic!("{what}: {a:?} against {b:?}"),
+    }
 }
 
 /// Check-ins that arrive together share a transaction (group commit), but each is still

@@ -291,7 +291,32 @@ impl Engine {
     /// # Errors
     /// `Unauthorized` for an unknown, expired or revoked token.
     pub async fn authenticate(&self, token: &str) -> Result<(Person, Device)> {
-        let (device, person) = match self.store.signed_in(&auth::token_hash(token)).await {
+        let signed_in = self.store.signed_in(&auth::token_hash(token)).await;
+        self.valid_sign_in(signed_in)
+    }
+
+    /// [`Self::authenticate`], and the visit `id` read for the change the caller asks for, at
+    /// once (in one query where the store can): what a change to a visit reads first. Nothing
+    /// of the visit reaches anyone until the change has checked that the caller may see it.
+    ///
+    /// # Errors
+    /// As [`Self::authenticate`].
+    pub async fn authenticate_to_change(
+        &self,
+        token: &str,
+        id: VisitId,
+    ) -> (Result<(Person, Device)>, ToChange) {
+        let (signed_in, read) = self.store.signed_in_to_change(&auth::token_hash(token), id).await;
+        let to_change = ToChange { id, read: Some(read) };
+        (self.valid_sign_in(signed_in), to_change)
+    }
+
+    /// The person and device of a sign-in read, if the device is valid now.
+    fn valid_sign_in(
+        &self,
+        read: std::result::Result<(Device, Person), StoreError>,
+    ) -> Result<(Person, Device)> {
+        let (device, person) = match read {
             Ok(signed_in) => signed_in,
             Err(StoreError::NotFound) => return Err(EngineError::Unauthorized),
             Err(e) => return Err(e.into()),
@@ -766,17 +791,6 @@ pub struct ToChange {
 impl From<VisitId> for ToChange {
     fn from(id: VisitId) -> Self {
         ToChange { id, read: None }
-    }
-}
-
-impl Engine {
-    /// Reads `id` for a change whose caller is not known yet. Nothing of it reaches anyone
-    /// until the change has checked that the caller may see it.
-    pub async fn read_to_change(&self, id: VisitId) -> ToChange {
-        ToChange {
-            id,
-            read: Some(self.store.visit_to_change(id).await),
-        }
     }
 }
 

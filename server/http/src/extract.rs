@@ -137,9 +137,16 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let credential = Credential::of(parts)?.ok_or(ApiError::Unauthorized)?;
-        let (person, device) = state.engine.authenticate(credential.token()).await?;
+        let signed_in = state.engine.authenticate(credential.token()).await?;
+        Ok(Caller::of(parts, &credential, signed_in))
+    }
+}
+
+impl Caller {
+    /// The caller signed in with `credential` as `person` on `device`.
+    fn of(parts: &Parts, credential: &Credential<'_>, (person, device): (Person, Device)) -> Caller {
         let session = match credential {
-            Credential::Session(token) => Some(token.to_owned()),
+            Credential::Session(token) => Some((*token).to_owned()),
             Credential::Bearer(_) => None,
         };
         let lang = parts
@@ -148,18 +155,18 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|h| h.to_str().ok())
             .and_then(Lang::from_accept_language)
             .unwrap_or(person.lang);
-        Ok(Caller {
+        Caller {
             person,
             device,
             lang,
             session,
-        })
+        }
     }
 }
 
-/// The caller of a change to the visit in the path, and that visit read beside the sign-in:
-/// the two reads go to the database at once instead of one after the other. A path that is
-/// no visit id is not found, once the caller is known.
+/// The caller of a change to the visit in the path, and that visit read with the sign-in:
+/// one read of the database instead of two. A path that is no visit id is not found, once
+/// the caller is known.
 pub struct VisitCaller {
     pub me: Caller,
     pub visit: ToChange,
@@ -173,11 +180,13 @@ impl FromRequestParts<AppState> for VisitCaller {
             Caller::from_request_parts(parts, state).await?;
             return Err(ApiError::NotFound);
         };
-        let (me, visit) = tokio::join!(
-            Caller::from_request_parts(parts, state),
-            state.engine.read_to_change(VisitId(id))
-        );
-        Ok(VisitCaller { me: me?, visit })
+        let credential = Credential::of(parts)?.ok_or(ApiError::Unauthorized)?;
+        let (signed_in, visit) = state
+            .engine
+            .authenticate_to_change(credential.token(), VisitId(id))
+            .await;
+        let me = Caller::of(parts, &credential, signed_in?);
+        Ok(VisitCaller { me, visit })
     }
 }
 

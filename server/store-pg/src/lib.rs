@@ -19,6 +19,11 @@ const FOR_UPDATE: &str = " for update";
 /// Taken in the maintenance transaction: one process purges at a time.
 const MAINTENANCE_LOCK: &str = "select pg_try_advisory_xact_lock(724137)";
 const BEGIN_WRITE: &str = "begin";
+/// Set on a connection the check-ins' readers and committers keep: their statements keep one
+/// plan each. PostgreSQL would otherwise plan each anew for the arrays bound (it judges the
+/// generic plan of an `unnest` dearer than a custom one), and planning cost more than running
+/// them: at 500 check-ins/s PostgreSQL took 0.66 cores with it instead of 0.94-0.99.
+const OWN_CONNECTION: &str = "set plan_cache_mode = force_generic_plan";
 /// Migrations are forward-only and additive. A database migrated by a newer version is fine for
 /// this one (a rolling upgrade restarts old replicas against the new schema), so migrations
 /// this build does not know are ignored rather than refused.
@@ -110,7 +115,7 @@ impl PgStore {
         Self::open(url, max_connections, false).await
     }
 
-    /// A pool of `max_connections`; with `keep`, the check-ins' readers and committers (four)
+    /// A pool of `max_connections`; with `keep`, the check-ins' readers and committers (five)
     /// each keep one of them (only the serving store's pool has room to spare).
     async fn open(url: &str, max_connections: u32, keep: bool) -> Result<Self, sqlx::Error> {
         let pool = PgPoolOptions::new()

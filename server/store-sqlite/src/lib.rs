@@ -23,6 +23,8 @@ const FOR_UPDATE: &str = "";
 /// Taken in the maintenance transaction: one process purges at a time.
 const MAINTENANCE_LOCK: &str = "select true";
 const BEGIN_WRITE: &str = "begin immediate";
+/// Nothing to set on a connection kept by a reader or committer.
+const OWN_CONNECTION: &str = "";
 /// Migrations are forward-only and additive. A database migrated by a newer version is fine for
 /// this one (a rolling upgrade restarts old replicas against the new schema), so migrations
 /// this build does not know are ignored rather than refused.

@@ -1,6 +1,7 @@
 //! Group reads (DESIGN.md §6): the two reads every check-in makes — who is signed in with
-//! this token, the visit to change (the two at once, not one after the other) — are made for
-//! all requests waiting at that moment in one statement, as group commit does for the writes.
+//! this token, the visit to change (on PostgreSQL the two as one read, keyed by both) — are
+//! made for all requests waiting at that moment in one statement, as group commit does for
+//! the writes.
 //! Each statement costs the database a round trip, a plan and an executor start however few
 //! rows it reads; under load those were most of a check-in's reading. A reader starts its
 //! statements at least [`PACE`] apart, so that under load each gathers more; an idle server

@@ -26,8 +26,8 @@ use makker_domain::{
 use makker_store::{
     Assessment, Attempt, AttemptRecord, AuditEntry, Changes, Deadline, DeadlineKind, Delivery, Device, Fired,
     HandOver, Idempotency, LiveEvent, LoginFailures, LoneApproval, Message, NewDeadline, NewEvent,
-    NewMessage, OpsFigures, Person, PushSubscription, Shift, Store, StoreError, StoreResult, Team, Versioned,
-    VisitEvent, WatchStatus, constraint,
+    NewMessage, OpsFigures, Person, PushSubscription, Shift, SignedInToChange, Store, StoreError,
+    StoreResult, Team, Versioned, VisitEvent, WatchStatus, constraint,
 };
 use sqlx::query_builder::Separated;
 use sqlx::types::Json;
@@ -74,12 +74,20 @@ pub struct SqlStore {
     own: Option<Arc<tokio::sync::Mutex<Option<sqlx::pool::PoolConnection<Db>>>>>,
 }
 
-/// The reads every check-in makes, by visit and by token hash.
+/// The reads every check-in makes, by visit and by token hash, and (PostgreSQL) the two at
+/// once.
 #[derive(Debug)]
 struct HotReads {
-    visits: reads::Reads<Uuid, (Versioned<Visit>, bool)>,
-    signed_in: reads::Reads<String, (Device, Person)>,
+    visits: reads::Reads<Uuid, ToChange>,
+    signed_in: reads::Reads<String, SignedIn>,
+    #[cfg(makker_pg)]
+    both: reads::Reads<(String, Uuid), (Option<SignedIn>, Option<ToChange>)>,
 }
+
+/// A device and its person, signed in.
+type SignedIn = (Device, Person);
+/// A visit to change, and whether it has alarms not resolved.
+type ToChange = (Versioned<Visit>, bool);
 
 type Tx = Transaction<'static, Db>;
 
@@ -409,6 +417,89 @@ fn person_of_rows(rows: Vec<PersonTeamRow>) -> StoreResult<Option<Person>> {
     }
 }
 
+/// The device and person of `rows` (those of one token hash, in team order), if any.
+fn signed_in_of_rows(rows: Vec<SignedInRow>) -> StoreResult<Option<SignedIn>> {
+    let Some(r) = rows.first() else {
+        return Ok(None);
+    };
+    let device = Device {
+        id: r.d_device_id,
+        person: PersonId(r.member.person.person_id),
+        token_hash: r.d_token_hash.clone(),
+        name: r.d_name.clone(),
+        created_at: r.d_created_at,
+        expires_at: r.d_expires_at,
+        revoked_at: r.d_revoked_at,
+    };
+    let person = person_of_rows(rows.into_iter().map(|r| r.member).collect())?;
+    Ok(person.map(|p| (device, p)))
+}
+
+/// The visit to change of `rows` (those of one visit, in participant order), if any.
+fn to_change_of_rows(rows: Vec<AlarmedVisitRow>) -> StoreResult<Option<ToChange>> {
+    let Some(alarmed) = rows.first().map(|r| r.alarmed) else {
+        return Ok(None);
+    };
+    let visit = visit_of_rows(rows.into_iter().map(|r| r.row).collect())?;
+    Ok(visit.map(|v| (v, alarmed)))
+}
+
+/// `select … from device d …`: the rows of [`SignedInRow`]; the caller adds the `where`.
+fn signed_in_select() -> String {
+    format!(
+        "select {PERSON_COLUMNS}, m.team_id as member_of, d.device_id as d_device_id, \
+         d.token_hash as d_token_hash, d.name as d_name, d.created_at as d_created_at, \
+         d.expires_at as d_expires_at, d.revoked_at as d_revoked_at \
+         from device d join person p on p.person_id = d.person_id \
+         left join team_member m on m.person_id = p.person_id"
+    )
+}
+
+/// `select … from visit v …`: the rows of [`AlarmedVisitRow`] (and `p_position`, to order
+/// them by); the caller adds the `where`.
+fn to_change_select() -> String {
+    format!(
+        "select {VISIT_COLUMNS}, {PART_COLUMNS}, vp.position as p_position, exists (select 1 from alarm a \
+         where a.visit_id = v.visit_id and a.state <> 'resolved') as alarmed from visit v \
+         left join visit_participant vp on vp.visit_id = v.visit_id"
+    )
+}
+
+/// A row of a sign-in read joined to a visit read: the product of the person's teams and
+/// the visit's participants.
+#[cfg(makker_pg)]
+#[derive(FromRow)]
+struct BothRow {
+    #[sqlx(flatten)]
+    signed: SignedInRow,
+    #[sqlx(flatten)]
+    visit: AlarmedVisitRow,
+}
+
+/// The sign-in rows and the visit rows of one key's product: the rows with its first
+/// participant (one per team) and those with its first team (one per participant).
+#[cfg(makker_pg)]
+fn both_of_rows(rows: Vec<BothRow>) -> (Vec<SignedInRow>, Vec<AlarmedVisitRow>) {
+    let Some(first) = rows.first() else {
+        return (Vec::new(), Vec::new());
+    };
+    let (team, participant) = (first.signed.member.member_of, first.visit.row.p_person);
+    let (mut signed_in, mut to_change) = (Vec::new(), Vec::new());
+    for r in rows {
+        let (of_team, of_participant) = (
+            r.signed.member.member_of == team,
+            r.visit.row.p_person == participant,
+        );
+        if of_participant {
+            signed_in.push(r.signed);
+        }
+        if of_team {
+            to_change.push(r.visit);
+        }
+    }
+    (signed_in, to_change)
+}
+
 #[derive(FromRow)]
 struct ParticipantRow {
     visit_id: Uuid,
@@ -585,6 +676,8 @@ impl SqlStore {
             own: None,
         };
         let (store, visits) = (alone.keeping(keep), alone.keeping(keep));
+        #[cfg(makker_pg)]
+        let both = alone.keeping(keep);
         let reads = HotReads {
             visits: reads::Reads::start(Arc::new(move |ids| {
                 let store = visits.clone();
@@ -593,6 +686,11 @@ impl SqlStore {
             signed_in: reads::Reads::start(Arc::new(move |hashes| {
                 let store = store.clone();
                 Box::pin(async move { store.signed_in_many(&hashes).await })
+            })),
+            #[cfg(makker_pg)]
+            both: reads::Reads::start(Arc::new(move |keys| {
+                let store = both.clone();
+                Box::pin(async move { store.signed_in_to_change_many(&keys).await })
             })),
         };
         SqlStore {
@@ -626,65 +724,105 @@ impl SqlStore {
         let mut own = own.lock().await;
         let mut conn = match own.take() {
             Some(c) => c,
-            None => self.pool.acquire().await?,
+            None => {
+                let mut conn = self.pool.acquire().await?;
+                if !super::OWN_CONNECTION.is_empty() {
+                    sqlx::raw_sql(super::OWN_CONNECTION).execute(&mut *conn).await?;
+                }
+                conn
+            }
         };
         let rows = query.fetch_all(&mut *conn).await;
-        // One that failed may be broken: it goes back to the pool, which tests it.
-        if rows.is_ok() {
-            *own = Some(conn);
+        match rows {
+            Ok(_) => *own = Some(conn),
+            // It may be broken, and it is set for these statements alone: the pool opens
+            // another in its place.
+            Err(_) => drop(conn.close().await),
         }
         rows
     }
 
     /// Visits to change, each with whether it has alarms not resolved, by id.
-    async fn visits_to_change(&self, ids: &[Uuid]) -> StoreResult<HashMap<Uuid, (Versioned<Visit>, bool)>> {
-        let select = format!(
-            "select {VISIT_COLUMNS}, {PART_COLUMNS}, vp.position as p_position, exists (select 1 from alarm a \
-             where a.visit_id = v.visit_id and a.state <> 'resolved') as alarmed from visit v \
-             left join visit_participant vp on vp.visit_id = v.visit_id"
-        );
+    async fn visits_to_change(&self, ids: &[Uuid]) -> StoreResult<HashMap<Uuid, ToChange>> {
         let rows: Vec<AlarmedVisitRow> = self
-            .rows_by_key(&select, "v.visit_id", "visit_id, p_position", ids)
+            .rows_by_key(&to_change_select(), "v.visit_id", "visit_id, p_position", ids)
             .await?;
         let mut visits = HashMap::new();
         for rows in runs(rows, |r| r.row.visit.visit_id) {
-            let alarmed = rows[0].alarmed;
-            if let Some(v) = visit_of_rows(rows.into_iter().map(|r| r.row).collect())? {
-                visits.insert(v.value.id.0, (v, alarmed));
+            if let Some(v) = to_change_of_rows(rows)? {
+                visits.insert(v.0.value.id.0, v);
             }
         }
         Ok(visits)
     }
 
     /// The device and person signed in with each token hash that has one.
-    async fn signed_in_many(&self, hashes: &[String]) -> StoreResult<HashMap<String, (Device, Person)>> {
-        let select = format!(
-            "select {PERSON_COLUMNS}, m.team_id as member_of, d.device_id as d_device_id, \
-             d.token_hash as d_token_hash, d.name as d_name, d.created_at as d_created_at, \
-             d.expires_at as d_expires_at, d.revoked_at as d_revoked_at \
-             from device d join person p on p.person_id = d.person_id \
-             left join team_member m on m.person_id = p.person_id"
-        );
+    async fn signed_in_many(&self, hashes: &[String]) -> StoreResult<HashMap<String, SignedIn>> {
         let rows: Vec<SignedInRow> = self
-            .rows_by_key(&select, "d.token_hash", "d_token_hash, member_of", hashes)
+            .rows_by_key(
+                &signed_in_select(),
+                "d.token_hash",
+                "d_token_hash, member_of",
+                hashes,
+            )
             .await?;
         let mut signed_in = HashMap::new();
         for rows in runs(rows, |r| r.d_token_hash.clone()) {
-            let r = &rows[0];
-            let device = Device {
-                id: r.d_device_id,
-                person: PersonId(r.member.person.person_id),
-                token_hash: r.d_token_hash.clone(),
-                name: r.d_name.clone(),
-                created_at: r.d_created_at,
-                expires_at: r.d_expires_at,
-                revoked_at: r.d_revoked_at,
-            };
-            if let Some(person) = person_of_rows(rows.into_iter().map(|r| r.member).collect())? {
-                signed_in.insert(device.token_hash.clone(), (device, person));
+            if let Some(found) = signed_in_of_rows(rows)? {
+                signed_in.insert(found.0.token_hash.clone(), found);
             }
         }
         Ok(signed_in)
+    }
+
+    /// [`Self::signed_in_many`] and [`Self::visits_to_change`] of each (token hash, visit id)
+    /// pair, in one statement when both exist (each key's rows are its person's teams times
+    /// its visit's participants, a handful); a key missing either is read again alone, as a
+    /// request that is refused does.
+    #[cfg(makker_pg)]
+    async fn signed_in_to_change_many(
+        &self,
+        keys: &[(String, Uuid)],
+    ) -> StoreResult<HashMap<(String, Uuid), (Option<SignedIn>, Option<ToChange>)>> {
+        let sql = format!(
+            "select x.*, y.* from unnest($1::text[], $2::uuid[]) as k(hash, id) \
+             cross join lateral ({} where d.token_hash = k.hash offset 0) as x \
+             cross join lateral ({} where v.visit_id = k.id offset 0) as y \
+             order by d_token_hash, visit_id, member_of, p_position",
+            signed_in_select(),
+            to_change_select()
+        );
+        let (hashes, ids): (Vec<String>, Vec<Uuid>) = keys.iter().cloned().unzip();
+        let query = sqlx::query_as::<_, BothRow>(sqlx::AssertSqlSafe(sql))
+            .bind(hashes)
+            .bind(ids);
+        let rows = self.fetch_all(query).await.map_err(db_err)?;
+        let mut found = HashMap::with_capacity(keys.len());
+        for rows in runs(rows, |r| {
+            (r.signed.d_token_hash.clone(), r.visit.row.visit.visit_id)
+        }) {
+            let key = (
+                rows[0].signed.d_token_hash.clone(),
+                rows[0].visit.row.visit.visit_id,
+            );
+            let (signed_in, to_change) = both_of_rows(rows);
+            found.insert(
+                key,
+                (signed_in_of_rows(signed_in)?, to_change_of_rows(to_change)?),
+            );
+        }
+        let missing: Vec<&(String, Uuid)> = keys.iter().filter(|k| !found.contains_key(*k)).collect();
+        if !missing.is_empty() {
+            let hashes: Vec<String> = missing.iter().map(|k| k.0.clone()).collect();
+            let ids: Vec<Uuid> = missing.iter().map(|k| k.1).collect();
+            let signed_in = self.signed_in_many(&hashes).await?;
+            let to_change = self.visits_to_change(&ids).await?;
+            for (hash, id) in missing {
+                let both = (signed_in.get(hash).cloned(), to_change.get(id).cloned());
+                found.insert((hash.clone(), *id), both);
+            }
+        }
+        Ok(found)
     }
 
     /// Leases up to `limit` rows due at `now` to `owner` until `until`, returning `columns`.
@@ -1904,6 +2042,23 @@ impl Store for SqlStore {
                 .next(),
         };
         found.ok_or(StoreError::NotFound)
+    }
+
+    async fn signed_in_to_change(&self, token_hash: &str, id: VisitId) -> SignedInToChange {
+        #[cfg(makker_pg)]
+        if let Some(r) = &self.reads {
+            return match r.both.get((token_hash.to_owned(), id.0)).await {
+                Ok(found) => {
+                    let (signed_in, to_change) = found.unwrap_or_default();
+                    (
+                        signed_in.ok_or(StoreError::NotFound),
+                        to_change.ok_or(StoreError::NotFound),
+                    )
+                }
+                Err(e) => (Err(e.clone()), Err(e)),
+            };
+        }
+        tokio::join!(self.signed_in(token_hash), self.visit_to_change(id))
     }
 
     async fn devices(&self, person: PersonId) -> StoreResult<Vec<Device>> {

@@ -475,6 +475,12 @@ pub enum Idempotency {
     Mismatch,
 }
 
+/// [`Store::signed_in_to_change`]: who is signed in, and the visit to change.
+pub type SignedInToChange = (
+    StoreResult<(Device, Person)>,
+    StoreResult<(Versioned<Visit>, bool)>,
+);
+
 /// Storage for everything the mobile API needs. Implemented once per SQL dialect.
 #[async_trait]
 pub trait Store: coverage::CoverageStore + Send + Sync + 'static {
@@ -636,6 +642,9 @@ pub trait Store: coverage::CoverageStore + Send + Sync + 'static {
     /// A visit, and whether it has alarms not resolved, in one query: what a check-in reads
     /// (its alarms only when there are any).
     async fn visit_to_change(&self, id: VisitId) -> StoreResult<(Versioned<Visit>, bool)>;
+    /// [`Self::signed_in`] and [`Self::visit_to_change`] at once, in one query where the
+    /// database allows: what a check-in reads before anything else.
+    async fn signed_in_to_change(&self, token_hash: &str, id: VisitId) -> SignedInToChange;
 
     /// Leases up to `limit` armed deadlines due at `now` to `owner` until `lease_until`.
     async fn claim_due(
