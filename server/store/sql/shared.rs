@@ -709,8 +709,8 @@ impl SqlStore {
         }
     }
 
-    /// Runs `query` on this handle's own connection if it keeps one (taken from the pool when
-    /// it has none, given back after an error), else on the pool.
+    /// Runs `query` on this handle's own connection if it keeps one (taken from the pool and
+    /// set up when it has none, closed after an error), else on the pool.
     pub(crate) async fn fetch_all<'q, R>(
         &self,
         query: sqlx::query::QueryAs<'q, Db, R, <Db as sqlx::Database>::Arguments>,
