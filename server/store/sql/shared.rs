@@ -798,13 +798,9 @@ impl SqlStore {
             .bind(ids);
         let rows = self.fetch_all(query).await.map_err(db_err)?;
         let mut found = HashMap::with_capacity(keys.len());
-        for rows in runs(rows, |r| {
-            (r.signed.d_token_hash.clone(), r.visit.row.visit.visit_id)
-        }) {
-            let key = (
-                rows[0].signed.d_token_hash.clone(),
-                rows[0].visit.row.visit.visit_id,
-            );
+        let key = |r: &BothRow| (r.signed.d_token_hash.clone(), r.visit.row.visit.visit_id);
+        for rows in runs(rows, key) {
+            let key = key(&rows[0]);
             let (signed_in, to_change) = both_of_rows(rows);
             found.insert(
                 key,
