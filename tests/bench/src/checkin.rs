@@ -60,13 +60,21 @@ async fn measure(ctx: &Ctx, args: &Args, work: &Workdir, db: &Database, report: 
     let fake = FakeGatewayApi::start().await;
     let mut server = Server::spawn(&ctx.makker, &db.url, work, &fake)?;
     server.wait_ready(Duration::from_secs(60)).await?;
-    load::check_ins(&server.base, &phones, Duration::from_secs(2), args.rate).await;
+    load::check_ins(
+        &server.base,
+        &phones,
+        Duration::from_secs(2),
+        args.rate,
+        ctx.keyed,
+    )
+    .await;
     let cpu = CpuSample::now();
     let mut outcome = load::check_ins(
         &server.base,
         &phones,
         Duration::from_secs(args.seconds),
         args.rate,
+        ctx.keyed,
     )
     .await;
     let busy = cpu.cores_until(&CpuSample::now());

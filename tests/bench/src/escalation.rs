@@ -94,8 +94,8 @@ async fn measure(ctx: &Ctx, args: &Args, work: &Workdir, db: &Database, report: 
     );
     let until_end = (plan.due_at(args.due) - Utc::now()).to_std()? + Duration::from_secs(3);
     let serving = (args.check_in_rate > 0.0).then(|| {
-        let (base, rate) = (server.base.clone(), args.check_in_rate);
-        tokio::spawn(async move { load::check_ins(&base, &phones, until_end, Some(rate)).await })
+        let (base, rate, keyed) = (server.base.clone(), args.check_in_rate, ctx.keyed);
+        tokio::spawn(async move { load::check_ins(&base, &phones, until_end, Some(rate), keyed).await })
     });
     wait_for_all(&fake, args.due, until_end + Duration::from_secs(120)).await;
     let load = match serving {

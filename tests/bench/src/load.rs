@@ -33,8 +33,15 @@ impl Outcome {
 }
 
 /// Every phone checks in until `duration` has passed: back to back (closed loop, the
-/// server's ceiling) without `rate`, else paced so that all together send `rate` a second.
-pub async fn check_ins(base: &str, phones: &[Phone], duration: Duration, rate: Option<f64>) -> Outcome {
+/// server's ceiling) without `rate`, else paced so that all together send `rate` a second;
+/// each check-in with an idempotency key of its own if `keyed`, as the app sends them.
+pub async fn check_ins(
+    base: &str,
+    phones: &[Phone],
+    duration: Duration,
+    rate: Option<f64>,
+    keyed: bool,
+) -> Outcome {
     let request = EventRequest {
         client_time: None,
         position: None,
@@ -43,7 +50,7 @@ pub async fn check_ins(base: &str, phones: &[Phone], duration: Duration, rate: O
     let end = start + duration;
     let mut tasks = JoinSet::new();
     for (i, phone) in phones.iter().enumerate() {
-        let check_ins = CheckIns::new(base, &phone.token, phone.visit, &request);
+        let check_ins = CheckIns::new(base, &phone.token, phone.visit, &request, keyed);
         // Each phone's share of the rate, its first send staggered across one period.
         let period = rate.map(|r| Duration::from_secs_f64(phones.len() as f64 / r));
         let offset = period.map(|p| p.mul_f64(i as f64 / phones.len() as f64));

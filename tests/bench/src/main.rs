@@ -43,6 +43,10 @@ struct Cli {
     /// Also write the figures as JSON here.
     #[arg(long, global = true)]
     json: Option<PathBuf>,
+    /// Phones check in without an `Idempotency-Key` (the app always sends one; before session
+    /// 23 the bench sent none, so this compares with earlier figures).
+    #[arg(long, global = true)]
+    without_idempotency_key: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,6 +69,8 @@ enum Bench {
 pub struct Ctx {
     pub makker: PathBuf,
     pub backend: Backend,
+    /// Each check-in carries an idempotency key of its own, as the app's offline queue sends.
+    pub keyed: bool,
 }
 
 #[tokio::main]
@@ -73,6 +79,7 @@ async fn main() -> Result<()> {
     let ctx = Ctx {
         makker: setup::makker_binary(cli.makker.as_deref())?,
         backend: cli.database,
+        keyed: !cli.without_idempotency_key,
     };
     let mut report = Report::default();
     let ran = run(&ctx, &cli.bench, &mut report).await;

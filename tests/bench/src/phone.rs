@@ -4,11 +4,13 @@
 //! load generator spends is one the server under test cannot use. The typed client (reqwest)
 //! cost about 70 µs of CPU per check-in on session 19's machine, a fifth of the machine at
 //! 5,000/s: a connection pool, URL parsing, a task hop per request and a full decoding of
-//! the answer. This sends the same bytes a phone does (the request is built once) and reads
-//! the answer with `httparse`: its status, and a body that must be whole JSON.
+//! the answer. This sends the same bytes a phone does (the request is built once, each send
+//! with a fresh `Idempotency-Key` written into it in place, as the app's offline queue gives
+//! every signal one) and reads the answer with `httparse`: its status, and a body that must be
+//! whole JSON.
 
 use anyhow::{Context, Result, anyhow, bail};
-use makker_mobile_api::EventRequest;
+use makker_mobile_api::{EventRequest, IDEMPOTENCY_KEY};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use uuid::Uuid;
@@ -20,13 +22,16 @@ const MAX_HEADERS: usize = 32;
 pub struct CheckIns {
     addr: String,
     request: Vec<u8>,
+    /// Where in `request` the key goes, if each send carries one.
+    key_at: Option<usize>,
     conn: Option<TcpStream>,
     buf: Vec<u8>,
 }
 
 impl CheckIns {
-    /// Check-ins of `visit` with the device `token` at the server at `base` (`http://host:port`).
-    pub fn new(base: &str, token: &str, visit: Uuid, body: &EventRequest) -> Result<Self> {
+    /// Check-ins of `visit` with the device `token` at the server at `base` (`http://host:port`),
+    /// each with an idempotency key of its own if `keyed`.
+    pub fn new(base: &str, token: &str, visit: Uuid, body: &EventRequest, keyed: bool) -> Result<Self> {
         let addr = base
             .strip_prefix("http://")
             .context("the server's base is not http://")?
@@ -36,14 +41,23 @@ impl CheckIns {
         let mut request = format!(
             "POST /api/v1/visits/{visit}/check-in HTTP/1.1\r\nhost: {addr}\r\n\
              authorization: Bearer {token}\r\ncontent-type: application/json\r\n\
-             content-length: {}\r\n\r\n",
+             content-length: {}\r\n",
             body.len()
         )
         .into_bytes();
+        let key_at = keyed.then(|| {
+            request.extend_from_slice(format!("{IDEMPOTENCY_KEY}: ").as_bytes());
+            let at = request.len();
+            request.extend_from_slice(Uuid::nil().hyphenated().to_string().as_bytes());
+            request.extend_from_slice(b"\r\n");
+            at
+        });
+        request.extend_from_slice(b"\r\n");
         request.extend_from_slice(&body);
         Ok(CheckIns {
             addr,
             request,
+            key_at,
             conn: None,
             buf: Vec::with_capacity(4096),
         })
@@ -64,6 +78,10 @@ impl CheckIns {
             let stream = TcpStream::connect(&self.addr).await?;
             stream.set_nodelay(true)?;
             self.conn = Some(stream);
+        }
+        if let Some(at) = self.key_at {
+            let key = &mut self.request[at..at + uuid::fmt::Hyphenated::LENGTH];
+            Uuid::new_v4().hyphenated().encode_lower(key);
         }
         let conn = self.conn.as_mut().expect("connected above");
         conn.write_all(&self.request).await?;

@@ -66,7 +66,7 @@ async fn memory(ctx: &Ctx, args: &Args, work: &Workdir, db: &Database, report: &
         "MiB",
         rss_target,
     );
-    load::check_ins(&server.base, &phones, Duration::from_secs(5), None).await;
+    load::check_ins(&server.base, &phones, Duration::from_secs(5), None, ctx.keyed).await;
     let (rss, peak) = server.memory_mib()?;
     report.add_with(
         "resources",
