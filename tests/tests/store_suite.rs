@@ -36,6 +36,7 @@ makker_tests::both! {
     the_recent_assessment_is_the_teams_latest_since_a_time => super::the_recent_assessment_is_the_teams_latest_since_a_time,
     a_lone_approval_is_used_at_most_once => super::a_lone_approval_is_used_at_most_once,
     idempotency_keys_claim_replay_and_release_per_person => super::idempotency_keys_claim_replay_and_release_per_person,
+    idempotency_keys_asked_at_once_are_each_claimed_once => super::idempotency_keys_asked_at_once_are_each_claimed_once,
 }
 
 #[tokio::test]
@@ -1181,6 +1182,97 @@ async fn idempotency_keys_claim_replay_and_release_per_person(store: Arc<dyn Sto
         "claimed again at 10:01:01"
     );
     assert_eq!(begin_at("key-1", "hash-1", later(3600)).await, done);
+}
+
+/// Claims of many keys at once (on PostgreSQL they share statements), each key asked for
+/// several times by the same request and by another: each key is claimed exactly once, the
+/// others see it in progress or refused, and each answer is stored under its own key.
+async fn idempotency_keys_asked_at_once_are_each_claimed_once(store: Arc<dyn Store>) {
+    let w = World::new(&*store).await;
+    let (anna, bo) = (w.talker.id, w.observer.id);
+    let finished = Idempotency::Done {
+        status: 200,
+        body: "finished before".into(),
+    };
+    store
+        .idempotency_begin(anna, "key-old", "a", at(10, 0))
+        .await
+        .unwrap();
+    store
+        .idempotency_finish(anna, "key-old", 200, "finished before")
+        .await
+        .unwrap();
+    let mut asks: Vec<(PersonId, String, &str)> = Vec::new();
+    for i in 0..30 {
+        let key = format!("key-{i}");
+        for (person, hash) in [(anna, "a"), (anna, "a"), (anna, "b"), (bo, "a")] {
+            asks.push((person, key.clone(), hash));
+        }
+    }
+    asks.extend([(anna, "key-old".into(), "a"), (anna, "key-old".into(), "b")]);
+    let claim_all = async |asks: &[(PersonId, String, &'static str)]| {
+        let mut claims = tokio::task::JoinSet::new();
+        for (i, (person, key, hash)) in asks.iter().cloned().enumerate() {
+            let store = Arc::clone(&store);
+            claims.spawn(async move {
+                (
+                    i,
+                    store
+                        .idempotency_begin(person, &key, hash, at(10, 1))
+                        .await
+                        .unwrap(),
+                )
+            });
+        }
+        let mut outcomes = claims.join_all().await;
+        outcomes.sort_by_key(|(i, _)| *i);
+        outcomes.into_iter().map(|(_, o)| o).collect::<Vec<_>>()
+    };
+    let first = claim_all(&asks).await;
+    // Who claimed each (person, key), by which request.
+    let mut winners = std::collections::HashMap::new();
+    for (ask, outcome) in asks.iter().zip(&first) {
+        if *outcome == Idempotency::Started {
+            let earlier = winners.insert((ask.0, ask.1.clone()), ask.2);
+            assert_eq!(earlier, None, "{ask:?} claimed twice");
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        60,
+        "every fresh key of each person claimed: {winners:?}"
+    );
+    for (ask, outcome) in asks.iter().zip(&first) {
+        let expected = match winners.get(&(ask.0, ask.1.clone())) {
+            None if ask.2 == "a" => finished.clone(),
+            None => Idempotency::Mismatch,
+            Some(_) if *outcome == Idempotency::Started => continue,
+            Some(&winner) if winner == ask.2 => Idempotency::InProgress,
+            Some(_) => Idempotency::Mismatch,
+        };
+        assert_eq!(*outcome, expected, "{ask:?}");
+    }
+
+    let mut answers = tokio::task::JoinSet::new();
+    for ((person, key), _) in winners.clone() {
+        let store = Arc::clone(&store);
+        answers.spawn(async move {
+            let body = format!("{person:?} {key}");
+            store.idempotency_finish(person, &key, 201, &body).await.unwrap();
+        });
+    }
+    answers.join_all().await;
+    for (ask, outcome) in asks.iter().zip(claim_all(&asks).await) {
+        let expected = match winners.get(&(ask.0, ask.1.clone())) {
+            None if ask.2 == "a" => finished.clone(),
+            Some(&winner) if winner == ask.2 => Idempotency::Done {
+                status: 201,
+                body: format!("{:?} {}", ask.0, ask.1),
+            },
+            _ => Idempotency::Mismatch,
+        };
+        assert_eq!(outcome, expected, "{ask:?} replayed");
+    }
 }
 
 /// The serving store's check-in readers and committers keep their PostgreSQL connections

@@ -16,7 +16,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{
     Changes, DateTime, Db, Notices, QueryBuilder, SqlStore, StoreError, StoreResult, Utc, Uuid, Visit,
-    VisitId, apply_quietly, constraint, db_err, enum_str, live_rows, write_participants,
+    apply_quietly, constraint, db_err, enum_str, live_rows, write_participants,
 };
 
 /// Transactions of saves in flight at once.
@@ -77,7 +77,7 @@ pub(crate) async fn save_alone(store: &SqlStore, save: &Save) -> StoreResult<()>
 /// saves of the same visit read the same version; the second must see the first's commit to
 /// be refused), and answers every save.
 async fn commit(store: &SqlStore, batch: Vec<Queued>) {
-    for round in rounds(batch) {
+    for round in super::reads::rounds(batch, |q| q.save.visit.id) {
         let saves: Vec<&Save> = round.iter().map(|q| &q.save).collect();
         let mut notices = None;
         let answers: Vec<StoreResult<()>> = match save_many(store, &saves).await {
@@ -108,22 +108,6 @@ async fn commit(store: &SqlStore, batch: Vec<Queued>) {
             store.notify_committed(n).await;
         }
     }
-}
-
-/// `batch` split into rounds in which no visit appears twice, in queue order.
-fn rounds(batch: Vec<Queued>) -> Vec<Vec<Queued>> {
-    let mut rounds: Vec<(HashSet<VisitId>, Vec<Queued>)> = Vec::new();
-    for q in batch {
-        let id = q.save.visit.id;
-        match rounds.iter_mut().find(|(ids, _)| !ids.contains(&id)) {
-            Some((ids, round)) => {
-                ids.insert(id);
-                round.push(q);
-            }
-            None => rounds.push((HashSet::from([id]), vec![q])),
-        }
-    }
-    rounds.into_iter().map(|(_, r)| r).collect()
 }
 
 fn answer(save: &Save, saved: &HashSet<Uuid>) -> StoreResult<()> {

@@ -1,7 +1,7 @@
 //! Group reads (DESIGN.md §6): the two reads every check-in makes — who is signed in with
 //! this token, the visit to change (on PostgreSQL the two as one read, keyed by both) — are
 //! made for all requests waiting at that moment in one statement, as group commit does for
-//! the writes.
+//! the writes. [`Batches`] runs any such statement; [`Reads`] are batches of keys to look up.
 //! Each statement costs the database a round trip, a plan and an executor start however few
 //! rows it reads; under load those were most of a check-in's reading. A reader starts its
 //! statements at least [`PACE`] apart, so that under load each gathers more; an idle server
@@ -9,7 +9,7 @@
 //!
 //! A read is never cached: each answer comes from a statement started after it was asked.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::hash::Hash;
 use std::pin::Pin;
@@ -18,7 +18,7 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::time::{Duration, Instant};
 
-use super::StoreResult;
+use super::{StoreError, StoreResult};
 
 /// Keys read in one statement (and saves written in one transaction) at most.
 pub(crate) const BATCH_MAX: usize = 128;
@@ -37,19 +37,72 @@ const READERS: usize = 1;
 /// higher. A read after a quiet millisecond goes at once.
 const PACE: Duration = Duration::from_millis(1);
 
-type Answer<V> = oneshot::Sender<StoreResult<Option<V>>>;
+type Answer<R> = oneshot::Sender<StoreResult<R>>;
 
-/// Where one kind of read queues for its readers.
-pub(crate) struct Reads<K, V> {
-    queue: mpsc::UnboundedSender<(K, Answer<V>)>,
-    fetch: Fetch<K, V>,
+/// Where items queue for a task that hands all those waiting to one run (a statement), at
+/// least [`PACE`] apart, and answers each caller with its own result.
+pub(crate) struct Batches<T, R> {
+    queue: mpsc::UnboundedSender<(T, Answer<R>)>,
+    run: Run<T, R>,
 }
 
-impl<K, V> std::fmt::Debug for Reads<K, V> {
+impl<T, R> std::fmt::Debug for Batches<T, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Reads")
+        f.write_str("Batches")
     }
 }
+
+/// Runs a batch: one result for each item, in order.
+pub(crate) type Run<T, R> = Arc<dyn Fn(Vec<T>) -> Running<R> + Send + Sync>;
+pub(crate) type Running<R> = Pin<Box<dyn Future<Output = StoreResult<Vec<R>>> + Send>>;
+
+impl<T, R> Batches<T, R>
+where
+    T: Clone + Send + 'static,
+    R: Send + 'static,
+{
+    /// Starts the runners (on the current Tokio runtime); they end when `self` is dropped.
+    pub(crate) fn start(run: Run<T, R>) -> Self {
+        let (queue, rx) = mpsc::unbounded_channel();
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..READERS {
+            let (run, rx) = (Arc::clone(&run), Arc::clone(&rx));
+            tokio::spawn(async move {
+                let mut last: Option<Instant> = None;
+                loop {
+                    if let Some(next) = last.map(|at| at + PACE)
+                        && Instant::now() < next
+                    {
+                        tokio::time::sleep_until(next).await;
+                    }
+                    let Some(batch) = next_batch(&rx).await else { break };
+                    last = Some(Instant::now());
+                    answer(&run, batch).await;
+                }
+            });
+        }
+        Batches { queue, run }
+    }
+
+    /// Queues `item` and waits for its result. Should the runners be gone (their runtime
+    /// ended), `item` is run here alone.
+    pub(crate) async fn get(&self, item: T) -> StoreResult<R> {
+        let (done, answer) = oneshot::channel();
+        if self.queue.send((item.clone(), done)).is_ok()
+            && let Ok(result) = answer.await
+        {
+            return result;
+        }
+        (self.run)(vec![item])
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Other("a batch of one gave no result".into()))
+    }
+}
+
+/// Batches of keys, each looked up once however many wait for it.
+#[derive(Debug)]
+pub(crate) struct Reads<K, V>(Batches<K, Option<V>>);
 
 /// Reads the rows of many keys in one go: each key's value, if it has one.
 pub(crate) type Fetch<K, V> = Arc<dyn Fn(Vec<K>) -> Fetching<K, V> + Send + Sync>;
@@ -62,37 +115,24 @@ where
 {
     /// Starts the readers (on the current Tokio runtime); they end when `self` is dropped.
     pub(crate) fn start(fetch: Fetch<K, V>) -> Self {
-        let (queue, rx) = mpsc::unbounded_channel();
-        let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..READERS {
-            let (fetch, rx) = (Arc::clone(&fetch), Arc::clone(&rx));
-            tokio::spawn(async move {
-                let mut last: Option<Instant> = None;
-                loop {
-                    if let Some(next) = last.map(|at| at + PACE)
-                        && Instant::now() < next
-                    {
-                        tokio::time::sleep_until(next).await;
+        Reads(Batches::start(Arc::new(move |keys: Vec<K>| {
+            let fetch = Arc::clone(&fetch);
+            Box::pin(async move {
+                let mut unique: Vec<K> = Vec::with_capacity(keys.len());
+                for k in &keys {
+                    if !unique.contains(k) {
+                        unique.push(k.clone());
                     }
-                    let Some(batch) = next_batch(&rx).await else { break };
-                    last = Some(Instant::now());
-                    answer(&fetch, batch).await;
                 }
-            });
-        }
-        Reads { queue, fetch }
+                let values = fetch(unique).await?;
+                Ok(keys.iter().map(|k| values.get(k).cloned()).collect())
+            })
+        })))
     }
 
-    /// Queues `key` and waits for its value. Should the readers be gone (their runtime
-    /// ended), `key` is read here alone.
+    /// Queues `key` and waits for its value.
     pub(crate) async fn get(&self, key: K) -> StoreResult<Option<V>> {
-        let (done, answer) = oneshot::channel();
-        if self.queue.send((key.clone(), done)).is_ok()
-            && let Ok(value) = answer.await
-        {
-            return value;
-        }
-        Ok((self.fetch)(vec![key.clone()]).await?.remove(&key))
+        self.0.get(key).await
     }
 }
 
@@ -130,26 +170,38 @@ fn drain<T>(rx: &mut mpsc::UnboundedReceiver<T>, batch: &mut Vec<T>) {
     }
 }
 
-async fn answer<K: Eq + Hash + Clone, V: Clone>(fetch: &Fetch<K, V>, batch: Vec<(K, Answer<V>)>) {
-    let mut keys: Vec<K> = Vec::with_capacity(batch.len());
-    for (k, _) in &batch {
-        if !keys.contains(k) {
-            keys.push(k.clone());
-        }
-    }
-    match fetch(keys).await {
-        Ok(values) => {
-            for (k, done) in batch {
-                // The caller may have gone (its request was dropped).
-                let _ = done.send(Ok(values.get(&k).cloned()));
+async fn answer<T, R>(run: &Run<T, R>, batch: Vec<(T, Answer<R>)>) {
+    let (items, answers): (Vec<T>, Vec<Answer<R>>) = batch.into_iter().unzip();
+    match run(items).await {
+        // The caller may have gone (its request was dropped).
+        Ok(results) => {
+            for (done, result) in answers.into_iter().zip(results) {
+                let _ = done.send(Ok(result));
             }
         }
         Err(e) => {
-            for (_, done) in batch {
+            for done in answers {
                 let _ = done.send(Err(e.clone()));
             }
         }
     }
+}
+
+/// `items` split into rounds in which no key appears twice, in order: a statement may write
+/// a row only once.
+pub(crate) fn rounds<T, K: Eq + Hash>(items: Vec<T>, key: impl Fn(&T) -> K) -> Vec<Vec<T>> {
+    let mut rounds: Vec<(HashSet<K>, Vec<T>)> = Vec::new();
+    for item in items {
+        let k = key(&item);
+        match rounds.iter_mut().find(|(keys, _)| !keys.contains(&k)) {
+            Some((keys, round)) => {
+                keys.insert(k);
+                round.push(item);
+            }
+            None => rounds.push((HashSet::from([k]), vec![item])),
+        }
+    }
+    rounds.into_iter().map(|(_, r)| r).collect()
 }
 
 #[cfg(test)]

@@ -52,6 +52,10 @@ mod status;
 /// Visit saves that share commits (group commit).
 #[path = "group.rs"]
 mod group;
+/// Idempotency keys claimed and answered in batches (PostgreSQL).
+#[cfg(makker_pg)]
+#[path = "idempotency.rs"]
+mod idempotency;
 /// A check-in's save as one statement (PostgreSQL).
 #[cfg(makker_pg)]
 #[path = "one_statement.rs"]
@@ -68,6 +72,10 @@ pub struct SqlStore {
     saves: Option<group::Saves>,
     /// Where a check-in's reads queue to share a statement; `None` in the readers' own handle.
     reads: Option<Arc<HotReads>>,
+    /// Where idempotency keys' claims and answers queue to share a statement; `None` in the
+    /// runners' own handles.
+    #[cfg(makker_pg)]
+    keys: Option<Arc<idempotency::Keys>>,
     /// A reader's or committer's connection, kept between its statements: sqlx pings a
     /// connection given back to the pool, a round trip after every statement. Only in the
     /// serving store, whose pool has room for it; `None` elsewhere.
@@ -673,6 +681,8 @@ impl SqlStore {
             pool: pool.clone(),
             saves: None,
             reads: None,
+            #[cfg(makker_pg)]
+            keys: None,
             own: None,
         };
         let (store, visits) = (alone.keeping(keep), alone.keeping(keep));
@@ -697,6 +707,8 @@ impl SqlStore {
             pool,
             saves: Some(group::start(&alone, keep)),
             reads: Some(Arc::new(reads)),
+            #[cfg(makker_pg)]
+            keys: Some(Arc::new(idempotency::Keys::start(&alone, keep))),
             own: None,
         }
     }
@@ -707,6 +719,43 @@ impl SqlStore {
             own: keep.then(Arc::default),
             ..self.clone()
         }
+    }
+
+    /// Claims an idempotency key in a statement of its own (see `Store::idempotency_begin`).
+    async fn claim_alone(
+        &self,
+        person: PersonId,
+        key: &str,
+        request_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Idempotency> {
+        let claimed = sqlx::query(
+            "insert into idempotency (person_id, idempotency_key, request_hash, created_at) \
+             values ($1, $2, $3, $4) on conflict (person_id, idempotency_key) do update \
+             set created_at = excluded.created_at where idempotency.status_code is null \
+             and idempotency.request_hash = excluded.request_hash and idempotency.created_at < $5",
+        )
+        .bind(person.0)
+        .bind(key)
+        .bind(request_hash)
+        .bind(now)
+        .bind(now - IDEMPOTENCY_CLAIM_LAPSES)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if claimed.rows_affected() == 1 {
+            return Ok(Idempotency::Started);
+        }
+        let (hash, status, body): (String, Option<i32>, Option<String>) = sqlx::query_as(
+            "select request_hash, status_code, response_body from idempotency \
+             where person_id = $1 and idempotency_key = $2",
+        )
+        .bind(person.0)
+        .bind(key)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        idempotency_of(hash == request_hash, status, body)
     }
 
     /// Runs `query` on this handle's own connection if it keeps one (taken from the pool and
@@ -1773,6 +1822,18 @@ async fn replace_visit_timers<'a>(
 /// the replay runs the request a second time (for a check-in: one more, at the phone's time).
 /// Without the lapse, one crash would leave the key a 409 for good and the phone's queue stuck.
 const IDEMPOTENCY_CLAIM_LAPSES: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// What became of a key already held, by a request the same as the one asking or not.
+fn idempotency_of(same_request: bool, status: Option<i32>, body: Option<String>) -> StoreResult<Idempotency> {
+    Ok(match (same_request, status, body) {
+        (false, _, _) => Idempotency::Mismatch,
+        (true, Some(status), Some(body)) => Idempotency::Done {
+            status: parse(u16::try_from(status))?,
+            body,
+        },
+        (true, _, _) => Idempotency::InProgress,
+    })
+}
 
 /// Moves or cancels the armed timers named in `timers (t_visit, t_kind, t_due)`; returns
 /// each row's visit, kind and state after.
@@ -3093,40 +3154,18 @@ impl Store for SqlStore {
         request_hash: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Idempotency> {
-        let claimed = sqlx::query(
-            "insert into idempotency (person_id, idempotency_key, request_hash, created_at) \
-             values ($1, $2, $3, $4) on conflict (person_id, idempotency_key) do update \
-             set created_at = excluded.created_at where idempotency.status_code is null \
-             and idempotency.request_hash = excluded.request_hash and idempotency.created_at < $5",
-        )
-        .bind(person.0)
-        .bind(key)
-        .bind(request_hash)
-        .bind(now)
-        .bind(now - IDEMPOTENCY_CLAIM_LAPSES)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        if claimed.rows_affected() == 1 {
-            return Ok(Idempotency::Started);
+        #[cfg(makker_pg)]
+        if let Some(keys) = &self.keys {
+            let (key, hash) = (key.to_owned(), request_hash.to_owned());
+            let claim = idempotency::Claim {
+                person,
+                key,
+                hash,
+                now,
+            };
+            return keys.claims.get(claim).await;
         }
-        let (hash, status, body): (String, Option<i32>, Option<String>) = sqlx::query_as(
-            "select request_hash, status_code, response_body from idempotency \
-             where person_id = $1 and idempotency_key = $2",
-        )
-        .bind(person.0)
-        .bind(key)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(match (hash == request_hash, status, body) {
-            (false, _, _) => Idempotency::Mismatch,
-            (true, Some(status), Some(body)) => Idempotency::Done {
-                status: parse(u16::try_from(status))?,
-                body,
-            },
-            (true, _, _) => Idempotency::InProgress,
-        })
+        self.claim_alone(person, key, request_hash, now).await
     }
 
     async fn idempotency_finish(
@@ -3136,6 +3175,17 @@ impl Store for SqlStore {
         status: u16,
         body: &str,
     ) -> StoreResult<()> {
+        #[cfg(makker_pg)]
+        if let Some(keys) = &self.keys {
+            let (key, body) = (key.to_owned(), body.to_owned());
+            let answer = idempotency::Answer {
+                person,
+                key,
+                status,
+                body,
+            };
+            return keys.answers.get(answer).await;
+        }
         sqlx::query(
             "update idempotency set status_code = $3, response_body = $4 \
              where person_id = $1 and idempotency_key = $2",
