@@ -24,6 +24,9 @@ const BEGIN_WRITE: &str = "begin";
 /// generic plan only when sure it is no dearer), and planning cost more than running them: at
 /// 500 check-ins/s PostgreSQL took 0.65-0.67 cores with it instead of 0.94-0.99.
 const OWN_CONNECTION: &str = "set plan_cache_mode = force_generic_plan";
+/// Set on the connections that claim idempotency keys and store their answers: their commits
+/// return before the log is on disk (see `idempotency.rs` for why that loses nothing).
+const LAZY_COMMIT: &str = "set synchronous_commit = off";
 /// Migrations are forward-only and additive. A database migrated by a newer version is fine for
 /// this one (a rolling upgrade restarts old replicas against the new schema), so migrations
 /// this build does not know are ignored rather than refused.

@@ -40,9 +40,17 @@ pub(crate) struct Keys {
 
 impl Keys {
     /// Starts the two batch runners on `store` (a handle without batches of its own), each
-    /// keeping a connection of its own if `keep`.
+    /// keeping a connection of its own if `keep`, whose commits do not wait for the disk.
+    ///
+    /// A claim need not be on disk before its request runs: whatever the request then writes
+    /// commits after it, and PostgreSQL writes its log in order, so a write that is on disk
+    /// has its claim there too; a claim lost with nothing after it frees a key that nothing
+    /// used. An answer lost in a crash leaves its claim to lapse, as a crash before the
+    /// answer always did. Either way the key's row is seen by others at once, and the two
+    /// waits for the disk are gone from every keyed request.
     pub(crate) fn start(store: &SqlStore, keep: bool) -> Keys {
-        let (claiming, answering) = (store.keeping(keep), store.keeping(keep));
+        const SETUP: &[&str] = &[super::super::OWN_CONNECTION, super::super::LAZY_COMMIT];
+        let (claiming, answering) = (store.keeping_set(keep, SETUP), store.keeping_set(keep, SETUP));
         Keys {
             claims: Batches::start(Arc::new(move |claims| {
                 let store = claiming.clone();

@@ -79,7 +79,14 @@ pub struct SqlStore {
     /// A reader's or committer's connection, kept between its statements: sqlx pings a
     /// connection given back to the pool, a round trip after every statement. Only in the
     /// serving store, whose pool has room for it; `None` elsewhere.
-    own: Option<Arc<tokio::sync::Mutex<Option<sqlx::pool::PoolConnection<Db>>>>>,
+    own: Option<Arc<Kept>>,
+}
+
+/// A connection a handle keeps, and the settings it is given when taken from the pool.
+#[derive(Debug)]
+struct Kept {
+    conn: tokio::sync::Mutex<Option<sqlx::pool::PoolConnection<Db>>>,
+    setup: &'static [&'static str],
 }
 
 /// The reads every check-in makes, by visit and by token hash, and (PostgreSQL) the two at
@@ -715,8 +722,17 @@ impl SqlStore {
 
     /// This handle, with a connection of its own to keep if `keep`.
     pub(crate) fn keeping(&self, keep: bool) -> SqlStore {
+        self.keeping_set(keep, &[super::OWN_CONNECTION])
+    }
+
+    /// [`Self::keeping`], the kept connection set up by `setup`'s statements.
+    pub(crate) fn keeping_set(&self, keep: bool, setup: &'static [&'static str]) -> SqlStore {
+        let kept = || Kept {
+            conn: tokio::sync::Mutex::default(),
+            setup,
+        };
         SqlStore {
-            own: keep.then(Arc::default),
+            own: keep.then(|| Arc::new(kept())),
             ..self.clone()
         }
     }
@@ -770,20 +786,20 @@ impl SqlStore {
         let Some(own) = &self.own else {
             return query.fetch_all(&self.pool).await;
         };
-        let mut own = own.lock().await;
-        let mut conn = match own.take() {
+        let mut kept = own.conn.lock().await;
+        let mut conn = match kept.take() {
             Some(c) => c,
             None => {
                 let mut conn = self.pool.acquire().await?;
-                if !super::OWN_CONNECTION.is_empty() {
-                    sqlx::raw_sql(super::OWN_CONNECTION).execute(&mut *conn).await?;
+                for &setting in own.setup.iter().filter(|s| !s.is_empty()) {
+                    sqlx::raw_sql(setting).execute(&mut *conn).await?;
                 }
                 conn
             }
         };
         let rows = query.fetch_all(&mut *conn).await;
         match rows {
-            Ok(_) => *own = Some(conn),
+            Ok(_) => *kept = Some(conn),
             // It may be broken, and it is set for these statements alone: the pool opens
             // another in its place.
             Err(_) => drop(conn.close().await),
