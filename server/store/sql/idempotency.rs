@@ -7,29 +7,19 @@
 
 use std::sync::Arc;
 
+use makker_store::Store;
+
 use super::reads::{Batches, rounds};
 use super::{
     DateTime, IDEMPOTENCY_CLAIM_LAPSES, Idempotency, PersonId, SqlStore, StoreError, StoreResult, Utc, Uuid,
     db_err, idempotency_of,
 };
 
-/// A claim of `key` for `person`, by a request hashed `hash`, at `now`.
-#[derive(Clone, Debug)]
-pub(crate) struct Claim {
-    pub person: PersonId,
-    pub key: String,
-    pub hash: String,
-    pub now: DateTime<Utc>,
-}
+/// A claim: the person, the key, the request's hash, and the time.
+pub(crate) type Claim = (PersonId, String, String, DateTime<Utc>);
 
-/// A claimed key's answer.
-#[derive(Clone, Debug)]
-pub(crate) struct Answer {
-    pub person: PersonId,
-    pub key: String,
-    pub status: u16,
-    pub body: String,
-}
+/// A claimed key's answer: the person, the key, the status, and the body.
+pub(crate) type Answer = (PersonId, String, u16, String);
 
 /// Where claims and answers queue to share a statement.
 #[derive(Debug)]
@@ -69,18 +59,19 @@ impl Keys {
 async fn claim_all(store: &SqlStore, claims: Vec<Claim>) -> StoreResult<Vec<Idempotency>> {
     let mut outcomes: Vec<Option<Idempotency>> = vec![None; claims.len()];
     let numbered: Vec<(usize, Claim)> = claims.into_iter().enumerate().collect();
-    for round in rounds(numbered, |(_, c)| (c.person, c.key.clone())) {
+    for round in rounds(numbered, |(_, (person, key, ..))| (*person, key.clone())) {
         let claims: Vec<&Claim> = round.iter().map(|(_, c)| c).collect();
         let found = match claim_round(store, &claims).await {
             Ok(found) => found,
             Err(StoreError::Transient(e)) => return Err(StoreError::Transient(e)),
-            // One claim broke a rule (its person is gone): the others must not fail with it.
+            // One claim broke a rule: the others must not fail with it.
             Err(_) => vec![None; claims.len()],
         };
         for ((i, c), outcome) in round.iter().zip(found) {
             outcomes[*i] = Some(match outcome {
                 Some(o) => o,
-                None => store.claim_alone(c.person, &c.key, &c.hash, c.now).await?,
+                // `store` has no batches of its own: this claims the key alone.
+                None => store.idempotency_begin(c.0, &c.1, &c.2, c.3).await?,
             });
         }
     }
@@ -94,10 +85,15 @@ async fn claim_round(store: &SqlStore, claims: &[&Claim]) -> StoreResult<Vec<Opt
     let rows: Vec<ClaimRow> = store
         .fetch_all(
             sqlx::query_as(sqlx::AssertSqlSafe(CLAIM_ALL.as_str()))
-                .bind(claims.iter().map(|c| c.person.0).collect::<Vec<Uuid>>())
-                .bind(claims.iter().map(|c| c.key.as_str()).collect::<Vec<_>>())
-                .bind(claims.iter().map(|c| c.hash.as_str()).collect::<Vec<_>>())
-                .bind(claims.iter().map(|c| c.now).collect::<Vec<_>>()),
+                .bind(claims.iter().map(|(person, ..)| person.0).collect::<Vec<Uuid>>())
+                .bind(claims.iter().map(|(_, key, ..)| key.as_str()).collect::<Vec<_>>())
+                .bind(
+                    claims
+                        .iter()
+                        .map(|(.., hash, _)| hash.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(claims.iter().map(|(.., now)| *now).collect::<Vec<_>>()),
         )
         .await
         .map_err(db_err)?;
@@ -107,11 +103,13 @@ async fn claim_round(store: &SqlStore, claims: &[&Claim]) -> StoreResult<Vec<Opt
     claims
         .iter()
         .zip(rows)
-        .map(|(c, (claimed, hash, status, body))| match (claimed, hash) {
-            (true, _) => Ok(Some(Idempotency::Started)),
-            (false, Some(hash)) => idempotency_of(hash == c.hash, status, body).map(Some),
-            (false, None) => Ok(None),
-        })
+        .map(
+            |((.., asked, _), (claimed, hash, status, body))| match (claimed, hash) {
+                (true, _) => Ok(Some(Idempotency::Started)),
+                (false, Some(hash)) => idempotency_of(hash == *asked, status, body).map(Some),
+                (false, None) => Ok(None),
+            },
+        )
         .collect()
 }
 
@@ -157,10 +155,20 @@ async fn answer_all(store: &SqlStore, answers: Vec<Answer>) -> StoreResult<Vec<(
                  update idempotency set status_code = a_status, response_body = a_body from t \
                  where ctid = t_row returning person_id",
             )
-            .bind(answers.iter().map(|a| a.person.0).collect::<Vec<Uuid>>())
-            .bind(answers.iter().map(|a| a.key.as_str()).collect::<Vec<_>>())
-            .bind(answers.iter().map(|a| i32::from(a.status)).collect::<Vec<_>>())
-            .bind(answers.iter().map(|a| a.body.as_str()).collect::<Vec<_>>()),
+            .bind(answers.iter().map(|(person, ..)| person.0).collect::<Vec<Uuid>>())
+            .bind(
+                answers
+                    .iter()
+                    .map(|(_, key, ..)| key.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                answers
+                    .iter()
+                    .map(|(.., status, _)| i32::from(*status))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(answers.iter().map(|(.., body)| body.as_str()).collect::<Vec<_>>()),
         )
         .await
         .map_err(db_err)?;

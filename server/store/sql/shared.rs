@@ -737,43 +737,6 @@ impl SqlStore {
         }
     }
 
-    /// Claims an idempotency key in a statement of its own (see `Store::idempotency_begin`).
-    async fn claim_alone(
-        &self,
-        person: PersonId,
-        key: &str,
-        request_hash: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Idempotency> {
-        let claimed = sqlx::query(
-            "insert into idempotency (person_id, idempotency_key, request_hash, created_at) \
-             values ($1, $2, $3, $4) on conflict (person_id, idempotency_key) do update \
-             set created_at = excluded.created_at where idempotency.status_code is null \
-             and idempotency.request_hash = excluded.request_hash and idempotency.created_at < $5",
-        )
-        .bind(person.0)
-        .bind(key)
-        .bind(request_hash)
-        .bind(now)
-        .bind(now - IDEMPOTENCY_CLAIM_LAPSES)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        if claimed.rows_affected() == 1 {
-            return Ok(Idempotency::Started);
-        }
-        let (hash, status, body): (String, Option<i32>, Option<String>) = sqlx::query_as(
-            "select request_hash, status_code, response_body from idempotency \
-             where person_id = $1 and idempotency_key = $2",
-        )
-        .bind(person.0)
-        .bind(key)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db_err)?;
-        idempotency_of(hash == request_hash, status, body)
-    }
-
     /// Runs `query` on this handle's own connection if it keeps one (taken from the pool and
     /// set up when it has none, closed after an error), else on the pool.
     pub(crate) async fn fetch_all<'q, R>(
@@ -3172,16 +3135,36 @@ impl Store for SqlStore {
     ) -> StoreResult<Idempotency> {
         #[cfg(makker_pg)]
         if let Some(keys) = &self.keys {
-            let (key, hash) = (key.to_owned(), request_hash.to_owned());
-            let claim = idempotency::Claim {
-                person,
-                key,
-                hash,
-                now,
-            };
+            let claim = (person, key.to_owned(), request_hash.to_owned(), now);
             return keys.claims.get(claim).await;
         }
-        self.claim_alone(person, key, request_hash, now).await
+        let claimed = sqlx::query(
+            "insert into idempotency (person_id, idempotency_key, request_hash, created_at) \
+             values ($1, $2, $3, $4) on conflict (person_id, idempotency_key) do update \
+             set created_at = excluded.created_at where idempotency.status_code is null \
+             and idempotency.request_hash = excluded.request_hash and idempotency.created_at < $5",
+        )
+        .bind(person.0)
+        .bind(key)
+        .bind(request_hash)
+        .bind(now)
+        .bind(now - IDEMPOTENCY_CLAIM_LAPSES)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if claimed.rows_affected() == 1 {
+            return Ok(Idempotency::Started);
+        }
+        let (hash, status, body): (String, Option<i32>, Option<String>) = sqlx::query_as(
+            "select request_hash, status_code, response_body from idempotency \
+             where person_id = $1 and idempotency_key = $2",
+        )
+        .bind(person.0)
+        .bind(key)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        idempotency_of(hash == request_hash, status, body)
     }
 
     async fn idempotency_finish(
@@ -3193,13 +3176,7 @@ impl Store for SqlStore {
     ) -> StoreResult<()> {
         #[cfg(makker_pg)]
         if let Some(keys) = &self.keys {
-            let (key, body) = (key.to_owned(), body.to_owned());
-            let answer = idempotency::Answer {
-                person,
-                key,
-                status,
-                body,
-            };
+            let answer = (person, key.to_owned(), status, body.to_owned());
             return keys.answers.get(answer).await;
         }
         sqlx::query(
