@@ -727,12 +727,9 @@ impl SqlStore {
 
     /// [`Self::keeping`], the kept connection set up by `setup`'s statements.
     pub(crate) fn keeping_set(&self, keep: bool, setup: &'static [&'static str]) -> SqlStore {
-        let kept = || Kept {
-            conn: tokio::sync::Mutex::default(),
-            setup,
-        };
+        let conn = tokio::sync::Mutex::default();
         SqlStore {
-            own: keep.then(|| Arc::new(kept())),
+            own: keep.then(|| Arc::new(Kept { conn, setup })),
             ..self.clone()
         }
     }
